@@ -1,0 +1,29 @@
+//! Weir's sources and sinks.
+//!
+//! Connectors turn the outside world into Arrow record batches and back:
+//! the built-in traffic `generator` (the embedded default that lets a pipeline
+//! run with no setup), local `file`s of JSON lines or CSV, `stdout`, and
+//! `blackhole`. They know nothing of timely dataflow or SQL: the engine
+//! configures them from a table's `WITH (...)` options through
+//! [`source_spec`] and [`sink_spec`] and polls them on each worker.
+//!
+//! Malformed input is an ordinary condition here: every source counts, reports
+//! and skips a record it cannot decode ([`BadRecords`]), or stops with the
+//! record's position when the table says `'on_error' = 'fail'`.
+#![deny(unused_must_use)]
+#![warn(missing_debug_implementations)]
+
+pub mod decode;
+pub mod encode;
+mod error;
+pub mod file_source;
+pub mod generator;
+pub mod generator_source;
+pub mod options;
+mod registry;
+pub mod sinks;
+mod source;
+
+pub use error::{ConnectorError, Result};
+pub use registry::{is_sink, is_source, sink_spec, source_spec, BLACKHOLE_OPTIONS, FILE_SINK_OPTIONS, FILE_SOURCE_OPTIONS, GENERATOR_OPTIONS, SINKS, SOURCES, STDOUT_OPTIONS};
+pub use source::{BadRecords, OnError, Sink, SinkSpec, Source, SourceSpec, SourceStatus, Split, KEPT_EXAMPLES};

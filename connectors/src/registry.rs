@@ -1,0 +1,211 @@
+//! From `'connector' = '...'` and the other options to a configured source or
+//! sink. This is the only place that knows every connector by name; each
+//! connector's option table lives here too, and `weir connectors` prints it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
+
+use crate::decode::Format;
+use crate::file_source::FileSourceSpec;
+use crate::generator::{self, GeneratorOptions};
+use crate::generator_source::GeneratorSpec;
+use crate::options::{OptionReader, OptionSpec};
+use crate::sinks::{BlackholeSinkSpec, FileSinkSpec, SinkFormat, StdoutSinkSpec};
+use crate::source::{OnError, SinkSpec, SourceSpec};
+use crate::{ConnectorError, Result};
+
+const ON_ERROR: OptionSpec = OptionSpec {
+    key: "on_error",
+    default: Some("skip"),
+    doc: "malformed records: 'skip' (count, report, go on) or 'fail' (stop with the record's position)",
+};
+
+/// Options of the `generator` source.
+pub const GENERATOR_OPTIONS: &[OptionSpec] = &[
+    OptionSpec { key: "sensors", default: Some("100"), doc: "how many road sensors report" },
+    OptionSpec { key: "rate", default: Some("0"), doc: "events per second over all workers; 0 = as fast as possible" },
+    OptionSpec { key: "events", default: Some("0"), doc: "total events, then the stream ends; 0 = unbounded" },
+    OptionSpec { key: "seed", default: Some("42"), doc: "the random seed; the same seed gives the same stream" },
+    OptionSpec { key: "disorder_ms", default: Some("0"), doc: "events arrive up to this many ms out of event-time order" },
+    OptionSpec { key: "drift_at", default: None, doc: "event index after which traffic and the congestion relationship change" },
+    OptionSpec { key: "start", default: Some("2026-01-01T00:00:00Z"), doc: "event time of the first event (RFC 3339), or 'now'" },
+];
+
+/// Options of the `file` source.
+pub const FILE_SOURCE_OPTIONS: &[OptionSpec] = &[
+    OptionSpec { key: "path", default: None, doc: "the file to read" },
+    OptionSpec { key: "format", default: None, doc: "'json' (one object per line) or 'csv' (with a header line)" },
+    OptionSpec { key: "follow", default: Some("false"), doc: "keep reading as the file grows, until the pipeline is stopped" },
+    ON_ERROR,
+];
+
+/// Options of the `file` sink.
+pub const FILE_SINK_OPTIONS: &[OptionSpec] = &[
+    OptionSpec { key: "path", default: None, doc: "the file to write (created or truncated)" },
+    OptionSpec { key: "format", default: None, doc: "'json' (JSON lines) or 'csv' (with a header line)" },
+];
+
+/// Options of the `stdout` sink.
+pub const STDOUT_OPTIONS: &[OptionSpec] =
+    &[OptionSpec { key: "format", default: Some("json"), doc: "'json' lines, 'csv', or 'table' aligned for people" }];
+
+/// Options of the `blackhole` sink.
+pub const BLACKHOLE_OPTIONS: &[OptionSpec] = &[];
+
+/// Every source connector and its options.
+pub const SOURCES: &[(&str, &[OptionSpec])] = &[("generator", GENERATOR_OPTIONS), ("file", FILE_SOURCE_OPTIONS)];
+
+/// Every sink connector and its options.
+pub const SINKS: &[(&str, &[OptionSpec])] =
+    &[("file", FILE_SINK_OPTIONS), ("stdout", STDOUT_OPTIONS), ("blackhole", BLACKHOLE_OPTIONS)];
+
+fn unknown(name: &str, role: &'static str, known: &[(&str, &[OptionSpec])]) -> ConnectorError {
+    ConnectorError::UnknownConnector {
+        name: name.to_string(),
+        role,
+        known: known.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
+    }
+}
+
+fn on_error(r: &OptionReader<'_>) -> Result<OnError> {
+    Ok(match r.choice("on_error", &["skip", "fail"])? {
+        Some("fail") => OnError::Fail,
+        _ => OnError::Skip,
+    })
+}
+
+/// Configures a source from its options and declared columns (`None` when
+/// the table has no column list).
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// let options = BTreeMap::from([("events".to_string(), "10".to_string())]);
+/// let spec = weir_connectors::source_spec("generator", &options, None)?;
+/// assert_eq!(spec.schema().field(0).name(), "sensor_id");
+/// # Ok::<(), weir_connectors::ConnectorError>(())
+/// ```
+pub fn source_spec(
+    connector: &str,
+    options: &BTreeMap<String, String>,
+    declared: Option<SchemaRef>,
+) -> Result<Arc<dyn SourceSpec>> {
+    match connector {
+        "generator" => {
+            let r = OptionReader::new(connector, GENERATOR_OPTIONS, options)?;
+            let d = GeneratorOptions::default();
+            let sensors: u64 = r.parse("sensors", "a whole number of sensors, at least 1")?.unwrap_or(d.sensors);
+            if sensors == 0 {
+                return Err(r.invalid("sensors", "0", "a whole number of sensors, at least 1"));
+            }
+            let rate: f64 = r.parse("rate", "events per second (0 = unpaced)")?.unwrap_or(d.rate);
+            if !(rate.is_finite() && rate >= 0.0) {
+                return Err(r.invalid("rate", &rate.to_string(), "events per second, 0 or more"));
+            }
+            let start_ms = match r.get("start") {
+                Some("now") => chrono::Utc::now().timestamp_millis(),
+                Some(text) => chrono::DateTime::parse_from_rfc3339(text)
+                    .map(|t| t.timestamp_millis())
+                    .map_err(|_| r.invalid("start", text, "an RFC 3339 time such as '2026-01-01T00:00:00Z', or 'now'"))?,
+                None => d.start_ms,
+            };
+            let options = GeneratorOptions {
+                sensors,
+                rate,
+                events: r.parse("events", "a whole number of events (0 = unbounded)")?.unwrap_or(d.events),
+                seed: r.parse("seed", "a whole number")?.unwrap_or(d.seed),
+                disorder_ms: r.parse("disorder_ms", "a whole number of milliseconds")?.unwrap_or(d.disorder_ms),
+                drift_at: r.parse("drift_at", "an event index")?,
+                start_ms,
+            };
+            let full = generator::schema();
+            let schema = match declared {
+                None => full,
+                Some(declared) => {
+                    for field in declared.fields() {
+                        let known = full.field_with_name(field.name()).map_err(|_| ConnectorError::Schema {
+                            connector: "generator".into(),
+                            reason: format!(
+                                "it has no column '{}'; its columns are {}",
+                                field.name(),
+                                column_list(&full)
+                            ),
+                        })?;
+                        if known.data_type() != field.data_type() {
+                            return Err(ConnectorError::Schema {
+                                connector: "generator".into(),
+                                reason: format!(
+                                    "column '{}' is {}, not {}",
+                                    field.name(),
+                                    known.data_type(),
+                                    field.data_type()
+                                ),
+                            });
+                        }
+                    }
+                    declared
+                }
+            };
+            Ok(Arc::new(GeneratorSpec { options, schema }))
+        }
+        "file" => {
+            let r = OptionReader::new(connector, FILE_SOURCE_OPTIONS, options)?;
+            let path = PathBuf::from(r.required("path")?);
+            let format = r.required("format")?;
+            let format = Format::from_name(&format.to_ascii_lowercase())
+                .ok_or_else(|| r.invalid("format", format, "'json' or 'csv'"))?;
+            let schema = declared.ok_or_else(|| ConnectorError::Schema {
+                connector: "file".into(),
+                reason: "a file source needs a column list: CREATE TABLE t (col TYPE, ...) WITH (...)".into(),
+            })?;
+            Ok(Arc::new(FileSourceSpec { path, format, schema, follow: r.flag("follow")?, on_error: on_error(&r)? }))
+        }
+        other => Err(unknown(other, "source", SOURCES)),
+    }
+}
+
+fn column_list(schema: &Schema) -> String {
+    schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ")
+}
+
+/// Configures a sink from its options.
+pub fn sink_spec(connector: &str, options: &BTreeMap<String, String>) -> Result<Arc<dyn SinkSpec>> {
+    match connector {
+        "file" => {
+            let r = OptionReader::new(connector, FILE_SINK_OPTIONS, options)?;
+            let path = PathBuf::from(r.required("path")?);
+            let format = match r.choice("format", &["json", "csv"])? {
+                Some("csv") => SinkFormat::Csv,
+                Some(_) => SinkFormat::Json,
+                None => return Err(r.required("format").err().unwrap_or_else(|| r.invalid("format", "", "'json' or 'csv'"))),
+            };
+            Ok(Arc::new(FileSinkSpec { path, format }))
+        }
+        "stdout" | "print" => {
+            let r = OptionReader::new(connector, STDOUT_OPTIONS, options)?;
+            let format = match r.choice("format", &["json", "csv", "table"])? {
+                Some("csv") => SinkFormat::Csv,
+                Some("table") => SinkFormat::Table,
+                _ => SinkFormat::Json,
+            };
+            Ok(Arc::new(StdoutSinkSpec { format }))
+        }
+        "blackhole" => {
+            OptionReader::new(connector, BLACKHOLE_OPTIONS, options)?;
+            Ok(Arc::new(BlackholeSinkSpec))
+        }
+        other => Err(unknown(other, "sink", SINKS)),
+    }
+}
+
+/// Whether `connector` can be written to.
+pub fn is_sink(connector: &str) -> bool {
+    SINKS.iter().any(|(n, _)| *n == connector || (*n == "stdout" && connector == "print"))
+}
+
+/// Whether `connector` can be read from.
+pub fn is_source(connector: &str) -> bool {
+    SOURCES.iter().any(|(n, _)| *n == connector)
+}

@@ -1,0 +1,176 @@
+//! The source and sink interfaces the engine drives.
+//!
+//! A table's connector is configured once, at planning time, into a
+//! [`SourceSpec`] or [`SinkSpec`] (which is where option errors surface, before
+//! anything runs). At run time each timely worker opens its own [`Source`] for
+//! its [`Split`] of the input, and the engine polls it; sinks are opened on
+//! every worker, or only on worker 0 when they are not [`SinkSpec::parallel`].
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+
+use crate::{ConnectorError, Result};
+
+/// Which part of a source one worker reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Split {
+    /// This worker's index, `0..workers`.
+    pub worker: usize,
+    /// How many workers share the source.
+    pub workers: usize,
+}
+
+impl Split {
+    /// The whole source, for a single worker.
+    pub const WHOLE: Split = Split { worker: 0, workers: 1 };
+}
+
+/// What a source did on one poll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceStatus {
+    /// It produced output or has more ready now: poll again soon.
+    Active,
+    /// Nothing is ready; poll again after about this long.
+    Idle(Duration),
+    /// The input has ended (a bounded source) and will produce nothing more.
+    Finished,
+}
+
+/// A running source: one worker's reader of one split.
+///
+/// # Error handling
+/// Malformed records are not errors: the source skips them and records them in
+/// its [`BadRecords`], unless the table said `'on_error' = 'fail'`, in which
+/// case `poll` returns [`ConnectorError::MalformedRecord`].
+pub trait Source: Send {
+    /// Appends ready batches to `out`, each of the spec's schema.
+    fn poll(&mut self, out: &mut Vec<RecordBatch>) -> Result<SourceStatus>;
+}
+
+/// A configured source connector.
+pub trait SourceSpec: Send + Sync + std::fmt::Debug {
+    /// The schema of the batches its sources produce.
+    fn schema(&self) -> SchemaRef;
+    /// A one-line description for plans (`file path=traffic.json format=json`).
+    fn describe(&self) -> String;
+    /// Opens the reader for one split.
+    fn open(&self, split: Split, bad: Arc<BadRecords>) -> Result<Box<dyn Source>>;
+}
+
+/// A running sink.
+pub trait Sink: Send {
+    /// Writes one batch.
+    fn write(&mut self, batch: &RecordBatch) -> Result<()>;
+    /// Flushes everything written; called once when the input has ended.
+    fn finish(&mut self) -> Result<()>;
+}
+
+/// A configured sink connector.
+pub trait SinkSpec: Send + Sync + std::fmt::Debug {
+    /// A one-line description for plans.
+    fn describe(&self) -> String;
+    /// Whether every worker writes on its own (true), or all rows are
+    /// gathered to worker 0, which writes them (false: one file, one stdout).
+    fn parallel(&self) -> bool;
+    /// Opens the writer on one worker.
+    fn open(&self, split: Split) -> Result<Box<dyn Sink>>;
+}
+
+/// What to do with a record that does not decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnError {
+    /// Count it, keep an example, and go on (the default).
+    #[default]
+    Skip,
+    /// Stop the pipeline, naming the record's position.
+    Fail,
+}
+
+/// How many examples of malformed records are kept for the summary.
+pub const KEPT_EXAMPLES: usize = 5;
+
+/// Malformed records of one source, shared by all its workers.
+///
+/// ```
+/// use weir_connectors::BadRecords;
+/// let bad = BadRecords::new("traffic");
+/// bad.record("traffic.json:3".into(), "expected a number".into());
+/// assert_eq!(bad.count(), 1);
+/// assert!(bad.summary().unwrap().contains("traffic.json:3"));
+/// ```
+#[derive(Debug)]
+pub struct BadRecords {
+    table: String,
+    inner: Mutex<BadInner>,
+}
+
+#[derive(Debug, Default)]
+struct BadInner {
+    count: u64,
+    examples: Vec<(String, String)>,
+}
+
+impl BadRecords {
+    /// An empty record for the table `table`.
+    pub fn new(table: &str) -> Self {
+        Self { table: table.to_string(), inner: Mutex::new(BadInner::default()) }
+    }
+
+    /// Counts one malformed record at `position`.
+    pub fn record(&self, position: String, reason: String) {
+        let mut inner = match self.inner.lock() {
+            Ok(inner) => inner,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        inner.count += 1;
+        if inner.examples.len() < KEPT_EXAMPLES {
+            inner.examples.push((position, reason));
+        }
+    }
+
+    /// How many malformed records were skipped.
+    pub fn count(&self) -> u64 {
+        match self.inner.lock() {
+            Ok(inner) => inner.count,
+            Err(poisoned) => poisoned.into_inner().count,
+        }
+    }
+
+    /// A human summary with the first few examples, or `None` if all was well.
+    pub fn summary(&self) -> Option<String> {
+        let inner = match self.inner.lock() {
+            Ok(inner) => inner,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if inner.count == 0 {
+            return None;
+        }
+        let mut text = format!(
+            "table '{}': skipped {} malformed record{}",
+            self.table,
+            inner.count,
+            if inner.count == 1 { "" } else { "s" }
+        );
+        for (position, reason) in &inner.examples {
+            text.push_str(&format!("\n  {position}: {reason}"));
+        }
+        if inner.count > inner.examples.len() as u64 {
+            text.push_str(&format!("\n  ... and {} more", inner.count - inner.examples.len() as u64));
+        }
+        Some(text)
+    }
+
+    /// Records a malformed record, or fails, as `policy` says.
+    pub fn handle(&self, policy: OnError, position: String, reason: String) -> Result<()> {
+        match policy {
+            OnError::Skip => {
+                self.record(position, reason);
+                Ok(())
+            }
+            OnError::Fail => Err(ConnectorError::MalformedRecord { position, reason }),
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! The engine crate's error type.
+
+use weir_connectors::ConnectorError;
+use weir_operators::OperatorError;
+
+use crate::Diagnostic;
+
+/// Why a pipeline could not be planned or did not run to the end.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The pipeline's SQL is wrong; nothing ran.
+    #[error(transparent)]
+    Pipeline(#[from] Diagnostic),
+    /// A source or sink failed while running.
+    #[error("table '{table}': {source}")]
+    Connector {
+        /// The table whose connector failed.
+        table: String,
+        /// What it reported.
+        source: ConnectorError,
+    },
+    /// An operator failed to evaluate.
+    #[error("INSERT INTO {sink}: {source}")]
+    Operator {
+        /// The sink whose query failed.
+        sink: String,
+        /// What the operator reported.
+        source: OperatorError,
+    },
+    /// The dataflow runtime itself failed (a worker could not start or died).
+    #[error("runtime: {0}")]
+    Runtime(String),
+}
+
+/// Result alias for this crate.
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;

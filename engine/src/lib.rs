@@ -1,0 +1,40 @@
+//! Weir's engine: the SQL front end, the planner and the timely runtime.
+//!
+//! A pipeline goes through three steps, each its own module:
+//!
+//! 1. [`sql`] parses the file: Flink-style `CREATE TABLE` with computed
+//!    columns and watermarks, `CREATE VIEW`, `INSERT INTO`, keeping every
+//!    position for error messages ([`Diagnostic`]).
+//! 2. [`plan_pipeline`] configures connectors, has DataFusion plan, check and
+//!    optimize every query, and lowers the result to a streaming [`Pipeline`]
+//!    of batch operators (what `weir check` prints).
+//! 3. [`run`] builds that pipeline as a timely dataflow on N workers and runs
+//!    it until its inputs end or it is stopped, flushing every sink.
+//!
+//! ```
+//! let pipeline = weir_engine::plan_pipeline(
+//!     "CREATE TABLE traffic WITH ('connector' = 'generator', 'events' = '1000');\n\
+//!      CREATE TABLE slow WITH ('connector' = 'blackhole');\n\
+//!      INSERT INTO slow SELECT sensor_id, ts, speed FROM traffic WHERE speed < 40;",
+//! )?;
+//! let report = weir_engine::run(pipeline, weir_engine::RunOptions::default().workers(1))?;
+//! assert_eq!(report.rows_read["traffic"], 1000);
+//! # Ok::<(), weir_engine::EngineError>(())
+//! ```
+#![deny(unused_must_use)]
+#![warn(missing_debug_implementations)]
+
+mod diagnostic;
+mod error;
+mod functions;
+pub mod plan;
+mod planner;
+mod runtime;
+pub mod sql;
+
+pub use diagnostic::Diagnostic;
+pub use error::{EngineError, Result};
+pub use functions::{udfs, ToTimestampLtz};
+pub use plan::Pipeline;
+pub use planner::{plan_pipeline, session};
+pub use runtime::{run, RunOptions, RunReport};

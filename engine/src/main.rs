@@ -1,0 +1,175 @@
+//! The `weir` command line.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use weir_engine::{plan_pipeline, run, EngineError, RunOptions};
+
+/// Weir: streaming SQL pipelines for real-time machine learning.
+///
+/// Write a pipeline in Flink-style SQL (sources and sinks with CREATE TABLE,
+/// features with SELECT, results with INSERT INTO) and run it on as many
+/// worker threads as the machine has.
+#[derive(Debug, Parser)]
+#[command(name = "weir", version, propagate_version = true, arg_required_else_help = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a pipeline until its inputs end or Ctrl-C, then flush every sink.
+    ///
+    /// Exits 0 when the pipeline finished, 2 when the pipeline is invalid
+    /// (nothing ran), 1 when it failed while running.
+    Run {
+        /// The pipeline file (`-` reads standard input).
+        pipeline: PathBuf,
+        /// Worker threads [default: the number of CPU cores].
+        #[arg(short, long, value_parser = clap::value_parser!(u32).range(1..=1024))]
+        workers: Option<u32>,
+        /// Do not print the summary (rows read and written) on stderr.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Check a pipeline without running it and print its dataflow plan.
+    ///
+    /// Exits 0 when the pipeline is valid, 2 with a positioned error when not.
+    Check {
+        /// The pipeline file (`-` reads standard input).
+        pipeline: PathBuf,
+    },
+    /// List the connectors and their options.
+    Connectors,
+}
+
+fn read_pipeline(path: &PathBuf) -> anyhow::Result<(String, String)> {
+    if path.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text).context("reading the pipeline from standard input")?;
+        return Ok((text, "<stdin>".to_string()));
+    }
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading pipeline {}", path.display()))?;
+    Ok((text, path.display().to_string()))
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match execute(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Check { pipeline } => {
+            let (text, origin) = match read_pipeline(&pipeline) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            match plan_pipeline(&text) {
+                Ok(plan) => {
+                    print!("{plan}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(d) => {
+                    eprintln!("{}", d.render(&text, &origin));
+                    Ok(ExitCode::from(2))
+                }
+            }
+        }
+        Command::Run { pipeline, workers, quiet } => {
+            let (text, origin) = match read_pipeline(&pipeline) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let plan = match plan_pipeline(&text) {
+                Ok(plan) => plan,
+                Err(d) => {
+                    eprintln!("{}", d.render(&text, &origin));
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let stop = Arc::new(AtomicBool::new(false));
+            let handler_stop = Arc::clone(&stop);
+            ctrlc::set_handler(move || {
+                if handler_stop.swap(true, Ordering::SeqCst) {
+                    // A second Ctrl-C: the user does not want to wait for the flush.
+                    std::process::exit(130);
+                }
+                eprintln!("weir: stopping; flushing sinks (Ctrl-C again to quit at once)");
+            })
+            .context("installing the Ctrl-C handler")?;
+            let mut options = RunOptions { stop, ..RunOptions::default() };
+            if let Some(w) = workers {
+                options = options.workers(w as usize);
+            }
+            let workers = options.workers;
+            match run(plan, options) {
+                Ok(report) => {
+                    for summary in &report.malformed_summaries {
+                        eprintln!("weir: {summary}");
+                    }
+                    if !quiet {
+                        let read: Vec<String> = report.rows_read.iter().map(|(t, n)| format!("{n} rows from {t}")).collect();
+                        let written: Vec<String> =
+                            report.rows_written.iter().map(|(t, n)| format!("{n} rows to {t}")).collect();
+                        eprintln!(
+                            "weir: read {}; wrote {}; {:.3} s on {workers} worker{}",
+                            read.join(", "),
+                            written.join(", "),
+                            report.elapsed.as_secs_f64(),
+                            if workers == 1 { "" } else { "s" }
+                        );
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(EngineError::Pipeline(d)) => {
+                    eprintln!("{}", d.render(&text, &origin));
+                    Ok(ExitCode::from(2))
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        Command::Connectors => {
+            for (role, list) in [("source", weir_connectors::SOURCES), ("sink", weir_connectors::SINKS)] {
+                for (name, options) in list {
+                    println!("{role} '{name}'");
+                    for o in *options {
+                        let default = o.default.map(|d| format!(" (default '{d}')")).unwrap_or_default();
+                        println!("  '{}'{default}: {}", o.key, o.doc);
+                    }
+                    if options.is_empty() {
+                        println!("  (no options)");
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

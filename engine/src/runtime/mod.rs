@@ -1,0 +1,109 @@
+//! Running a [`Pipeline`] on timely dataflow.
+//!
+//! Every worker (a thread now; a process of a cluster later) builds the same
+//! dataflow: one source operator per table, reading its own split; one chain
+//! of batch operators per `INSERT`; one sink operator per `INSERT`. Batches move
+//! between operators of a worker by value; a sink that owns one file or
+//! terminal gets every worker's batches through a timely exchange to worker 0.
+//!
+//! Timely timestamps are event-time watermarks in epoch milliseconds: a
+//! source downgrades its capability as its watermark advances, so every
+//! operator's input frontier *is* the watermark of the data it can still
+//! receive. The windows of a later release read it from there. A table
+//! without a watermark holds time 0 until its input ends.
+//!
+//! The pipeline ends when every source has finished (bounded inputs) or the
+//! stop flag is raised (Ctrl-C, or an error anywhere): sources then drop
+//! their capabilities, frontiers empty, and each sink flushes exactly once.
+
+mod operators;
+mod shared;
+mod sinks;
+mod sources;
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use timely::dataflow::Stream;
+use weir_operators::Batch;
+
+use crate::plan::Pipeline;
+use crate::{EngineError, Result};
+
+pub use shared::RunReport;
+use shared::Shared;
+
+/// How to run a pipeline.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Worker threads (default: the machine's cores).
+    pub workers: usize,
+    /// Raised to stop the pipeline gracefully (Ctrl-C): sources stop reading,
+    /// everything already read is processed and every sink is flushed.
+    pub stop: Arc<AtomicBool>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            stop: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+impl RunOptions {
+    /// Sets the number of workers.
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = workers.max(1);
+        self
+    }
+}
+
+type BatchStream<'s> = Stream<'s, u64, Vec<Batch>>;
+
+/// Runs the pipeline until its inputs end or `options.stop` is raised.
+///
+/// ```
+/// let pipeline = weir_engine::plan_pipeline(
+///     "CREATE TABLE t WITH ('connector' = 'generator', 'events' = '5000');\n\
+///      CREATE TABLE out WITH ('connector' = 'blackhole');\n\
+///      INSERT INTO out SELECT * FROM t WHERE speed > 0;",
+/// )?;
+/// let report = weir_engine::run(pipeline, weir_engine::RunOptions::default().workers(2))?;
+/// assert_eq!(report.rows_read["t"], 5000);
+/// # Ok::<(), weir_engine::EngineError>(())
+/// ```
+pub fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunReport> {
+    let started = Instant::now();
+    let pipeline = Arc::new(pipeline);
+    let shared = Arc::new(Shared::new(&pipeline, Arc::clone(&options.stop)));
+    let workers = options.workers.max(1);
+    let (p, s) = (Arc::clone(&pipeline), Arc::clone(&shared));
+    let guards = timely::execute(timely::Config::process(workers), move |worker| {
+        let index = worker.index();
+        let peers = worker.peers();
+        let split = weir_connectors::Split { worker: index, workers: peers };
+        worker.dataflow::<u64, _, _>(|scope| {
+            let mut streams: HashMap<&str, BatchStream<'_>> = HashMap::new();
+            for source in &p.sources {
+                streams.insert(source.table.as_str(), sources::source(scope, source, split, Arc::clone(&s)));
+            }
+            for (i, sink) in p.sinks.iter().enumerate() {
+                let stream = operators::build(scope, &sink.input, &streams, i, Arc::clone(&s));
+                sinks::sink(stream, sink, i, split, Arc::clone(&s));
+            }
+        });
+        while worker.step_or_park(Some(Duration::from_millis(50))) {}
+    })
+    .map_err(EngineError::Runtime)?;
+    for result in guards.join() {
+        if let Err(panic) = result {
+            shared.fail(EngineError::Runtime(format!("a worker stopped unexpectedly: {panic}")));
+        }
+    }
+    let shared = Arc::try_unwrap(shared).map_err(|_| EngineError::Runtime("workers outlived the run".into()))?;
+    shared.into_report(started.elapsed())
+}

@@ -1,0 +1,82 @@
+//! The sink operator: casts to the sink's declared columns and writes.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use timely::dataflow::channels::pact::{Exchange, ParallelizationContract, Pipeline as Local};
+use timely::dataflow::operators::generic::Operator as _;
+use weir_connectors::{Sink, Split};
+use weir_operators::{Batch, Project};
+
+use super::shared::Shared;
+use super::BatchStream;
+use crate::plan::SinkPlan;
+use crate::EngineError;
+
+/// Attaches the sink of `plan` to `stream`.
+pub(super) fn sink(stream: BatchStream<'_>, plan: &SinkPlan, index: usize, split: Split, shared: Arc<Shared>) {
+    if plan.spec.parallel() {
+        attach(stream, Local, plan, index, split, shared, true);
+    } else {
+        // One file, one terminal: worker 0 writes everything.
+        let owner = split.worker == 0;
+        attach(stream, Exchange::new(|_: &Batch| 0u64), plan, index, split, shared, owner);
+    }
+}
+
+fn attach<P>(
+    stream: BatchStream<'_>,
+    pact: P,
+    plan: &SinkPlan,
+    index: usize,
+    split: Split,
+    shared: Arc<Shared>,
+    owner: bool,
+) where
+    P: ParallelizationContract<u64, Vec<Batch>>,
+{
+    let table = plan.table.clone();
+    let cast = plan.cast.as_ref().map(|(exprs, schema)| Project::new(exprs.clone(), Arc::clone(schema)));
+    let mut writer: Option<Box<dyn Sink>> = None;
+    if owner {
+        match plan.spec.open(split) {
+            Ok(w) => writer = Some(w),
+            Err(source) => shared.fail(EngineError::Connector { table: table.clone(), source }),
+        }
+    }
+    let mut finished = false;
+    stream.sink(pact, &format!("sink {table}"), move |(input, frontier)| {
+        input.for_each(|_time, data| {
+            for Batch(batch) in data.drain(..) {
+                let Some(w) = writer.as_mut() else { continue };
+                let batch = match &cast {
+                    Some(project) => match project.evaluate(&batch) {
+                        Ok(b) => b,
+                        Err(source) => {
+                            shared.fail(EngineError::Operator { sink: table.clone(), source });
+                            continue;
+                        }
+                    },
+                    None => batch,
+                };
+                let rows = batch.num_rows() as u64;
+                if let Err(source) = w.write(&batch) {
+                    shared.fail(EngineError::Connector { table: table.clone(), source });
+                    writer = None;
+                    continue;
+                }
+                if let Some((_, counter)) = shared.rows_written.get(index) {
+                    counter.fetch_add(rows, Ordering::Relaxed);
+                }
+            }
+        });
+        if frontier.is_empty() && !finished {
+            finished = true;
+            if let Some(w) = writer.as_mut()
+                && let Err(source) = w.finish()
+            {
+                shared.fail(EngineError::Connector { table: table.clone(), source });
+            }
+        }
+    });
+}

@@ -1,0 +1,111 @@
+//! The statements of a pipeline, with their positions.
+
+use datafusion::sql::sqlparser::ast::{DataType, Expr, Ident, ObjectName, Query};
+use datafusion::sql::sqlparser::tokenizer::Span;
+
+/// One statement of a pipeline file.
+#[derive(Debug, Clone)]
+pub enum PipelineStatement {
+    /// `CREATE TABLE`: a source or sink.
+    CreateTable(CreateTable),
+    /// `CREATE VIEW name AS SELECT ...`.
+    CreateView(CreateView),
+    /// `INSERT INTO sink SELECT ...`: starts a pipeline into a sink.
+    Insert(Insert),
+}
+
+impl PipelineStatement {
+    /// Where the whole statement is.
+    pub fn span(&self) -> Span {
+        match self {
+            PipelineStatement::CreateTable(t) => t.span,
+            PipelineStatement::CreateView(v) => v.span,
+            PipelineStatement::Insert(i) => i.span,
+        }
+    }
+}
+
+/// A declared column: `name TYPE [NOT NULL]`.
+#[derive(Debug, Clone)]
+pub struct ColumnDef {
+    /// The column's name.
+    pub name: Ident,
+    /// The SQL type as written.
+    pub data_type: DataType,
+    /// Where the type is.
+    pub type_span: Span,
+    /// `NOT NULL` was given.
+    pub not_null: bool,
+}
+
+/// A computed column: `name AS expr`, evaluated on each record as it is read.
+#[derive(Debug, Clone)]
+pub struct ComputedColumn {
+    /// The column's name.
+    pub name: Ident,
+    /// Its expression over the declared (physical) columns.
+    pub expr: Expr,
+}
+
+/// `WATERMARK FOR column AS expr`.
+#[derive(Debug, Clone)]
+pub struct Watermark {
+    /// The event-time column.
+    pub column: Ident,
+    /// The watermark expression (typically `column - INTERVAL '5' SECOND`).
+    pub expr: Expr,
+    /// Where the clause is.
+    pub span: Span,
+}
+
+/// One `'key' = 'value'` of a `WITH (...)` clause.
+#[derive(Debug, Clone)]
+pub struct SqlOption {
+    /// The key, without quotes.
+    pub key: String,
+    /// The value, without quotes.
+    pub value: String,
+    /// Where the pair is.
+    pub span: Span,
+}
+
+/// `CREATE TABLE name (...) WITH (...)`.
+#[derive(Debug, Clone)]
+pub struct CreateTable {
+    /// The table's name.
+    pub name: ObjectName,
+    /// Declared columns, in order; `None` when there is no column list.
+    pub columns: Option<Vec<ColumnDef>>,
+    /// Computed columns, in order (they follow the declared ones).
+    pub computed: Vec<ComputedColumn>,
+    /// The watermark clause, if any.
+    pub watermark: Option<Watermark>,
+    /// The `WITH` options, in order.
+    pub options: Vec<SqlOption>,
+    /// Where the `WITH` clause is (or the statement, without one).
+    pub options_span: Span,
+    /// Where the statement is.
+    pub span: Span,
+}
+
+/// `CREATE VIEW name AS query`.
+#[derive(Debug, Clone)]
+pub struct CreateView {
+    /// The view's name.
+    pub name: ObjectName,
+    /// Its query.
+    pub query: Box<Query>,
+    /// Where the statement is.
+    pub span: Span,
+}
+
+/// `INSERT INTO table query`.
+#[derive(Debug, Clone)]
+pub struct Insert {
+    /// The sink table.
+    pub table: ObjectName,
+    /// The query whose rows go into it.
+    pub query: Box<Query>,
+    /// Where the statement is.
+    pub span: Span,
+}

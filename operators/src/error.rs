@@ -1,0 +1,43 @@
+//! The operators crate's error type.
+
+use datafusion::arrow::error::ArrowError;
+use datafusion::error::DataFusionError;
+
+/// Errors raised while an operator processes a batch or restores its state.
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorError {
+    /// Evaluating a physical expression failed (division by zero in a
+    /// strict function, an invalid cast of a value, ...).
+    #[error("operator `{operator}` failed to evaluate an expression: {source}")]
+    Evaluate {
+        /// The operator's name as shown in the plan.
+        operator: String,
+        /// What DataFusion reported.
+        source: DataFusionError,
+    },
+    /// Building or reshaping a record batch failed.
+    #[error("operator `{operator}`: {source}")]
+    Arrow {
+        /// The operator's name as shown in the plan.
+        operator: String,
+        /// What Arrow reported.
+        source: ArrowError,
+    },
+    /// A predicate did not produce booleans.
+    #[error("filter predicate produced {data_type}, expected BOOLEAN")]
+    NotBoolean {
+        /// The type the predicate produced.
+        data_type: String,
+    },
+    /// A state snapshot could not be encoded or decoded.
+    #[error("state snapshot of `{operator}` is unreadable: {reason}")]
+    Snapshot {
+        /// The operator whose state was being restored.
+        operator: String,
+        /// Why it failed.
+        reason: String,
+    },
+}
+
+/// Result alias for this crate.
+pub type Result<T, E = OperatorError> = std::result::Result<T, E>;

@@ -1,0 +1,57 @@
+//! The operator trait.
+//!
+//! Modelled on Arroyo's operator trait and DataFusion's `ExecutionPlan`: one
+//! required method that processes a batch, default hooks for everything else.
+//! Snapshot and restore are part of the trait from the start because
+//! consistent checkpoints must be able to reach every stateful operator
+//! through one interface; stateless operators keep the defaults.
+
+use datafusion::arrow::array::RecordBatch;
+
+use crate::Result;
+
+/// An opaque, versioned snapshot of an operator's state.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StateSnapshot {
+    /// The operator's own encoding version, checked on restore.
+    pub version: u32,
+    /// The encoded state.
+    pub bytes: Vec<u8>,
+}
+
+/// A dataflow operator over Arrow record batches.
+///
+/// # Error handling
+/// An `Err` from any method stops the pipeline with that error; operators
+/// never panic on data. Malformed *records* are a source's concern and never
+/// reach operators.
+///
+/// # Cancellation
+/// The engine may drop an operator at any point between calls (Ctrl-C, a
+/// failure elsewhere). Nothing an operator holds needs explicit cleanup.
+pub trait Operator: Send {
+    /// A short name for plans, logs and errors (`filter`, `project`).
+    fn name(&self) -> &str;
+
+    /// Processes one batch, appending any output batches to `out`.
+    fn process(&mut self, batch: RecordBatch, out: &mut Vec<RecordBatch>) -> Result<()>;
+
+    /// Called once when the input has ended, to emit whatever is still held.
+    /// Stateless operators hold nothing.
+    fn finish(&mut self, _out: &mut Vec<RecordBatch>) -> Result<()> {
+        Ok(())
+    }
+
+    /// Encodes the operator's state, or `None` when it has none.
+    fn snapshot(&self) -> Result<Option<StateSnapshot>> {
+        Ok(None)
+    }
+
+    /// Restores state written by [`Operator::snapshot`].
+    fn restore(&mut self, snapshot: StateSnapshot) -> Result<()> {
+        Err(crate::OperatorError::Snapshot {
+            operator: self.name().to_string(),
+            reason: format!("a stateless operator got a snapshot of {} bytes", snapshot.bytes.len()),
+        })
+    }
+}

@@ -1,0 +1,1 @@
+CREATE TABLE readings (speed DOUBLE) WITH ('connector' = 'file', 'path' = 'r.xml', 'format' = 'xml');

@@ -1,0 +1,1 @@
+CREATE TABLE traffic WITH ('connector' = 'generator', 'rate' = 'fast');

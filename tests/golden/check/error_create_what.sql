@@ -1,0 +1,1 @@
+CREATE INDEX i ON traffic (sensor_id);

@@ -1,0 +1,1 @@
+CREATE TABLE traffic WITH ('connector' = 'generator', 'seed' = '1', 'seed' = '2');

@@ -1,0 +1,4 @@
+CREATE TABLE a WITH ('connector' = 'generator');
+CREATE TABLE b WITH ('connector' = 'generator', 'seed' = '7');
+CREATE TABLE out WITH ('connector' = 'stdout');
+INSERT INTO out SELECT a.sensor_id, b.speed FROM a JOIN b ON a.sensor_id = b.sensor_id;

@@ -1,0 +1,1 @@
+CREATE TABLE traffic (speed DOUBLE) WITH ('path' = 'x.json');

@@ -1,0 +1,1 @@
+CREATE TABLE readings (speed DOUBLE) WITH ('connector' = 'file', 'format' = 'json');

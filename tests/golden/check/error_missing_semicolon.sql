@@ -1,0 +1,2 @@
+CREATE TABLE traffic WITH ('connector' = 'generator')
+CREATE TABLE out WITH ('connector' = 'stdout');

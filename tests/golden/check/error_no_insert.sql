@@ -1,0 +1,2 @@
+CREATE TABLE traffic WITH ('connector' = 'generator');
+CREATE VIEW v AS SELECT * FROM traffic;

@@ -1,0 +1,1 @@
+CREATE TABLE out WITH ('connector' = 'stdout', 'format' = 'xml');

@@ -1,0 +1,3 @@
+CREATE TABLE traffic WITH ('connector' = 'generator');
+CREATE TABLE out WITH ('connector' = 'stdout');
+INSERT INTO out SELECT (sensor_id + 1 FROM traffic;

@@ -1,0 +1,5 @@
+CREATE TABLE traffic WITH ('connector' = 'generator');
+CREATE TABLE out WITH ('connector' = 'stdout');
+INSERT INTO out
+SELECT sensor_id, sped
+FROM traffic;

@@ -1,0 +1,4 @@
+CREATE TABLE traffic WITH (
+  'connector' = 'kafak',
+  'topic' = 'traffic'
+);

@@ -1,0 +1,2 @@
+CREATE TABLE traffic WITH ('connector' = 'generator');
+INSERT INTO outt SELECT * FROM traffic;

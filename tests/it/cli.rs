@@ -1,0 +1,191 @@
+//! End-to-end tests of the `weir` binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use datafusion::datasource::MemTable;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn weir(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_weir")).args(args).current_dir(root()).output().expect("weir runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).to_string()
+}
+
+#[test]
+fn help_lists_the_commands() {
+    let out = weir(&["--help"]);
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    for word in ["run", "check", "connectors"] {
+        assert!(help.contains(word), "{help}");
+    }
+    let out = weir(&["run", "--help"]);
+    assert!(text(&out.stdout).contains("--workers"));
+}
+
+#[test]
+fn check_prints_the_plan() {
+    let out = weir(&["check", "examples/traffic.sql"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let plan = text(&out.stdout);
+    assert!(plan.contains("source traffic: generator sensors=200 seed=7 events=6000 rate=400/s disorder_ms=2000"), "{plan}");
+    assert!(plan.contains("watermark: for ts as ts - INTERVAL '2' SECOND"), "{plan}");
+    assert!(plan.contains("exchange: gather to worker 0"), "{plan}");
+    assert!(plan.contains("filter"), "{plan}");
+}
+
+/// The main example, unpaced and written as JSON, against DataFusion running
+/// the same SELECT over the generator's events.
+#[test]
+fn main_example_matches_datafusion() {
+    let sql = std::fs::read_to_string(root().join("examples/traffic.sql")).expect("example");
+    let sql = sql.replace("'rate' = '400'", "'rate' = '0'").replace("'format' = 'table'", "'format' = 'json'");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("traffic.sql");
+    std::fs::write(&path, &sql).expect("write");
+    let out = weir(&["run", "--workers", "2", path.to_str().expect("utf8 path")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut got: Vec<String> = text(&out.stdout).lines().map(str::to_string).collect();
+    got.sort();
+
+    let options = weir_connectors::generator::GeneratorOptions {
+        sensors: 200,
+        events: 6000,
+        disorder_ms: 2000,
+        seed: 7,
+        ..Default::default()
+    };
+    let events = weir_connectors::generator::generate(&options, 0..6000).expect("events");
+    let ctx = weir_engine::session();
+    let table = MemTable::try_new(events.schema(), vec![vec![events]]).expect("table");
+    ctx.register_table("traffic", Arc::new(table)).expect("register");
+    let view = sql.split("CREATE VIEW features AS").nth(1).and_then(|s| s.split(';').next()).expect("view text");
+    let query = format!("SELECT * FROM ({view}) AS features WHERE level <> 'free'");
+    let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let batches = rt.block_on(async { ctx.sql(&query).await.expect("plans").collect().await.expect("runs") });
+    let mut buf = Vec::new();
+    for b in &batches {
+        weir_connectors::encode::write_json(b, &mut buf).expect("encode");
+    }
+    let mut expected: Vec<String> = text(&buf).lines().map(str::to_string).collect();
+    expected.sort();
+    assert!(!expected.is_empty());
+    assert_eq!(got.len(), expected.len());
+    assert_eq!(got, expected);
+    assert!(text(&out.stderr).contains("read 6000 rows from traffic"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn file_example_writes_exact_rows() {
+    let out = weir(&["run", "--workers", "2", "examples/readings.sql"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let mut lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.remove(0), "sensor_id,ts,speed,road");
+    lines.sort();
+    assert_eq!(
+        lines,
+        vec![
+            "1,2026-01-01T00:00:02.250Z,12.25,UNKNOWN",
+            "2,2026-01-01T00:00:01Z,42.0,M25",
+            "3,2026-01-01T00:00:01.500Z,,A1",
+            "4,2026-01-01T00:00:04Z,49.9,B7",
+        ]
+    );
+}
+
+#[test]
+fn bad_pipeline_exits_2_with_position() {
+    let out = weir(&["check", "tests/golden/check/error_unknown_column.sql"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("error: column 'sped' not found"), "{err}");
+    assert!(err.contains("--> tests/golden/check/error_unknown_column.sql:4:19"), "{err}");
+    let out = weir(&["run", "tests/golden/check/error_unknown_connector.sql"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = weir(&["run", "no/such/file.sql"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+fn bad_records_pipeline(dir: &Path, on_error: &str) -> PathBuf {
+    let sql = format!(
+        "CREATE TABLE r (sensor_id BIGINT NOT NULL, ts_ms BIGINT NOT NULL, speed DOUBLE, road VARCHAR)
+         WITH ('connector' = 'file', 'path' = 'examples/data/readings_bad.json', 'format' = 'json'{on_error});
+         CREATE TABLE out WITH ('connector' = 'file', 'path' = '{}', 'format' = 'json');
+         INSERT INTO out SELECT sensor_id, speed FROM r;",
+        dir.join("out.json").display()
+    );
+    let path = dir.join("bad.sql");
+    std::fs::write(&path, sql).expect("write");
+    path
+}
+
+#[test]
+fn malformed_records_are_skipped_counted_and_reported() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sql = bad_records_pipeline(dir.path(), "");
+    let out = weir(&["run", "--workers", "2", sql.to_str().expect("utf8")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("table 'r': skipped 2 malformed records"), "{err}");
+    assert!(err.contains("readings_bad.json:3:"), "{err}");
+    assert!(err.contains("readings_bad.json:4:"), "{err}");
+    let written = std::fs::read_to_string(dir.path().join("out.json")).expect("out");
+    let mut rows: Vec<&str> = written.lines().collect();
+    rows.sort();
+    assert_eq!(
+        rows,
+        vec![
+            "{\"sensor_id\":1,\"speed\":30.0}",
+            "{\"sensor_id\":2,\"speed\":20.0}",
+            "{\"sensor_id\":5,\"speed\":15.0}"
+        ]
+    );
+}
+
+#[test]
+fn on_error_fail_stops_with_the_position() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sql = bad_records_pipeline(dir.path(), ", 'on_error' = 'fail'");
+    let out = weir(&["run", "--workers", "1", sql.to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("malformed record at examples/data/readings_bad.json:3"), "{err}");
+}
+
+#[test]
+fn ctrl_c_flushes_and_exits_0() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out_path = dir.path().join("out.json");
+    let sql = format!(
+        "CREATE TABLE t WITH ('connector' = 'generator', 'rate' = '2000');
+         CREATE TABLE out WITH ('connector' = 'file', 'path' = '{}', 'format' = 'json');
+         INSERT INTO out SELECT sensor_id, ts, speed FROM t;",
+        out_path.display()
+    );
+    let path = dir.path().join("forever.sql");
+    std::fs::write(&path, sql).expect("write");
+    let child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["run", "--workers", "2", path.to_str().expect("utf8")])
+        .current_dir(root())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    let rows = std::fs::read_to_string(&out_path).expect("out").lines().count();
+    assert!(rows > 0);
+    assert!(err.contains(&format!("wrote {rows} rows to out")), "{err} / {rows}");
+}

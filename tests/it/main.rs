@@ -1,0 +1,11 @@
+//! Weir's integration tests: one binary, so the engine is linked once.
+//!
+//! * `golden`: every file under `tests/golden/check/` is planned; the plan or
+//!   the rendered error is compared with its snapshot (adding a case is
+//!   adding a `.sql` file; `cargo insta review` accepts the new snapshot).
+//! * `oracle`: streaming results against DataFusion's batch engine.
+//! * `cli`: the `weir` binary on the examples and on bad input.
+
+mod cli;
+mod golden;
+mod oracle;
