@@ -15,7 +15,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 EVENTS="${1:-1000000}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/weir/target}"
-cargo build --release --locked -p weir-engine --bin weir >&2
+# Same command (and so the same feature set) as the test suite: no rebuild.
+cargo test --release --workspace --all-targets --locked --no-run >&2
 WEIR="$CARGO_TARGET_DIR/release/weir"
 DATA=bench-data
 mkdir -p "$DATA"
@@ -48,17 +49,18 @@ SELECT sensor_id, ts, speed * 0.621371 AS speed_mph, occupancy * 100 AS occupanc
 FROM traffic WHERE speed > 50;
 SQL
 
-# best-of-3 wall seconds and max RSS (KiB) of a command
+# best-of-3 wall seconds and max RSS (KiB) of a command (python: no extra package)
 measure() {
-  local best="" rss=0
-  for _ in 1 2 3; do
-    local out
-    out=$( { /usr/bin/time -f "%e %M" "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1 )
-    local t=${out% *} m=${out#* }
-    if [ -z "$best" ] || awk "BEGIN{exit !($t < $best)}"; then best=$t; fi
-    [ "$m" -gt "$rss" ] && rss=$m
-  done
-  echo "$best $rss"
+  python3 - "$@" <<'PY'
+import resource, subprocess, sys, time
+best = None
+for _ in range(3):
+    t = time.perf_counter()
+    subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    t = time.perf_counter() - t
+    best = t if best is None else min(best, t)
+print(f"{best:.3f} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}")
+PY
 }
 
 row() { # name seconds rss
