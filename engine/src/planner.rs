@@ -143,7 +143,18 @@ fn from_datafusion(err: DataFusionError) -> Diagnostic {
             // Without a position, DataFusion's own message says more.
             None => Diagnostic::new(text.trim().to_string()),
         };
-        let hints: Vec<String> = d.helps.iter().map(|h| h.message.clone()).chain(d.notes.iter().map(|n| n.message.clone())).collect();
+        if d.message.starts_with("Invalid function") {
+            diag = diag.with_help("it is neither a DataFusion scalar function nor one of Weir's (TO_TIMESTAMP_LTZ); see docs/sql.md");
+        }
+        // DataFusion's "Possible function" guess breaks ties in hash order, so
+        // it changes from run to run; it is left out for a stable message.
+        let hints: Vec<String> = d
+            .helps
+            .iter()
+            .map(|h| h.message.clone())
+            .chain(d.notes.iter().map(|n| n.message.clone()))
+            .filter(|m| !m.starts_with("Possible function"))
+            .collect();
         if !hints.is_empty() {
             diag = diag.with_help(hints.join("; "));
         }

@@ -189,3 +189,50 @@ fn ctrl_c_flushes_and_exits_0() {
     assert!(rows > 0);
     assert!(err.contains(&format!("wrote {rows} rows to out")), "{err} / {rows}");
 }
+
+/// `'follow' = 'true'`: lines appended while the pipeline runs are read,
+/// and Ctrl-C flushes them; a sink with declared columns casts by position.
+#[test]
+fn follow_mode_reads_appended_lines_and_sink_casts() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("growing.json");
+    let output = dir.path().join("out.csv");
+    std::fs::write(&input, "{\"id\": 1, \"speed\": 10.7}\n").expect("write");
+    let sql = format!(
+        "CREATE TABLE g (id BIGINT NOT NULL, speed DOUBLE)
+           WITH ('connector' = 'file', 'path' = '{}', 'format' = 'json', 'follow' = 'true');
+         CREATE TABLE out (id VARCHAR, speed INT, fast BOOLEAN)
+           WITH ('connector' = 'file', 'path' = '{}', 'format' = 'csv');
+         INSERT INTO out SELECT id, speed, speed > 50 FROM g;",
+        input.display(),
+        output.display()
+    );
+    let path = dir.path().join("follow.sql");
+    std::fs::write(&path, sql).expect("write");
+    let child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["run", "--workers", "2", path.to_str().expect("utf8")])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    {
+        let mut f = std::fs::OpenOptions::new().append(true).open(&input).expect("open");
+        // A line written in two parts must be read once, whole.
+        write!(f, "{{\"id\": 2, \"spe").expect("append");
+        f.flush().expect("flush");
+        std::thread::sleep(std::time::Duration::from_millis(400));
+        writeln!(f, "ed\": 99.2}}\n{{\"id\": 3, \"speed\": null}}").expect("append");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let written = std::fs::read_to_string(&output).expect("output");
+    let mut lines: Vec<&str> = written.lines().collect();
+    assert_eq!(lines.remove(0), "id,speed,fast");
+    lines.sort();
+    assert_eq!(lines, vec!["1,10,false", "2,99,true", "3,,"]);
+}
