@@ -124,6 +124,9 @@ impl Sink for WriterSink {
         }
         Ok(())
     }
+    fn flush(&mut self) -> Result<()> {
+        self.out.flush().map_err(self.io())
+    }
     fn finish(&mut self) -> Result<()> {
         self.out.flush().map_err(|source| ConnectorError::Io { path: self.path.clone(), source })
     }

@@ -64,6 +64,12 @@ pub trait SourceSpec: Send + Sync + std::fmt::Debug {
 pub trait Sink: Send {
     /// Writes one batch.
     fn write(&mut self, batch: &RecordBatch) -> Result<()>;
+    /// Makes what was written so far visible downstream; called when the
+    /// pipeline's watermark advances (windows were emitted). Buffering
+    /// sinks flush here; the default does nothing.
+    fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
     /// Flushes everything written; called once when the input has ended.
     fn finish(&mut self) -> Result<()>;
 }

@@ -132,6 +132,19 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                     for summary in &report.malformed_summaries {
                         eprintln!("weir: {summary}");
                     }
+                    if !quiet && !report.window_latencies.is_empty() {
+                        let l = &report.window_latencies;
+                        let at = |q: f64| l[((l.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1000.0;
+                        eprintln!(
+                            "weir: {} windows emitted {:.2} ms (p50), {:.2} ms (p99) after the watermark passed their end",
+                            l.len(),
+                            at(0.5),
+                            at(0.99)
+                        );
+                    }
+                    for (table, late) in report.rows_late.iter().filter(|(_, n)| **n > 0) {
+                        eprintln!("weir: {late} rows of {table} arrived behind its watermark and were left out of its windows");
+                    }
                     if !quiet {
                         let read: Vec<String> = report.rows_read.iter().map(|(t, n)| format!("{n} rows from {t}")).collect();
                         let written: Vec<String> =

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::physical_expr::PhysicalExpr;
 use weir_connectors::{SinkSpec, SourceSpec};
+use weir_operators::window::{AggregateSpec, GroupColumn, WindowKind};
 
 /// One table read by the pipeline.
 #[derive(Debug)]
@@ -25,6 +26,12 @@ pub struct SourcePlan {
     pub watermark: Option<WatermarkPlan>,
     /// The connector's columns followed by the computed ones.
     pub schema: SchemaRef,
+    /// With `'idle_timeout'`: a reader that has read nothing for this long
+    /// stops holding the watermark back.
+    pub idle_timeout: Option<std::time::Duration>,
+    /// Whether the watermark is Weir's default (the table declares none and
+    /// a window reads it).
+    pub default_watermark: bool,
 }
 
 /// A computed column, ready to evaluate on the connector's batches.
@@ -49,8 +56,20 @@ pub struct WatermarkPlan {
     pub text: String,
 }
 
+/// Which rows of a source a scan reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceRows {
+    /// Every row (stateless queries: a row is never too late for them).
+    All,
+    /// Rows ahead of the table's watermark (what windows read); the rest
+    /// are counted as late.
+    OnTime,
+    /// Only the rows behind the watermark (`LATE_ROWS(t)`).
+    Late,
+}
+
 /// A node of an operator tree.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Node {
     /// Rows of a source table, optionally reduced to some columns.
     Source {
@@ -58,6 +77,44 @@ pub enum Node {
         table: String,
         /// Column indices kept, in order (`None`: all).
         projection: Option<Vec<usize>>,
+        /// The output schema.
+        schema: SchemaRef,
+        /// Which rows.
+        rows: SourceRows,
+    },
+    /// A window function (`TUMBLE`, `HOP`, `SESSION`): the input's columns
+    /// plus `window_start` and `window_end`.
+    WindowAssign {
+        /// The rows windowed.
+        input: Box<Node>,
+        /// The windows.
+        kind: WindowKind,
+        /// Index of the time column in the input.
+        time: usize,
+        /// The output schema.
+        schema: SchemaRef,
+    },
+    /// `GROUP BY window_start, window_end, keys...` with aggregates, keyed
+    /// across workers by the keys.
+    WindowAggregate {
+        /// Rows with window columns.
+        input: Box<Node>,
+        /// The windows (sessions merge per key).
+        kind: WindowKind,
+        /// Index of `window_start` in the input.
+        start: usize,
+        /// Index of `window_end` in the input.
+        end: usize,
+        /// Key expressions over the input.
+        keys: Vec<Arc<dyn PhysicalExpr>>,
+        /// Their text.
+        key_texts: Vec<String>,
+        /// The GROUP BY columns in output order.
+        layout: Vec<GroupColumn>,
+        /// The aggregates.
+        aggregates: Vec<AggregateSpec>,
+        /// Their text.
+        aggregate_texts: Vec<String>,
         /// The output schema.
         schema: SchemaRef,
     },
@@ -100,6 +157,8 @@ impl Node {
     pub fn schema(&self) -> SchemaRef {
         match self {
             Node::Source { schema, .. }
+            | Node::WindowAssign { schema, .. }
+            | Node::WindowAggregate { schema, .. }
             | Node::Project { schema, .. }
             | Node::Union { schema, .. }
             | Node::Empty { schema } => Arc::clone(schema),
@@ -107,15 +166,63 @@ impl Node {
         }
     }
 
+    /// The tables this node reads, in plan order (with repeats).
+    pub fn tables(&self) -> Vec<String> {
+        match self {
+            Node::Source { table, .. } => vec![table.clone()],
+            Node::Project { input, .. }
+            | Node::Filter { input, .. }
+            | Node::WindowAssign { input, .. }
+            | Node::WindowAggregate { input, .. } => input.tables(),
+            Node::Union { inputs, .. } => inputs.iter().flat_map(Node::tables).collect(),
+            Node::Empty { .. } => Vec::new(),
+        }
+    }
+
     fn explain(&self, depth: usize, out: &mut String) {
         let pad = "  ".repeat(depth);
         let _ = match self {
-            Node::Source { table, projection, schema } => {
+            Node::Source { table, projection, schema, rows } => {
                 let cols = match projection {
                     Some(_) => format!(" columns=[{}]", names(schema)),
                     None => String::new(),
                 };
-                writeln!(out, "{pad}scan {table}{cols}")
+                let late = match rows {
+                    SourceRows::All => "",
+                    SourceRows::OnTime => " (rows behind the watermark left out)",
+                    SourceRows::Late => " (only rows behind the watermark)",
+                };
+                writeln!(out, "{pad}scan {table}{cols}{late}")
+            }
+            Node::WindowAssign { input, kind, time, .. } => {
+                let column = input.schema().fields().get(*time).map(|f| f.name().clone()).unwrap_or_default();
+                let r = writeln!(out, "{pad}window {kind} on {column}");
+                input.explain(depth + 1, out);
+                r
+            }
+            Node::WindowAggregate { input, kind, key_texts, layout, aggregate_texts, .. } => {
+                let groups: Vec<String> = layout
+                    .iter()
+                    .map(|g| match g {
+                        GroupColumn::WindowStart => "window_start".to_string(),
+                        GroupColumn::WindowEnd => "window_end".to_string(),
+                        GroupColumn::Key(i) => key_texts.get(*i).cloned().unwrap_or_default(),
+                    })
+                    .collect();
+                let r = writeln!(
+                    out,
+                    "{pad}window aggregate ({kind}, emitted when the watermark passes window_end) group by {}: {}",
+                    groups.join(", "),
+                    aggregate_texts.join(", ")
+                );
+                let exchange = if key_texts.is_empty() {
+                    "gather to worker 0 (no keys)".to_string()
+                } else {
+                    format!("hash({})", key_texts.join(", "))
+                };
+                let _ = writeln!(out, "{pad}  exchange: {exchange}");
+                input.explain(depth + 2, out);
+                r
             }
             Node::Project { input, texts, schema, .. } => {
                 let items: Vec<String> = texts
@@ -175,6 +282,30 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
+    /// Tables that some window reads (only their on-time rows).
+    pub fn windowed_tables(&self) -> Vec<String> {
+        fn walk(node: &Node, out: &mut Vec<String>) {
+            match node {
+                Node::Source { table, rows: SourceRows::OnTime, .. } => {
+                    if !out.contains(table) {
+                        out.push(table.clone());
+                    }
+                }
+                Node::Source { .. } | Node::Empty { .. } => {}
+                Node::Project { input, .. }
+                | Node::Filter { input, .. }
+                | Node::WindowAssign { input, .. }
+                | Node::WindowAggregate { input, .. } => walk(input, out),
+                Node::Union { inputs, .. } => inputs.iter().for_each(|i| walk(i, out)),
+            }
+        }
+        let mut out = Vec::new();
+        for sink in &self.sinks {
+            walk(&sink.input, &mut out);
+        }
+        out
+    }
+
     /// The source plan of a table.
     pub fn source(&self, table: &str) -> Option<&SourcePlan> {
         self.sources.iter().find(|s| s.table == table)
@@ -223,7 +354,11 @@ impl fmt::Display for Pipeline {
                 .collect();
             writeln!(f, "  columns: {}", columns.join(", "))?;
             if let Some(w) = &source.watermark {
-                writeln!(f, "  watermark: for {} as {}", w.column, w.text)?;
+                let default = if source.default_watermark { " (Weir's default: the table declares no WATERMARK)" } else { "" };
+                writeln!(f, "  watermark: for {} as {}{default}", w.column, w.text)?;
+            }
+            if let Some(idle) = source.idle_timeout {
+                writeln!(f, "  idle after: {} without rows (then it no longer holds the watermark back)", humantime::format_duration(idle))?;
             }
             writeln!(f, "  split: across all workers")?;
         }

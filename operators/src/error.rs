@@ -29,6 +29,14 @@ pub enum OperatorError {
         /// The type the predicate produced.
         data_type: String,
     },
+    /// An aggregate function failed to accumulate or evaluate.
+    #[error("aggregate `{aggregate}` failed: {source}")]
+    Aggregate {
+        /// The aggregate as shown in the plan.
+        aggregate: String,
+        /// What DataFusion reported.
+        source: DataFusionError,
+    },
     /// A state snapshot could not be encoded or decoded.
     #[error("state snapshot of `{operator}` is unreadable: {reason}")]
     Snapshot {

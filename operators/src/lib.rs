@@ -40,12 +40,15 @@ mod batch;
 mod error;
 mod filter;
 mod operator;
+mod partition;
 mod project;
+pub mod window;
 
 pub use batch::Batch;
 pub use error::{OperatorError, Result};
 pub use filter::Filter;
 pub use operator::{Operator, StateSnapshot};
+pub use partition::Partitioner;
 pub use project::Project;
 
 /// The Arrow version Weir uses everywhere: DataFusion's re-export.

@@ -36,6 +36,14 @@ pub trait Operator: Send {
     /// Processes one batch, appending any output batches to `out`.
     fn process(&mut self, batch: RecordBatch, out: &mut Vec<RecordBatch>) -> Result<()>;
 
+    /// Called when the event-time watermark of the operator's input advances
+    /// to `watermark` (epoch milliseconds): no row with an event time at or
+    /// before it will arrive any more, so windows that end by then are
+    /// complete and can be emitted. Stateless operators ignore it.
+    fn on_watermark(&mut self, _watermark: i64, _out: &mut Vec<RecordBatch>) -> Result<()> {
+        Ok(())
+    }
+
     /// Called once when the input has ended, to emit whatever is still held.
     /// Stateless operators hold nothing.
     fn finish(&mut self, _out: &mut Vec<RecordBatch>) -> Result<()> {

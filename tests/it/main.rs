@@ -4,8 +4,11 @@
 //!   the rendered error is compared with its snapshot (adding a case is
 //!   adding a `.sql` file; `cargo insta review` accepts the new snapshot).
 //! * `oracle`: streaming results against DataFusion's batch engine.
+//! * `windows`: event-time windows against DataFusion and a reference.
 //! * `cli`: the `weir` binary on the examples and on bad input.
 
 mod cli;
+mod common;
 mod golden;
 mod oracle;
+mod windows;

@@ -15,6 +15,8 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::datasource::MemTable;
 use proptest::prelude::*;
 
+use crate::common::{lines_of, rfc3339};
+
 /// One reading; `None` is a JSON null.
 #[derive(Debug, Clone)]
 struct Row {
@@ -83,11 +85,6 @@ fn to_batch(rows: &[Row]) -> RecordBatch {
     RecordBatch::try_new(schema(), columns).expect("valid batch")
 }
 
-fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .expect("in range")
-        .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
-}
 
 /// Writes the rows as JSON lines, with a malformed line after every
 /// `bad_every`-th row (0: none). Returns how many malformed lines it wrote.
@@ -122,16 +119,6 @@ fn write_json(rows: &[Row], bad_every: usize, path: &std::path::Path) -> u64 {
     bad
 }
 
-/// The rows a batch engine result holds, as sorted JSON lines.
-fn lines_of(batches: &[RecordBatch]) -> Vec<String> {
-    let mut out = Vec::new();
-    for b in batches {
-        weir_connectors::encode::write_json(b, &mut out).expect("encode");
-    }
-    let mut lines: Vec<String> = String::from_utf8(out).expect("utf8").lines().map(str::to_string).collect();
-    lines.sort();
-    lines
-}
 
 fn oracle(rows: &[Row], query: &str) -> Vec<String> {
     let ctx = weir_engine::session();

@@ -28,7 +28,7 @@ use datafusion::sql::sqlparser::tokenizer::{Location, Span};
 use weir_connectors::{ConnectorError, SinkSpec};
 
 use crate::diagnostic::Diagnostic;
-use crate::plan::{type_name, ComputedPlan, Node, Pipeline, SinkPlan, SourcePlan, WatermarkPlan};
+use crate::plan::{type_name, ComputedPlan, Node, Pipeline, SinkPlan, SourcePlan, SourceRows, WatermarkPlan};
 use crate::sql::{self, CreateTable, Insert, PipelineStatement, SqlOption};
 
 /// A DataFusion session configured as Weir plans SQL: identifiers are case
@@ -41,6 +41,10 @@ pub fn session() -> SessionContext {
     config.options_mut().sql_parser.collect_spans = true;
     config.options_mut().sql_parser.enable_ident_normalization = false;
     let ctx = SessionContext::new_with_config(config);
+    // It rewrites `count(DISTINCT x)` into an aggregate over an aggregate,
+    // which on a stream would emit a window twice; the accumulators handle
+    // DISTINCT themselves.
+    ctx.remove_optimizer_rule("single_distinct_aggregation_to_group_by");
     for udf in crate::functions::udfs() {
         ctx.register_udf(udf);
     }
@@ -78,7 +82,16 @@ struct Table {
 pub fn plan_pipeline(sql: &str) -> Result<Pipeline, Diagnostic> {
     let statements = sql::parse_pipeline(sql)?;
     let last = statements.last().map(|s| s.span());
-    let mut planner = Planner { ctx: session(), tables: Vec::new(), views: Vec::new(), sinks: Vec::new() };
+    let mut planner = Planner {
+        ctx: session(),
+        tables: Vec::new(),
+        views: Vec::new(),
+        view_plans: HashMap::new(),
+        windows: HashMap::new(),
+        next_window: 0,
+        group_by: std::cell::Cell::new(None),
+        sinks: Vec::new(),
+    };
     for statement in statements {
         let span = statement.span();
         let result = match statement {
@@ -97,7 +110,7 @@ pub fn plan_pipeline(sql: &str) -> Result<Pipeline, Diagnostic> {
         });
     }
     // Keep only the sources some query reads, in declaration order.
-    let read: Vec<String> = planner.sinks.iter().flat_map(|s| scans(&s.input)).collect();
+    let read: Vec<String> = planner.sinks.iter().flat_map(|s| s.input.tables()).collect();
     let sources = planner
         .tables
         .into_iter()
@@ -107,19 +120,17 @@ pub fn plan_pipeline(sql: &str) -> Result<Pipeline, Diagnostic> {
     Ok(Pipeline { sources, sinks: planner.sinks })
 }
 
-fn scans(node: &Node) -> Vec<String> {
-    match node {
-        Node::Source { table, .. } => vec![table.clone()],
-        Node::Project { input, .. } | Node::Filter { input, .. } => scans(input),
-        Node::Union { inputs, .. } => inputs.iter().flat_map(scans).collect(),
-        Node::Empty { .. } => Vec::new(),
-    }
-}
-
 struct Planner {
     ctx: SessionContext,
     tables: Vec<Table>,
     views: Vec<String>,
+    /// Each view's optimized plan, for windows over views.
+    view_plans: HashMap<String, LogicalPlan>,
+    /// What each window placeholder table stands for (a `WindowAssign` node).
+    windows: HashMap<String, Node>,
+    next_window: usize,
+    /// The GROUP BY of the statement being planned, for positioned errors.
+    group_by: std::cell::Cell<Option<Span>>,
     sinks: Vec<SinkPlan>,
 }
 
@@ -175,6 +186,9 @@ impl Planner {
     fn check_new_name(&self, name: &str, span: Span) -> Result<(), Diagnostic> {
         if self.table(name).is_some() || self.views.iter().any(|v| v == name) {
             return Err(Diagnostic::at(format!("'{name}' is already defined"), span));
+        }
+        if name.starts_with(sql::PLACEHOLDER_PREFIX) {
+            return Err(Diagnostic::at(format!("names starting with '{}' are reserved by Weir", sql::PLACEHOLDER_PREFIX), span));
         }
         Ok(())
     }
@@ -245,6 +259,20 @@ impl Planner {
         };
         let mut config = options.clone();
         config.remove("connector");
+        // An engine option, not the connector's.
+        let idle_timeout = match config.remove("idle_timeout") {
+            None => None,
+            Some(text) => {
+                let span = table.option_spans.get("idle_timeout").copied().unwrap_or(t.options_span);
+                if !weir_connectors::is_source(&connector) {
+                    return Err(Diagnostic::at(format!("'idle_timeout' applies to sources; '{connector}' is a sink"), span));
+                }
+                Some(humantime::parse_duration(text.trim()).map_err(|e| {
+                    Diagnostic::at(format!("'idle_timeout' = '{text}' is not a duration: {e}"), span)
+                        .with_help("for example '30 s', '500ms' or '2 min'")
+                })?)
+            }
+        };
 
         let source_spec = if weir_connectors::is_source(&connector) {
             match weir_connectors::source_spec(&connector, &config, declared.clone()) {
@@ -261,7 +289,8 @@ impl Planner {
             None
         };
         let schema_for_catalog = if let Some(spec) = source_spec {
-            let source = self.source_plan(&name, spec, &t)?;
+            let mut source = self.source_plan(&name, spec, &t)?;
+            source.idle_timeout = idle_timeout;
             let schema = Arc::clone(&source.schema);
             table.source = Some(source);
             Some(schema)
@@ -342,7 +371,7 @@ impl Planner {
                 Some(WatermarkPlan { column: w.column.value.clone(), expr: physical_expr, text: w.expr.to_string() })
             }
         };
-        Ok(SourcePlan { table: name.to_string(), spec, computed, watermark, schema })
+        Ok(SourcePlan { table: name.to_string(), spec, computed, watermark, schema, default_watermark: false, idle_timeout: None })
     }
 
     fn plan_query(&self, query: &Query) -> Result<LogicalPlan, Diagnostic> {
@@ -360,7 +389,8 @@ impl Planner {
     ) -> Result<(), Diagnostic> {
         let view = sql::object_name(name);
         self.check_new_name(&view, name.span())?;
-        let plan = self.plan_query(query)?;
+        let query = self.windowed(query)?;
+        let plan = self.plan_query(&query)?;
         // Lowering now reports streaming restrictions at the view, not at
         // every INSERT that uses it.
         let optimized = self.state().optimize(&plan).map_err(from_datafusion)?;
@@ -368,6 +398,7 @@ impl Planner {
         self.ctx
             .register_table(view.as_str(), Arc::new(ViewTable::new(plan, Some(query.to_string()))))
             .map_err(from_datafusion)?;
+        self.view_plans.insert(view.clone(), optimized);
         self.views.push(view);
         Ok(())
     }
@@ -393,7 +424,8 @@ impl Planner {
         let declared = table.declared.clone();
         let line = insert.span.start.line;
 
-        let plan = self.plan_query(&insert.query)?;
+        let query = self.windowed(&insert.query)?;
+        let plan = self.plan_query(&query)?;
         let optimized = self.state().optimize(&plan).map_err(from_datafusion)?;
         let input = self.lower(&optimized, insert.span)?;
         let produced = input.schema();
@@ -446,6 +478,26 @@ impl Planner {
         let state = self.state();
         let unsupported = |what: &str, help: &str| Err(Diagnostic::new(what.to_string()).with_help(help.to_string()));
         match plan {
+            LogicalPlan::TableScan(scan) if self.windows.contains_key(scan.table_name.table()) => {
+                let Some(window) = self.windows.get(scan.table_name.table()) else {
+                    return Err(Diagnostic::new("a window placeholder vanished"));
+                };
+                let mut node = window.clone();
+                if let Some(indices) = &scan.projection {
+                    let schema = Arc::new(scan.projected_schema.as_arrow().clone());
+                    let exprs = indices
+                        .iter()
+                        .zip(schema.fields())
+                        .map(|(i, f)| Arc::new(Column::new(f.name(), *i)) as Arc<dyn PhysicalExpr>)
+                        .collect();
+                    let texts = schema.fields().iter().map(|f| f.name().clone()).collect();
+                    node = Node::Project { input: Box::new(node), exprs, texts, schema };
+                }
+                if let Some(predicate) = scan.filters.iter().cloned().reduce(Expr::and) {
+                    node = self.filter(node, predicate, &scan.projected_schema, &state)?;
+                }
+                Ok(node)
+            }
             LogicalPlan::TableScan(scan) => {
                 let name = scan.table_name.table().to_string();
                 let Some(table) = self.table(&name) else {
@@ -459,7 +511,7 @@ impl Planner {
                     return Err(Diagnostic::at(why, statement));
                 }
                 let schema = Arc::new(scan.projected_schema.as_arrow().clone());
-                let mut node = Node::Source { table: name, projection: scan.projection.clone(), schema };
+                let mut node = Node::Source { table: name, projection: scan.projection.clone(), schema, rows: SourceRows::All };
                 if let Some(predicate) = scan.filters.iter().cloned().reduce(Expr::and) {
                     node = self.filter(node, predicate, &scan.projected_schema, &state)?;
                 }
@@ -492,9 +544,10 @@ impl Planner {
                 "a query without a FROM table has no stream to read",
                 "read from a source table: SELECT ... FROM <table>",
             ),
-            LogicalPlan::Aggregate(_) | LogicalPlan::Distinct(_) => unsupported(
-                "aggregates over an unbounded stream need an event-time window, which this version of Weir does not support",
-                "compute per-row features with SELECT expressions; windowed aggregates (TUMBLE/HOP/SESSION) are planned",
+            LogicalPlan::Aggregate(aggregate) => self.window_aggregate(aggregate, statement),
+            LogicalPlan::Distinct(_) => unsupported(
+                "SELECT DISTINCT over an unbounded stream would have to remember every row",
+                "group the rows in a window: FROM TUMBLE(t, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, ...",
             ),
             LogicalPlan::Window(_) => unsupported(
                 "OVER windows are not supported on streams in this version of Weir",
@@ -533,7 +586,22 @@ fn display_expr(expr: &Expr) -> String {
         Expr::Column(c) => return c.name.clone(),
         other => other.human_display().to_string(),
     };
-    text
+    without_placeholders(&text)
+}
+
+/// Removes the qualifier of window placeholder tables (`__weir_window_0.`),
+/// which the user never wrote.
+fn without_placeholders(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(sql::PLACEHOLDER_PREFIX) {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + sql::PLACEHOLDER_PREFIX.len()..];
+        let digits = after.len() - after.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        rest = after[digits..].strip_prefix('.').unwrap_or(&after[digits..]);
+    }
+    out.push_str(rest);
+    out
 }
 
 fn describe_columns(schema: &Schema) -> String {
@@ -571,3 +639,5 @@ impl Diagnostic {
         self
     }
 }
+
+mod windows;

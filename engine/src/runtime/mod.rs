@@ -16,6 +16,8 @@
 //! stop flag is raised (Ctrl-C, or an error anywhere): sources then drop
 //! their capabilities, frontiers empty, and each sink flushes exactly once.
 
+mod clock;
+mod keyed;
 mod operators;
 mod shared;
 mod sinks;
@@ -87,12 +89,13 @@ pub fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunReport> {
         let peers = worker.peers();
         let split = weir_connectors::Split { worker: index, workers: peers };
         worker.dataflow::<u64, _, _>(|scope| {
-            let mut streams: HashMap<&str, BatchStream<'_>> = HashMap::new();
+            let mut streams: HashMap<&str, (BatchStream<'_>, bool)> = HashMap::new();
             for source in &p.sources {
-                streams.insert(source.table.as_str(), sources::source(scope, source, split, Arc::clone(&s)));
+                let stream = sources::source(scope, source, split, Arc::clone(&s));
+                streams.insert(source.table.as_str(), (stream, source.watermark.is_some()));
             }
             for (i, sink) in p.sinks.iter().enumerate() {
-                let stream = operators::build(scope, &sink.input, &streams, i, Arc::clone(&s));
+                let stream = operators::build(scope, &sink.input, &streams, i, split.workers, Arc::clone(&s));
                 sinks::sink(stream, sink, i, split, Arc::clone(&s));
             }
         });

@@ -13,56 +13,94 @@ use timely::dataflow::operators::generic::operator::empty;
 use timely::dataflow::operators::generic::Operator as _;
 use timely::dataflow::operators::Concatenate;
 use timely::dataflow::Scope;
-use weir_operators::{Batch, Filter, Operator, Project};
+use datafusion::physical_expr::expressions::NotExpr;
+use weir_operators::window::{GroupColumn, WindowAggregate, WindowAssign};
+use weir_operators::{Batch, Filter, Operator, Partitioner, Project};
 
 use super::shared::Shared;
 use super::BatchStream;
-use crate::plan::Node;
+use super::sources::LATE_COLUMN;
+use crate::plan::{Node, SourceRows};
 use crate::EngineError;
+
+/// The source streams of a worker, by table, with whether their batches
+/// carry the hidden late-row column.
+pub(super) type Sources<'s> = HashMap<&'s str, (BatchStream<'s>, bool)>;
 
 /// Builds the operators of `node` on top of the source streams.
 pub(super) fn build<'s>(
     scope: Scope<'s, u64>,
     node: &Node,
-    sources: &HashMap<&str, BatchStream<'s>>,
+    sources: &Sources<'s>,
     sink: usize,
+    workers: usize,
     shared: Arc<Shared>,
 ) -> BatchStream<'s> {
     match node {
-        Node::Source { table, projection, .. } => {
-            let stream = match sources.get(table.as_str()) {
-                Some(s) => s.clone(),
+        Node::Source { table, projection, rows, schema } => {
+            let (stream, late_column) = match sources.get(table.as_str()) {
+                Some((s, late)) => (s.clone(), *late),
                 None => {
                     shared.fail(EngineError::Runtime(format!("no source operator for table '{table}'")));
                     return empty(scope);
                 }
             };
-            match projection {
-                None => stream,
-                Some(indices) => {
-                    let schema = node.schema();
-                    let exprs: Vec<Arc<dyn PhysicalExpr>> = indices
-                        .iter()
-                        .zip(schema.fields())
-                        .map(|(i, f)| Arc::new(Column::new(f.name(), *i)) as Arc<dyn PhysicalExpr>)
-                        .collect();
-                    apply(stream, "scan columns", Box::new(Project::new(exprs, schema)), sink, shared)
+            let mut stream = stream;
+            if late_column && *rows != SourceRows::All {
+                let Some(width) = shared.source_width(table) else { return empty(scope) };
+                let late: Arc<dyn PhysicalExpr> = Arc::new(Column::new(LATE_COLUMN, width));
+                let (name, predicate): (&str, Arc<dyn PhysicalExpr>) = match rows {
+                    SourceRows::Late => ("late rows", late),
+                    _ => ("on-time rows", Arc::new(NotExpr::new(late))),
+                };
+                stream = apply(stream, name, Box::new(Filter::new(predicate)), sink, Arc::clone(&shared));
+            }
+            if projection.is_none() && !late_column {
+                return stream;
+            }
+            let indices: Vec<usize> = match projection {
+                Some(p) => p.clone(),
+                None => (0..schema.fields().len()).collect(),
+            };
+            let exprs: Vec<Arc<dyn PhysicalExpr>> = indices
+                .iter()
+                .zip(schema.fields())
+                .map(|(i, f)| Arc::new(Column::new(f.name(), *i)) as Arc<dyn PhysicalExpr>)
+                .collect();
+            apply(stream, "scan columns", Box::new(Project::new(exprs, Arc::clone(schema))), sink, shared)
+        }
+        Node::WindowAssign { input, kind, time, schema } => {
+            let input = build(scope, input, sources, sink, workers, Arc::clone(&shared));
+            apply(input, "window", Box::new(WindowAssign::new(*kind, *time, Arc::clone(schema))), sink, shared)
+        }
+        Node::WindowAggregate { input, kind, start, end, keys, layout, aggregates, schema, .. } => {
+            let input_schema = input.schema();
+            let input = build(scope, input, sources, sink, workers, Arc::clone(&shared));
+            match WindowAggregate::new(*kind, *start, *end, keys.clone(), layout.clone(), aggregates.clone(), &input_schema, Arc::clone(schema)) {
+                Ok(op) => {
+                    let end = layout.iter().position(|g| *g == GroupColumn::WindowEnd);
+                    let latency = end.map(|column| (column, node.tables()));
+                    super::keyed::keyed(input, Partitioner::new(keys.clone(), workers), Box::new(op), sink, shared, latency)
+                }
+                Err(source) => {
+                    shared.fail(EngineError::Operator { sink: shared.sink_name(sink), source });
+                    empty(scope)
                 }
             }
         }
         Node::Project { input, exprs, schema, .. } => {
-            let input = build(scope, input, sources, sink, Arc::clone(&shared));
+            let input = build(scope, input, sources, sink, workers, Arc::clone(&shared));
             apply(input, "project", Box::new(Project::new(exprs.clone(), Arc::clone(schema))), sink, shared)
         }
         Node::Filter { input, predicate, .. } => {
-            let input = build(scope, input, sources, sink, Arc::clone(&shared));
+            let input = build(scope, input, sources, sink, workers, Arc::clone(&shared));
             apply(input, "filter", Box::new(Filter::new(Arc::clone(predicate))), sink, shared)
         }
         Node::Union { inputs, schema } => {
             let streams: Vec<BatchStream<'s>> = inputs
                 .iter()
                 .map(|i| {
-                    let stream = build(scope, i, sources, sink, Arc::clone(&shared));
+                    let stream = build(scope, i, sources, sink, workers, Arc::clone(&shared));
                     // Relabel each input to the union's column names.
                     let exprs = schema
                         .fields()
@@ -94,8 +132,7 @@ fn apply<'s>(
                 let mut session = output.session(&time);
                 for Batch(batch) in data.drain(..) {
                     if let Err(source) = op.process(batch, &mut out) {
-                        let sink_name = shared.rows_written.get(sink).map(|(n, _)| n.clone()).unwrap_or_default();
-                        shared.fail(EngineError::Operator { sink: sink_name, source });
+                        shared.fail(EngineError::Operator { sink: shared.sink_name(sink), source });
                         out.clear();
                     }
                     for b in out.drain(..) {

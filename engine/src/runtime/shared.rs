@@ -2,12 +2,13 @@
 //! counters for the final report.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use weir_connectors::BadRecords;
 
+use super::clock::WatermarkClock;
 use crate::plan::Pipeline;
 use crate::{EngineError, Result};
 
@@ -17,6 +18,14 @@ pub(crate) struct Shared {
     pub(crate) bad: BTreeMap<String, Arc<BadRecords>>,
     pub(crate) rows_read: BTreeMap<String, AtomicU64>,
     pub(crate) rows_written: Vec<(String, AtomicU64)>,
+    /// Rows behind the watermark, per table that a window reads.
+    pub(crate) rows_late: BTreeMap<String, AtomicU64>,
+    widths: BTreeMap<String, usize>,
+    /// The most advanced watermark of any reader (what an idle reader
+    /// jumps to).
+    pub(crate) max_watermark: AtomicI64,
+    /// Watermark history and window latencies.
+    pub(crate) clock: WatermarkClock,
 }
 
 /// What a finished run did.
@@ -26,6 +35,13 @@ pub struct RunReport {
     pub rows_read: BTreeMap<String, u64>,
     /// Rows written per `INSERT`, in file order, with the sink's name.
     pub rows_written: Vec<(String, u64)>,
+    /// Rows that arrived behind their table's watermark and so were left
+    /// out of its windows, per table that a window reads.
+    pub rows_late: BTreeMap<String, u64>,
+    /// For each window emitted because the watermark passed its end (not
+    /// flushed at the end of the input): the time from the watermark passing
+    /// the end to the row leaving the window operator, sorted.
+    pub window_latencies: Vec<Duration>,
     /// Malformed records skipped, per source table.
     pub malformed: BTreeMap<String, u64>,
     /// Human summaries of the malformed records, with examples.
@@ -42,7 +58,22 @@ impl Shared {
             bad: pipeline.sources.iter().map(|s| (s.table.clone(), Arc::new(BadRecords::new(&s.table)))).collect(),
             rows_read: pipeline.sources.iter().map(|s| (s.table.clone(), AtomicU64::new(0))).collect(),
             rows_written: pipeline.sinks.iter().map(|s| (s.table.clone(), AtomicU64::new(0))).collect(),
+            rows_late: pipeline.windowed_tables().into_iter().map(|t| (t, AtomicU64::new(0))).collect(),
+            max_watermark: AtomicI64::new(0),
+            clock: WatermarkClock::default(),
+            widths: pipeline.sources.iter().map(|s| (s.table.clone(), s.schema.fields().len())).collect(),
         }
+    }
+
+    /// The name of the sink of the `index`-th INSERT, for errors.
+    pub(crate) fn sink_name(&self, index: usize) -> String {
+        self.rows_written.get(index).map(|(n, _)| n.clone()).unwrap_or_default()
+    }
+
+    /// The number of columns of a source table (its connector's and
+    /// computed ones, without hidden columns).
+    pub(crate) fn source_width(&self, table: &str) -> Option<usize> {
+        self.widths.get(table).copied()
     }
 
     /// Whether sources should stop reading.
@@ -73,6 +104,8 @@ impl Shared {
         Ok(RunReport {
             rows_read: self.rows_read.into_iter().map(|(k, v)| (k, v.into_inner())).collect(),
             rows_written: self.rows_written.into_iter().map(|(k, v)| (k, v.into_inner())).collect(),
+            rows_late: self.rows_late.into_iter().map(|(k, v)| (k, v.into_inner())).collect(),
+            window_latencies: self.clock.latencies(),
             malformed: self.bad.iter().map(|(k, v)| (k.clone(), v.count())).collect(),
             malformed_summaries: self.bad.values().filter_map(|b| b.summary()).collect(),
             elapsed,

@@ -45,6 +45,8 @@ fn attach<P>(
         }
     }
     let mut finished = false;
+    let mut unflushed = false;
+    let mut flushed_at: Option<u64> = None;
     stream.sink(pact, &format!("sink {table}"), move |(input, frontier)| {
         input.for_each(|_time, data| {
             for Batch(batch) in data.drain(..) {
@@ -65,11 +67,23 @@ fn attach<P>(
                     writer = None;
                     continue;
                 }
+                unflushed = true;
                 if let Some((_, counter)) = shared.rows_written.get(index) {
                     counter.fetch_add(rows, Ordering::Relaxed);
                 }
             }
         });
+        let low = frontier.frontier().iter().min().copied();
+        if unflushed && low.is_some() && low != flushed_at {
+            // The watermark moved: what was written is complete up to it.
+            flushed_at = low;
+            unflushed = false;
+            if let Some(w) = writer.as_mut()
+                && let Err(source) = w.flush()
+            {
+                shared.fail(EngineError::Connector { table: table.clone(), source });
+            }
+        }
         if frontier.is_empty() && !finished {
             finished = true;
             if let Some(w) = writer.as_mut()

@@ -11,10 +11,12 @@
 mod ast;
 mod parser;
 mod types;
+mod windows;
 
 pub use ast::{ColumnDef, ComputedColumn, CreateTable, CreateView, Insert, PipelineStatement, SqlOption, Watermark};
 pub use parser::parse_pipeline;
 pub(crate) use parser::object_name;
+pub use windows::{extract_windows, group_by_span, WindowCall, WindowFunction, PLACEHOLDER_PREFIX};
 pub use types::{sql_type_to_arrow, timestamp_type as types_timestamp, SUPPORTED as SUPPORTED_TYPES};
 
 pub use datafusion::sql::sqlparser::tokenizer::{Location, Span};

@@ -4,7 +4,7 @@ use datafusion::sql::sqlparser::ast::{Ident, ObjectName};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
-use datafusion::sql::sqlparser::tokenizer::{Location, Span, Token, TokenWithSpan};
+use datafusion::sql::sqlparser::tokenizer::{Location, Span, Token, TokenWithSpan, Tokenizer};
 
 use super::ast::*;
 use crate::diagnostic::Diagnostic;
@@ -25,7 +25,10 @@ type PResult<T> = Result<T, Diagnostic>;
 /// ```
 pub fn parse_pipeline(sql: &str) -> PResult<Vec<PipelineStatement>> {
     let dialect = GenericDialect {};
-    let mut parser = Parser::new(&dialect).try_with_sql(sql).map_err(from_parser_error)?;
+    let tokens = Tokenizer::new(&dialect, sql)
+        .tokenize_with_location()
+        .map_err(|e| from_parser_error(ParserError::from(e)))?;
+    let mut parser = Parser::new(&dialect).with_tokens_with_locations(super::windows::strip_table_keyword(tokens));
     let mut statements = Vec::new();
     loop {
         while parser.consume_token(&Token::SemiColon) {}

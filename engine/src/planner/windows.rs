@@ -1,0 +1,369 @@
+//! Planning event-time windows: the window functions in `FROM`, the
+//! windowed `GROUP BY`, and the watermarks they rely on.
+//!
+//! A window call becomes a placeholder table (see [`crate::sql`]) whose scan
+//! lowers to a [`Node::WindowAssign`] over the windowed table or view, reading
+//! only the rows ahead of the watermark. An `Aggregate` whose `GROUP BY`
+//! holds both `window_start` and `window_end` of one such window lowers to a
+//! [`Node::WindowAggregate`] with DataFusion's own aggregate expressions; any
+//! other aggregate over a stream is rejected, because it could never emit.
+//!
+//! Windows need event time: the time column must trace back, through plain
+//! column references, to a table's `WATERMARK FOR` column. A table without a
+//! `WATERMARK` clause gets the default `col - INTERVAL '1' SECOND` on the
+//! column its windows use (documented in docs/sql.md).
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::datasource::empty::EmptyTable;
+use datafusion::logical_expr::{Aggregate, Expr};
+use datafusion::physical_expr::expressions::Column;
+use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
+use datafusion::physical_expr::aggregate::LoweredAggregateBuilder;
+use datafusion::sql::sqlparser::ast::{ExprWithAlias, Ident, Query, Spanned};
+use datafusion::sql::sqlparser::tokenizer::Span;
+use weir_operators::window::{AggregateSpec, GroupColumn, WindowKind};
+
+use super::{display_expr, from_datafusion, Planner};
+use crate::diagnostic::Diagnostic;
+use crate::plan::{Node, SourceRows, WatermarkPlan};
+use crate::sql::{self, WindowCall, WindowFunction};
+
+/// The out-of-orderness a table without a `WATERMARK` clause tolerates.
+pub(crate) const DEFAULT_WATERMARK_DELAY: &str = "INTERVAL '1' SECOND";
+const DEFAULT_DELAY_MS: i64 = 1000;
+
+impl Planner {
+    /// The query with its window calls replaced by registered placeholders.
+    pub(super) fn windowed(&mut self, query: &Query) -> Result<Query, Diagnostic> {
+        let mut query = query.clone();
+        self.group_by.set(sql::group_by_span(&query));
+        let calls = sql::extract_windows(&mut query, &mut self.next_window)?;
+        for call in calls {
+            self.register_window(call)?;
+        }
+        Ok(query)
+    }
+
+    fn register_window(&mut self, call: WindowCall) -> Result<(), Diagnostic> {
+        let name = sql::object_name(&call.input);
+        let Some(time_ident) = call.time.clone() else {
+            return self.register_late_rows(&name, call);
+        };
+        let input = if let Some(table) = self.table(&name) {
+            let Some(source) = &table.source else {
+                return Err(Diagnostic::at(
+                    format!("'{name}' uses connector '{}', which can only be written to", table.connector),
+                    call.input.span(),
+                ));
+            };
+            Node::Source { table: name.clone(), projection: None, schema: Arc::clone(&source.schema), rows: SourceRows::OnTime }
+        } else if let Some(plan) = self.view_plans.get(&name) {
+            on_time(self.lower(plan, call.span)?)
+        } else {
+            let mut known: Vec<&str> = self.tables.iter().filter(|t| t.source.is_some()).map(|t| t.name.as_str()).collect();
+            known.extend(self.views.iter().map(String::as_str));
+            let d = Diagnostic::at(format!("unknown table or view '{name}'"), call.input.span());
+            return Err(match weir_connectors::options::closest(&name, &known) {
+                Some(k) => d.with_help(format!("did you mean '{k}'?")),
+                None => d.with_help(format!("tables and views: {}", known.join(", "))),
+            });
+        };
+        let schema = input.schema();
+        let time = schema.index_of(&time_ident.value).map_err(|_| {
+            let columns: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+            Diagnostic::at(format!("'{}' is not a column of '{name}'", time_ident.value), time_ident.span)
+                .with_help(format!("columns: {}", columns.join(", ")))
+        })?;
+        let zone = match schema.field(time).data_type() {
+            DataType::Timestamp(_, zone) => zone.clone(),
+            other => {
+                return Err(Diagnostic::at(
+                    format!("the window's time column '{}' is {}, not a TIMESTAMP", time_ident.value, crate::plan::type_name(other)),
+                    time_ident.span,
+                )
+                .with_help("window on an event-time column: declare it TIMESTAMP, or compute one in the table: ts AS TO_TIMESTAMP_LTZ(ts_ms, 3)"));
+            }
+        };
+        let Some(origins) = self.time_origins(&input, time) else {
+            return Err(Diagnostic::at(
+                format!("'{}' is computed in a view, so it has no watermark", time_ident.value),
+                time_ident.span,
+            )
+            .with_help("window on a table's event-time column (pass it through the view unchanged), or compute it in the table: ts AS TO_TIMESTAMP_LTZ(ts_ms, 3)"));
+        };
+        for (table, column) in origins {
+            self.ensure_watermark(&table, &column, &time_ident)?;
+        }
+        let mut sizes = Vec::with_capacity(call.intervals.len());
+        for interval in &call.intervals {
+            sizes.push(self.interval_ms(interval)?);
+        }
+        let kind = match call.function {
+            WindowFunction::Tumble => WindowKind::Tumble { size: sizes[0] },
+            WindowFunction::Session => WindowKind::Session { gap: sizes[0] },
+            WindowFunction::LateRows => return Err(Diagnostic::at("LATE_ROWS takes no time column", call.span)),
+            WindowFunction::Hop => {
+                let (slide, size) = (sizes[0], sizes[1]);
+                if size % slide != 0 {
+                    return Err(Diagnostic::at(
+                        format!("a HOP window's size must be a whole number of slides; size {size} ms, slide {slide} ms"),
+                        call.intervals[1].span(),
+                    )
+                    .with_help("HOP takes the slide first, then the size: HOP(t, ts, INTERVAL '10' SECOND, INTERVAL '1' MINUTE)"));
+                }
+                WindowKind::Hop { size, slide }
+            }
+        };
+        let bound = DataType::Timestamp(TimeUnit::Millisecond, zone);
+        let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        for column in ["window_start", "window_end"] {
+            if fields.iter().any(|f| f.name() == column) {
+                return Err(Diagnostic::at(format!("'{name}' already has a column '{column}'"), call.span)
+                    .with_help("rename it in a view before windowing"));
+            }
+            fields.push(Field::new(column, bound.clone(), false));
+        }
+        let windowed = Arc::new(Schema::new(fields));
+        self.ctx
+            .register_table(call.placeholder.as_str(), Arc::new(EmptyTable::new(Arc::clone(&windowed))))
+            .map_err(from_datafusion)?;
+        self.windows
+            .insert(call.placeholder, Node::WindowAssign { input: Box::new(input), kind, time, schema: windowed });
+        Ok(())
+    }
+
+    /// `LATE_ROWS(table)`: a scan of the rows behind the table's watermark.
+    fn register_late_rows(&mut self, name: &str, call: WindowCall) -> Result<(), Diagnostic> {
+        let Some(source) = self.table(name).and_then(|t| t.source.as_ref()) else {
+            let d = Diagnostic::at(format!("LATE_ROWS reads a source table; '{name}' is not one"), call.input.span());
+            return Err(if self.views.iter().any(|v| v == name) {
+                d.with_help("name the table the view reads: late rows belong to a table's watermark")
+            } else {
+                d
+            });
+        };
+        if source.watermark.is_none() {
+            return Err(Diagnostic::at(format!("'{name}' declares no WATERMARK, so none of its rows is late"), call.input.span())
+                .with_help("declare one in the table: WATERMARK FOR ts AS ts - INTERVAL '5' SECOND"));
+        }
+        let schema = Arc::clone(&source.schema);
+        self.ctx
+            .register_table(call.placeholder.as_str(), Arc::new(EmptyTable::new(Arc::clone(&schema))))
+            .map_err(from_datafusion)?;
+        self.windows.insert(
+            call.placeholder,
+            Node::Source { table: name.to_string(), projection: None, schema, rows: SourceRows::Late },
+        );
+        Ok(())
+    }
+
+    /// The tables and columns column `index` of `node` is a plain copy of,
+    /// or `None` when it is computed somewhere on the way.
+    fn time_origins(&self, node: &Node, index: usize) -> Option<Vec<(String, String)>> {
+        match node {
+            Node::Source { table, projection, .. } => {
+                let source = self.table(table)?.source.as_ref()?;
+                let column = projection.as_ref().map_or(Some(index), |p| p.get(index).copied())?;
+                Some(vec![(table.clone(), source.schema.fields().get(column)?.name().clone())])
+            }
+            Node::Project { input, exprs, .. } => {
+                let column = exprs.get(index)?.downcast_ref::<Column>()?;
+                self.time_origins(input, column.index())
+            }
+            Node::Filter { input, .. } => self.time_origins(input, index),
+            Node::WindowAssign { input, .. } => {
+                (index < input.schema().fields().len()).then(|| self.time_origins(input, index)).flatten()
+            }
+            Node::Union { inputs, .. } => {
+                let mut all = Vec::new();
+                for input in inputs {
+                    all.extend(self.time_origins(input, index)?);
+                }
+                Some(all)
+            }
+            Node::WindowAggregate { .. } | Node::Empty { .. } => None,
+        }
+    }
+
+    /// Checks that `column` is the watermark column of `table`, giving the
+    /// table the default watermark if it declares none.
+    fn ensure_watermark(&mut self, table: &str, column: &str, at: &Ident) -> Result<(), Diagnostic> {
+        let state = self.state();
+        let Some(source) = self.tables.iter_mut().find(|t| t.name == table).and_then(|t| t.source.as_mut()) else {
+            return Err(Diagnostic::at(format!("'{table}' cannot be read"), at.span));
+        };
+        match &source.watermark {
+            Some(w) if w.column == column => Ok(()),
+            Some(w) => Err(Diagnostic::at(
+                format!("windows over '{table}' must use its event-time column '{}' (its WATERMARK FOR), not '{column}'", w.column),
+                at.span,
+            )
+            .with_help(format!("write DESCRIPTOR({})", w.column))),
+            None => {
+                let df = DFSchema::try_from_qualified_schema(table, &source.schema).map_err(from_datafusion)?;
+                let delay = Expr::Literal(ScalarValue::new_interval_mdn(0, 0, DEFAULT_DELAY_MS * 1_000_000), None);
+                let expr = datafusion::logical_expr::col(datafusion::common::Column::new(Some(table), column)) - delay;
+                let physical = state.create_physical_expr(expr, &df).map_err(from_datafusion)?;
+                source.watermark = Some(WatermarkPlan {
+                    column: column.to_string(),
+                    expr: physical,
+                    text: format!("{column} - {DEFAULT_WATERMARK_DELAY}"),
+                });
+                source.default_watermark = true;
+                Ok(())
+            }
+        }
+    }
+
+    /// An `INTERVAL` argument in milliseconds; must be positive and of fixed
+    /// length (no months or years).
+    fn interval_ms(&self, interval: &datafusion::sql::sqlparser::ast::Expr) -> Result<i64, Diagnostic> {
+        let span = interval.span();
+        let expr = self
+            .state()
+            .create_logical_expr_from_sql_expr(ExprWithAlias { expr: interval.clone(), alias: None }, &DFSchema::empty())
+            .map_err(|e| from_datafusion(e).or_at(span))?;
+        let not_interval = || {
+            Diagnostic::at(format!("expected an INTERVAL such as INTERVAL '10' SECOND, found {interval}"), span)
+        };
+        let ms = match expr {
+            Expr::Literal(ScalarValue::IntervalMonthDayNano(Some(v)), _) if v.months == 0 => {
+                i64::from(v.days) * 86_400_000 + v.nanoseconds / 1_000_000
+            }
+            Expr::Literal(ScalarValue::IntervalDayTime(Some(v)), _) => {
+                i64::from(v.days) * 86_400_000 + i64::from(v.milliseconds)
+            }
+            Expr::Literal(ScalarValue::IntervalMonthDayNano(Some(_)) | ScalarValue::IntervalYearMonth(Some(_)), _) => {
+                return Err(Diagnostic::at("months and years have no fixed length, so they cannot size a window", span)
+                    .with_help("use DAY, HOUR, MINUTE or SECOND"));
+            }
+            _ => return Err(not_interval()),
+        };
+        if ms <= 0 {
+            return Err(Diagnostic::at(format!("a window interval must be positive, found {interval}"), span)
+                .with_help("for example INTERVAL '10' SECOND"));
+        }
+        Ok(ms)
+    }
+
+    /// Lowers a windowed `GROUP BY`.
+    pub(super) fn window_aggregate(&self, aggregate: &Aggregate, statement: Span) -> Result<Node, Diagnostic> {
+        let state = self.state();
+        let input = self.lower(&aggregate.input, statement)?;
+        let in_df = aggregate.input.schema();
+        let mut window: (Option<(usize, WindowKind)>, Option<(usize, WindowKind)>) = (None, None);
+        let mut keys = Vec::new();
+        let mut key_texts = Vec::new();
+        let mut layout = Vec::new();
+        for e in &aggregate.group_expr {
+            if let Expr::GroupingSet(_) = e {
+                return Err(Diagnostic::at("GROUPING SETS, CUBE and ROLLUP are not supported on streams", self.group_by.get().unwrap_or(statement)));
+            }
+            if let Expr::Column(c) = e {
+                let index = in_df.index_of_column(c).map_err(from_datafusion)?;
+                match window_column(&input, index) {
+                    Some((kind, true)) => {
+                        window.0 = Some((index, kind));
+                        layout.push(GroupColumn::WindowStart);
+                        continue;
+                    }
+                    Some((kind, false)) => {
+                        window.1 = Some((index, kind));
+                        layout.push(GroupColumn::WindowEnd);
+                        continue;
+                    }
+                    None => {}
+                }
+            }
+            keys.push(state.create_physical_expr(e.clone(), in_df).map_err(from_datafusion)?);
+            key_texts.push(display_expr(e));
+            layout.push(GroupColumn::Key(keys.len() - 1));
+        }
+        let at = self.group_by.get().unwrap_or(statement);
+        let (start, end, kind) = match window {
+            (Some((start, a)), Some((end, b))) if a == b => (start, end, a),
+            _ if !has_window(&input) && aggregate.aggr_expr.is_empty() => {
+                return Err(Diagnostic::at(
+                    "SELECT DISTINCT, or GROUP BY without aggregates, over an unbounded stream needs an event-time window, or it would have to remember every row",
+                    at,
+                )
+                .with_help("deduplicate per window: SELECT window_start, window_end, k FROM TUMBLE(t, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, k"));
+            }
+            _ if !has_window(&input) => {
+                return Err(Diagnostic::at(
+                    "an aggregate over an unbounded stream needs an event-time window, or it could never emit a result",
+                    at,
+                )
+                .with_help("aggregate per window: SELECT window_start, window_end, k, count(*) FROM TUMBLE(t, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, k"));
+            }
+            _ => {
+                return Err(Diagnostic::at("a windowed aggregate must GROUP BY both window_start and window_end", at)
+                    .with_help("add them: GROUP BY window_start, window_end, <keys>"));
+            }
+        };
+        let physical_input = in_df.as_arrow();
+        let planning = PhysicalPlanningContext::default();
+        let mut aggregates = Vec::with_capacity(aggregate.aggr_expr.len());
+        let mut aggregate_texts = Vec::with_capacity(aggregate.aggr_expr.len());
+        for e in &aggregate.aggr_expr {
+            let lowered = LoweredAggregateBuilder::new(e, in_df, physical_input, state.execution_props(), &planning)
+                .build()
+                .map_err(from_datafusion)?;
+            aggregates.push(AggregateSpec { expr: lowered.aggregate, filter: lowered.filter });
+            aggregate_texts.push(display_expr(e));
+        }
+        Ok(Node::WindowAggregate {
+            input: Box::new(input),
+            kind,
+            start,
+            end,
+            keys,
+            key_texts,
+            layout,
+            aggregates,
+            aggregate_texts,
+            schema: Arc::new(aggregate.schema.as_arrow().clone()),
+        })
+    }
+}
+
+/// Marks every scan under `node` as reading only rows ahead of the watermark.
+fn on_time(node: Node) -> Node {
+    match node {
+        Node::Source { table, projection, schema, .. } => Node::Source { table, projection, schema, rows: SourceRows::OnTime },
+        Node::Project { input, exprs, texts, schema } => Node::Project { input: Box::new(on_time(*input)), exprs, texts, schema },
+        Node::Filter { input, predicate, text } => Node::Filter { input: Box::new(on_time(*input)), predicate, text },
+        Node::Union { inputs, schema } => Node::Union { inputs: inputs.into_iter().map(on_time).collect(), schema },
+        other => other,
+    }
+}
+
+/// Whether column `index` of `node` is the `window_start` (true) or
+/// `window_end` (false) of a window function, and which window.
+fn window_column(node: &Node, index: usize) -> Option<(WindowKind, bool)> {
+    match node {
+        Node::Project { input, exprs, .. } => {
+            let column = exprs.get(index)?.downcast_ref::<Column>()?;
+            window_column(input, column.index())
+        }
+        Node::Filter { input, .. } => window_column(input, index),
+        Node::WindowAssign { kind, schema, .. } => {
+            let n = schema.fields().len();
+            (index + 2 == n).then_some((*kind, true)).or((index + 1 == n).then_some((*kind, false)))
+        }
+        _ => None,
+    }
+}
+
+fn has_window(node: &Node) -> bool {
+    match node {
+        Node::WindowAssign { .. } => true,
+        Node::Project { input, .. } | Node::Filter { input, .. } => has_window(input),
+        Node::Union { inputs, .. } => inputs.iter().any(has_window),
+        _ => false,
+    }
+}
+

@@ -1,0 +1,143 @@
+//! Keyed, event-time operators: rows are exchanged by a hash of their keys,
+//! and the operator is told each time the watermark (its input frontier)
+//! advances.
+//!
+//! Timely timestamps are watermarks (see the module above), so the input
+//! frontier's lower bound `w` means: every row still to come is ahead of
+//! `w`. The operator hears `on_watermark(w)` when it moves, emits what that
+//! completes, and holds one capability at `w` for those outputs; when the
+//! frontier empties (every input ended or the pipeline stops) it hears
+//! `finish`, emits the rest and drops the capability.
+
+use std::sync::Arc;
+
+use std::time::Instant;
+
+use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, TimeUnit, TimestampMillisecondType};
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::Operator as _;
+use timely::dataflow::Stream;
+use weir_operators::{Batch, Operator, Partitioner};
+
+use super::shared::Shared;
+use super::BatchStream;
+use crate::EngineError;
+
+/// Routes rows of `stream` to workers by `partitioner`, then runs `op` on
+/// them, driving its watermark from the frontier.
+pub(super) fn keyed<'s>(
+    stream: BatchStream<'s>,
+    mut partitioner: Partitioner,
+    mut op: Box<dyn Operator>,
+    sink: usize,
+    shared: Arc<Shared>,
+    latency: Option<(usize, Vec<String>)>,
+) -> BatchStream<'s> {
+    let name = op.name().to_string();
+    let failed = Arc::clone(&shared);
+    let routed: Stream<'s, u64, Vec<(u64, Batch)>> = stream.unary::<CapacityContainerBuilder<Vec<(u64, Batch)>>, _, _, _>(
+        timely::dataflow::channels::pact::Pipeline,
+        &format!("partition for {name}"),
+        move |_capability, _info| {
+            move |input, output| {
+                input.for_each(|time, data| {
+                    let mut session = output.session(&time);
+                    for Batch(batch) in data.drain(..) {
+                        match partitioner.partition(&batch) {
+                            Ok(parts) => {
+                                for (worker, part) in parts {
+                                    session.give((worker, Batch(part)));
+                                }
+                            }
+                            Err(source) => failed.fail(EngineError::Operator { sink: failed.sink_name(sink), source }),
+                        }
+                    }
+                });
+            }
+        },
+    );
+    routed.unary_frontier::<CapacityContainerBuilder<Vec<Batch>>, _, _, _>(
+        Exchange::new(|(worker, _): &(u64, Batch)| *worker),
+        &name,
+        move |capability, _info| {
+            let mut capability = Some(capability);
+            let mut out: Vec<RecordBatch> = Vec::new();
+            let mut watermark: Option<u64> = None;
+            move |(input, frontier), output| {
+                let fail = |source| shared.fail(EngineError::Operator { sink: shared.sink_name(sink), source });
+                input.for_each(|_time, data| {
+                    for (_, Batch(batch)) in data.drain(..) {
+                        if let Err(source) = op.process(batch, &mut out) {
+                            fail(source);
+                        }
+                    }
+                });
+                let Some(cap) = capability.as_mut() else {
+                    out.clear();
+                    return;
+                };
+                match frontier.frontier().iter().min().copied() {
+                    None => {
+                        if let Err(source) = op.finish(&mut out) {
+                            fail(source);
+                        }
+                        give(output, cap, &mut out);
+                        capability = None;
+                    }
+                    Some(low) => {
+                        if watermark != Some(low) {
+                            watermark = Some(low);
+                            if let Err(source) = op.on_watermark(low as i64, &mut out) {
+                                fail(source);
+                            }
+                            if let Some((column, tables)) = &latency {
+                                record_latencies(&shared, &out, *column, tables);
+                            }
+                        }
+                        give(output, cap, &mut out);
+                        if low > *cap.time() {
+                            cap.downgrade(&low);
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// Records, for each window end in `out`, how long ago the watermark of
+/// `tables` passed it.
+fn record_latencies(shared: &Shared, out: &[RecordBatch], column: usize, tables: &[String]) {
+    let now = Instant::now();
+    let mut ends: Vec<i64> = Vec::new();
+    for batch in out {
+        let Some(array) = batch.columns().get(column) else { continue };
+        let Ok(ms) = cast(array, &DataType::Timestamp(TimeUnit::Millisecond, None)) else { continue };
+        ends.extend(ms.as_primitive::<TimestampMillisecondType>().iter().flatten());
+    }
+    ends.sort_unstable();
+    ends.dedup();
+    for end in ends {
+        let complete = u64::try_from(end.saturating_sub(1)).unwrap_or(0);
+        if let Some(at) = shared.clock.reached(tables, complete) {
+            shared.clock.record(now.saturating_duration_since(at));
+        }
+    }
+}
+
+fn give(
+    output: &mut timely::dataflow::operators::generic::OutputBuilderSession<'_, u64, CapacityContainerBuilder<Vec<Batch>>>,
+    capability: &timely::dataflow::operators::Capability<u64>,
+    out: &mut Vec<RecordBatch>,
+) {
+    if out.is_empty() {
+        return;
+    }
+    let mut session = output.session(capability);
+    for batch in out.drain(..) {
+        session.give(Batch(batch));
+    }
+}

@@ -1,0 +1,262 @@
+//! Window table-valued functions: `TUMBLE`, `HOP` and `SESSION` in `FROM`.
+//!
+//! Flink writes `FROM TABLE(TUMBLE(TABLE traffic, DESCRIPTOR(ts), INTERVAL
+//! '1' MINUTE))`; RisingWave's shorthand is `FROM TUMBLE(traffic, ts,
+//! INTERVAL '1' MINUTE)`. Both are accepted. DataFusion has no notion of
+//! event-time windows, so before a query is planned each call is cut out of
+//! the AST and replaced by a placeholder table (`__weir_window_<n>`) whose
+//! columns are the input's plus `window_start` and `window_end`; the planner
+//! registers that table and knows what it stands for. Everything around the
+//! call (the SELECT list, WHERE, GROUP BY, aggregates) is then planned and
+//! type-checked by DataFusion exactly as written.
+
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{
+    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Ident, ObjectName, ObjectNamePart, Query, SetExpr, Spanned,
+    TableAlias, TableFactor, VisitMut, VisitorMut,
+};
+use datafusion::sql::sqlparser::tokenizer::{Span, Token, TokenWithSpan};
+
+use crate::diagnostic::Diagnostic;
+
+/// The prefix of placeholder tables; no user table may start with it.
+pub const PLACEHOLDER_PREFIX: &str = "__weir_window_";
+
+/// Which window function was called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowFunction {
+    /// `TUMBLE(data, time, size)`.
+    Tumble,
+    /// `HOP(data, time, slide, size)`.
+    Hop,
+    /// `SESSION(data, time, gap)`.
+    Session,
+    /// `LATE_ROWS(table)`: the rows of a table that arrived behind its
+    /// watermark (the side output of its windows).
+    LateRows,
+}
+
+impl WindowFunction {
+    fn from_name(name: &str) -> Option<Self> {
+        match name.to_ascii_uppercase().as_str() {
+            "TUMBLE" => Some(Self::Tumble),
+            "HOP" => Some(Self::Hop),
+            "SESSION" => Some(Self::Session),
+            "LATE_ROWS" => Some(Self::LateRows),
+            _ => None,
+        }
+    }
+
+    /// The call's signature, for error messages.
+    pub fn signature(self) -> &'static str {
+        match self {
+            Self::Tumble => "TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '1' MINUTE)",
+            Self::Hop => "HOP(TABLE t, DESCRIPTOR(ts), INTERVAL '10' SECOND, INTERVAL '1' MINUTE) -- slide, then size",
+            Self::Session => "SESSION(TABLE t, DESCRIPTOR(ts), INTERVAL '5' MINUTE) -- the gap",
+            Self::LateRows => "LATE_ROWS(t)",
+        }
+    }
+
+    /// How many arguments the call takes.
+    fn arguments(self) -> usize {
+        match self {
+            Self::Hop => 4,
+            Self::Tumble | Self::Session => 3,
+            Self::LateRows => 1,
+        }
+    }
+}
+
+/// One window call found in a query.
+#[derive(Debug, Clone)]
+pub struct WindowCall {
+    /// The placeholder table that replaced it.
+    pub placeholder: String,
+    /// Which function.
+    pub function: WindowFunction,
+    /// The whole call.
+    pub span: Span,
+    /// The table or view windowed.
+    pub input: ObjectName,
+    /// The time column (none for `LATE_ROWS`).
+    pub time: Option<Ident>,
+    /// The interval arguments, in order (size; or slide and size for HOP).
+    pub intervals: Vec<Expr>,
+}
+
+/// Drops the `TABLE` keyword of Flink's `TUMBLE(TABLE t, ...)` argument,
+/// which sqlparser does not parse inside a function call; spans are kept.
+pub(crate) fn strip_table_keyword(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
+    for token in tokens {
+        let is_table = matches!(&token.token, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("TABLE"));
+        if is_table {
+            let mut previous = out.iter().rev().filter(|t| !matches!(t.token, Token::Whitespace(_)));
+            let paren = previous.next().is_some_and(|t| t.token == Token::LParen);
+            let function = previous.next().is_some_and(
+                |t| matches!(&t.token, Token::Word(w) if WindowFunction::from_name(&w.value).is_some()),
+            );
+            if paren && function {
+                continue;
+            }
+        }
+        out.push(token);
+    }
+    out
+}
+
+/// Replaces every window call in `query` by a placeholder table, numbering
+/// placeholders from `next`.
+pub fn extract_windows(query: &mut Query, next: &mut usize) -> Result<Vec<WindowCall>, Diagnostic> {
+    let mut visitor = Extractor { next, calls: Vec::new() };
+    match query.visit(&mut visitor) {
+        ControlFlow::Break(d) => Err(d),
+        ControlFlow::Continue(()) => Ok(visitor.calls),
+    }
+}
+
+struct Extractor<'a> {
+    next: &'a mut usize,
+    calls: Vec<WindowCall>,
+}
+
+impl VisitorMut for Extractor<'_> {
+    type Break = Diagnostic;
+
+    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<Diagnostic> {
+        let span = factor.span();
+        let (name, args, alias) = match factor {
+            TableFactor::TableFunction { expr: Expr::Function(f), alias } => {
+                let args = match &f.args {
+                    FunctionArguments::List(list) => list.args.clone(),
+                    _ => Vec::new(),
+                };
+                (f.name.clone(), args, alias.clone())
+            }
+            TableFactor::Table { name, args: Some(args), alias, .. } => (name.clone(), args.args.clone(), alias.clone()),
+            _ => return ControlFlow::Continue(()),
+        };
+        let Some(function) = name.0.last().and_then(ObjectNamePart::as_ident).and_then(|i| WindowFunction::from_name(&i.value))
+        else {
+            return ControlFlow::Continue(());
+        };
+        match self.call(function, span, &args) {
+            Ok(mut call) => {
+                call.placeholder = format!("{PLACEHOLDER_PREFIX}{}", *self.next);
+                *self.next += 1;
+                // Without an alias, columns are qualified by the windowed
+                // table's name, so messages say `traffic.speed`.
+                let alias = alias.or_else(|| {
+                    call.input.0.last().and_then(ObjectNamePart::as_ident).map(|i| TableAlias {
+                        explicit: false,
+                        name: Ident::new(i.value.clone()),
+                        columns: Vec::new(),
+                        at: None,
+                    })
+                });
+                *factor = placeholder_table(&call.placeholder, alias);
+                self.calls.push(call);
+                ControlFlow::Continue(())
+            }
+            Err(d) => ControlFlow::Break(d),
+        }
+    }
+}
+
+impl Extractor<'_> {
+    fn call(&self, function: WindowFunction, span: Span, args: &[FunctionArg]) -> Result<WindowCall, Diagnostic> {
+        let usage = || format!("write {}", function.signature());
+        let mut exprs = Vec::with_capacity(args.len());
+        for arg in args {
+            match arg {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => exprs.push(e.clone()),
+                other => {
+                    return Err(Diagnostic::at(format!("unsupported window argument '{other}'"), span)
+                        .with_help(format!("pass arguments by position: {}", usage())));
+                }
+            }
+        }
+        let want = function.arguments();
+        if exprs.len() != want {
+            return Err(Diagnostic::at(
+                format!("{function:?} takes {want} arguments, found {}", exprs.len()).to_uppercase_first(),
+                span,
+            )
+            .with_help(usage()));
+        }
+        let input = match &exprs[0] {
+            Expr::Identifier(i) => ObjectName(vec![ObjectNamePart::Identifier(i.clone())]),
+            Expr::CompoundIdentifier(parts) => ObjectName(parts.iter().cloned().map(ObjectNamePart::Identifier).collect()),
+            other => {
+                return Err(Diagnostic::at("the first argument of a window function is the table or view to window", other.span())
+                    .with_help(usage()));
+            }
+        };
+        if function == WindowFunction::LateRows {
+            return Ok(WindowCall { placeholder: String::new(), function, span, input, time: None, intervals: Vec::new() });
+        }
+        let time = match &exprs[1] {
+            Expr::Identifier(i) => i.clone(),
+            Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("DESCRIPTOR") => match &f.args {
+                FunctionArguments::List(list) if list.args.len() == 1 => match &list.args[0] {
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Identifier(i))) => i.clone(),
+                    other => return Err(Diagnostic::at("DESCRIPTOR takes one column name", other.span())),
+                },
+                _ => return Err(Diagnostic::at("DESCRIPTOR takes one column name", f.span())),
+            },
+            other => {
+                return Err(Diagnostic::at("the second argument of a window function is the time column", other.span())
+                    .with_help("write DESCRIPTOR(ts), or just the column name"));
+            }
+        };
+        Ok(WindowCall {
+            placeholder: String::new(),
+            function,
+            span,
+            input,
+            time: Some(time),
+            intervals: exprs[2..].to_vec(),
+        })
+    }
+}
+
+trait UpperFirst {
+    fn to_uppercase_first(self) -> String;
+}
+
+impl UpperFirst for String {
+    fn to_uppercase_first(self) -> String {
+        // "Tumble takes ..." reads better as "TUMBLE takes ...".
+        match self.split_once(' ') {
+            Some((f, rest)) => format!("{} {rest}", f.to_uppercase()),
+            None => self,
+        }
+    }
+}
+
+/// Where the top-level `GROUP BY` of a query is, for errors about it.
+pub fn group_by_span(query: &Query) -> Option<Span> {
+    match query.body.as_ref() {
+        SetExpr::Select(select) => match &select.group_by {
+            GroupByExpr::Expressions(exprs, _) if !exprs.is_empty() => Some(Span::union_iter(exprs.iter().map(Spanned::span))),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn placeholder_table(name: &str, alias: Option<TableAlias>) -> TableFactor {
+    TableFactor::Table {
+        name: ObjectName(vec![ObjectNamePart::Identifier(Ident::new(name))]),
+        alias,
+        args: None,
+        with_hints: Vec::new(),
+        version: None,
+        with_ordinality: false,
+        partitions: Vec::new(),
+        json_path: None,
+        sample: None,
+        index_hints: Vec::new(),
+    }
+}

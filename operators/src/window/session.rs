@@ -1,0 +1,237 @@
+//! Session windows: per key, sessions that grow while rows keep arriving
+//! within `gap` of each other, and merge when a row bridges two of them.
+//!
+//! Each key holds its open sessions, each with one DataFusion row
+//! accumulator per aggregate. A batch's rows of one key are sorted by time
+//! and cut into runs (rows less than `gap` apart); a run gets fresh
+//! accumulators, and is then merged with every open session it overlaps,
+//! through the accumulators' `state`/`merge_batch` (the same interface
+//! DataFusion uses to combine partial aggregates). A session is emitted and
+//! dropped when the watermark passes its end, and a key with no open
+//! session is forgotten, so state follows the open sessions.
+
+use std::collections::{BTreeMap, HashMap};
+
+use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, UInt32Array};
+use datafusion::arrow::compute::take;
+use datafusion::arrow::row::{OwnedRow, RowConverter, SortField};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::Accumulator;
+
+use super::aggregate::AggregateSpec;
+use crate::{OperatorError, Result};
+
+struct Session {
+    start: i64,
+    end: i64,
+    accumulators: Vec<Box<dyn Accumulator>>,
+}
+
+struct KeySessions {
+    key: Option<OwnedRow>,
+    open: Vec<Session>,
+}
+
+/// The open sessions of every key.
+pub(super) struct Sessions {
+    gap: i64,
+    converter: Option<RowConverter>,
+    keys: HashMap<Box<[u8]>, KeySessions>,
+    /// Session ends to check when the watermark passes them, with the key;
+    /// entries for sessions that have since grown or merged are skipped.
+    due: BTreeMap<i64, Vec<Box<[u8]>>>,
+}
+
+impl std::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sessions").field("gap", &self.gap).field("keys", &self.keys.len()).finish_non_exhaustive()
+    }
+}
+
+/// Sessions that ended, ready to become a batch.
+#[derive(Default)]
+pub(super) struct Closed {
+    pub(super) keys: Vec<OwnedRow>,
+    pub(super) starts: Vec<i64>,
+    pub(super) ends: Vec<i64>,
+    pub(super) values: Vec<Vec<ScalarValue>>,
+}
+
+fn failed(spec: &AggregateSpec) -> impl Fn(datafusion::error::DataFusionError) -> OperatorError + '_ {
+    move |source| OperatorError::Aggregate { aggregate: spec.expr.name().to_string(), source }
+}
+
+fn take_all(columns: &[ArrayRef], indices: &UInt32Array) -> Result<Vec<ArrayRef>> {
+    columns
+        .iter()
+        .map(|c| take(c.as_ref(), indices, None))
+        .collect::<Result<_, _>>()
+        .map_err(|source| OperatorError::Arrow { operator: "session window".into(), source })
+}
+
+impl Sessions {
+    pub(super) fn new(gap: i64, keys: &SchemaRef) -> Result<Self> {
+        let converter = if keys.fields().is_empty() {
+            None
+        } else {
+            let fields = keys.fields().iter().map(|f| SortField::new(f.data_type().clone())).collect();
+            Some(
+                RowConverter::new(fields)
+                    .map_err(|source| OperatorError::Arrow { operator: "session window".into(), source })?,
+            )
+        };
+        Ok(Self { gap, converter, keys: HashMap::new(), due: BTreeMap::new() })
+    }
+
+    /// Adds rows: key columns, each row's time, each aggregate's arguments
+    /// and optional filter mask.
+    pub(super) fn update(
+        &mut self,
+        keys: &[ArrayRef],
+        times: &[i64],
+        args: &[Vec<ArrayRef>],
+        filters: &[Option<BooleanArray>],
+        aggregates: &[AggregateSpec],
+    ) -> Result<()> {
+        // Row indices per key, in arrival order.
+        let mut by_key: HashMap<Box<[u8]>, (Option<OwnedRow>, Vec<u32>)> = HashMap::new();
+        match &self.converter {
+            Some(converter) => {
+                let rows = converter
+                    .convert_columns(keys)
+                    .map_err(|source| OperatorError::Arrow { operator: "session window".into(), source })?;
+                for (i, row) in rows.iter().enumerate() {
+                    match by_key.get_mut(row.as_ref()) {
+                        Some((_, indices)) => indices.push(i as u32),
+                        None => {
+                            by_key.insert(row.as_ref().into(), (Some(row.owned()), vec![i as u32]));
+                        }
+                    }
+                }
+            }
+            None => {
+                by_key.insert(Box::default(), (None, (0..times.len() as u32).collect()));
+            }
+        }
+        for (bytes, (key, mut indices)) in by_key {
+            indices.sort_by_key(|&i| times[i as usize]);
+            let mut run_start = 0;
+            while run_start < indices.len() {
+                let mut run_end = run_start + 1;
+                while run_end < indices.len()
+                    && times[indices[run_end] as usize] < times[indices[run_end - 1] as usize].saturating_add(self.gap)
+                {
+                    run_end += 1;
+                }
+                let run = &indices[run_start..run_end];
+                let start = times[run[0] as usize];
+                let end = times[run[run.len() - 1] as usize].saturating_add(self.gap);
+                let session = self.run(run, start, end, args, filters, aggregates)?;
+                self.merge(&bytes, key.clone(), session, aggregates)?;
+                run_start = run_end;
+            }
+        }
+        Ok(())
+    }
+
+    /// Fresh accumulators over one run of a key's rows.
+    fn run(
+        &self,
+        run: &[u32],
+        start: i64,
+        end: i64,
+        args: &[Vec<ArrayRef>],
+        filters: &[Option<BooleanArray>],
+        aggregates: &[AggregateSpec],
+    ) -> Result<Session> {
+        let mut accumulators = Vec::with_capacity(aggregates.len());
+        for ((spec, args), filter) in aggregates.iter().zip(args).zip(filters) {
+            let mut acc = spec.expr.create_accumulator().map_err(failed(spec))?;
+            let rows: Vec<u32> = match filter {
+                Some(mask) => run.iter().copied().filter(|&i| mask.is_valid(i as usize) && mask.value(i as usize)).collect(),
+                None => run.to_vec(),
+            };
+            if !rows.is_empty() {
+                let taken = take_all(args, &UInt32Array::from(rows))?;
+                acc.update_batch(&taken).map_err(failed(spec))?;
+            }
+            accumulators.push(acc);
+        }
+        Ok(Session { start, end, accumulators })
+    }
+
+    /// Merges a new session into the key's open ones it overlaps.
+    fn merge(&mut self, bytes: &[u8], key: Option<OwnedRow>, mut session: Session, aggregates: &[AggregateSpec]) -> Result<()> {
+        let entry = self.keys.entry(bytes.into()).or_insert_with(|| KeySessions { key, open: Vec::new() });
+        let mut i = 0;
+        while i < entry.open.len() {
+            let other = &entry.open[i];
+            if other.start < session.end && session.start < other.end {
+                let mut other = entry.open.swap_remove(i);
+                session.start = session.start.min(other.start);
+                session.end = session.end.max(other.end);
+                for ((acc, from), spec) in session.accumulators.iter_mut().zip(other.accumulators.iter_mut()).zip(aggregates) {
+                    let state = from.state().map_err(failed(spec))?;
+                    let arrays = state.iter().map(|v| v.to_array()).collect::<Result<Vec<_>, _>>().map_err(failed(spec))?;
+                    acc.merge_batch(&arrays).map_err(failed(spec))?;
+                }
+            } else {
+                i += 1;
+            }
+        }
+        self.due.entry(session.end).or_default().push(bytes.into());
+        entry.open.push(session);
+        Ok(())
+    }
+
+    /// Removes and evaluates every session that ends at or before
+    /// `watermark + 1`.
+    pub(super) fn close(&mut self, watermark: i64, aggregates: &[AggregateSpec]) -> Result<Closed> {
+        let mut closed = Closed { values: vec![Vec::new(); aggregates.len()], ..Closed::default() };
+        while let Some(entry) = self.due.first_entry() {
+            let end = *entry.key();
+            if end.saturating_sub(1) > watermark {
+                break;
+            }
+            for bytes in entry.remove() {
+                let Some(key) = self.keys.get_mut(&bytes) else { continue };
+                let mut i = 0;
+                while i < key.open.len() {
+                    if key.open[i].end == end {
+                        let mut session = key.open.swap_remove(i);
+                        for ((acc, values), spec) in session.accumulators.iter_mut().zip(&mut closed.values).zip(aggregates) {
+                            values.push(acc.evaluate().map_err(failed(spec))?);
+                        }
+                        closed.starts.push(session.start);
+                        closed.ends.push(session.end);
+                        if let Some(k) = &key.key {
+                            closed.keys.push(k.clone());
+                        }
+                    } else {
+                        i += 1;
+                    }
+                }
+                if key.open.is_empty() {
+                    self.keys.remove(&bytes);
+                }
+            }
+        }
+        Ok(closed)
+    }
+
+    /// Key columns for the keys of closed sessions.
+    pub(super) fn key_columns(&self, keys: &[OwnedRow]) -> Result<Vec<ArrayRef>> {
+        match &self.converter {
+            Some(converter) => converter
+                .convert_rows(keys.iter().map(|k| k.row()))
+                .map_err(|source| OperatorError::Arrow { operator: "session window".into(), source }),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Keys with at least one open session.
+    pub(super) fn open_keys(&self) -> usize {
+        self.keys.len()
+    }
+}

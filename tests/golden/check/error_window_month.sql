@@ -1,0 +1,6 @@
+CREATE TABLE traffic WITH ('connector' = 'generator', 'events' = '1000');
+CREATE TABLE features WITH ('connector' = 'blackhole');
+INSERT INTO features
+SELECT window_start, window_end, count(*) AS n
+FROM TUMBLE(traffic, ts, INTERVAL '1' MONTH)
+GROUP BY window_start, window_end;
