@@ -145,6 +145,25 @@ pub enum Node {
         /// The output schema.
         schema: SchemaRef,
     },
+    /// `LAG` and running aggregates `OVER (PARTITION BY keys ORDER BY ts
+    /// ...)`: the input's columns plus one per function, in event-time
+    /// order per key, emitted as the watermark passes each row.
+    Over {
+        /// The rows.
+        input: Box<Node>,
+        /// `PARTITION BY` expressions over the input.
+        keys: Vec<Arc<dyn PhysicalExpr>>,
+        /// Their text.
+        key_texts: Vec<String>,
+        /// Index of the event-time column in the input.
+        time: usize,
+        /// The functions.
+        functions: Vec<weir_operators::OverFunction>,
+        /// Their text.
+        texts: Vec<String>,
+        /// The output schema.
+        schema: SchemaRef,
+    },
     /// A query the planner proved empty (for example `WHERE false`).
     Empty {
         /// The output schema.
@@ -159,6 +178,7 @@ impl Node {
             Node::Source { schema, .. }
             | Node::WindowAssign { schema, .. }
             | Node::WindowAggregate { schema, .. }
+            | Node::Over { schema, .. }
             | Node::Project { schema, .. }
             | Node::Union { schema, .. }
             | Node::Empty { schema } => Arc::clone(schema),
@@ -173,6 +193,7 @@ impl Node {
             Node::Project { input, .. }
             | Node::Filter { input, .. }
             | Node::WindowAssign { input, .. }
+            | Node::Over { input, .. }
             | Node::WindowAggregate { input, .. } => input.tables(),
             Node::Union { inputs, .. } => inputs.iter().flat_map(Node::tables).collect(),
             Node::Empty { .. } => Vec::new(),
@@ -198,6 +219,19 @@ impl Node {
                 let column = input.schema().fields().get(*time).map(|f| f.name().clone()).unwrap_or_default();
                 let r = writeln!(out, "{pad}window {kind} on {column}");
                 input.explain(depth + 1, out);
+                r
+            }
+            Node::Over { input, key_texts, time, texts, .. } => {
+                let column = input.schema().fields().get(*time).map(|f| f.name().clone()).unwrap_or_default();
+                let r = writeln!(
+                    out,
+                    "{pad}over (in {column} order per key, emitted when the watermark passes each row): {}",
+                    texts.join(", ")
+                );
+                let exchange =
+                    if key_texts.is_empty() { "gather to worker 0 (no keys)".to_string() } else { format!("hash({})", key_texts.join(", ")) };
+                let _ = writeln!(out, "{pad}  exchange: {exchange}");
+                input.explain(depth + 2, out);
                 r
             }
             Node::WindowAggregate { input, kind, key_texts, layout, aggregate_texts, .. } => {
@@ -295,6 +329,7 @@ impl Pipeline {
                 Node::Project { input, .. }
                 | Node::Filter { input, .. }
                 | Node::WindowAssign { input, .. }
+                | Node::Over { input, .. }
                 | Node::WindowAggregate { input, .. } => walk(input, out),
                 Node::Union { inputs, .. } => inputs.iter().for_each(|i| walk(i, out)),
             }

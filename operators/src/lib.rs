@@ -40,6 +40,7 @@ mod batch;
 mod error;
 mod filter;
 mod operator;
+mod over;
 mod partition;
 mod project;
 pub mod window;
@@ -48,6 +49,7 @@ pub use batch::Batch;
 pub use error::{OperatorError, Result};
 pub use filter::Filter;
 pub use operator::{Operator, StateSnapshot};
+pub use over::{OverAggregate, OverFrame, OverFunction};
 pub use partition::Partitioner;
 pub use project::Project;
 

@@ -89,6 +89,7 @@ pub fn plan_pipeline(sql: &str) -> Result<Pipeline, Diagnostic> {
         view_plans: HashMap::new(),
         windows: HashMap::new(),
         next_window: 0,
+        defaults: std::cell::RefCell::new(Vec::new()),
         group_by: std::cell::Cell::new(None),
         sinks: Vec::new(),
     };
@@ -129,6 +130,9 @@ struct Planner {
     /// What each window placeholder table stands for (a `WindowAssign` node).
     windows: HashMap<String, Node>,
     next_window: usize,
+    /// Tables that need the default watermark on a column, found while
+    /// lowering (which cannot change the tables); applied after it.
+    defaults: std::cell::RefCell<Vec<(String, String)>>,
     /// The GROUP BY of the statement being planned, for positioned errors.
     group_by: std::cell::Cell<Option<Span>>,
     sinks: Vec<SinkPlan>,
@@ -395,6 +399,7 @@ impl Planner {
         // every INSERT that uses it.
         let optimized = self.state().optimize(&plan).map_err(from_datafusion)?;
         self.lower(&optimized, span)?;
+        self.apply_default_watermarks()?;
         self.ctx
             .register_table(view.as_str(), Arc::new(ViewTable::new(plan, Some(query.to_string()))))
             .map_err(from_datafusion)?;
@@ -428,6 +433,7 @@ impl Planner {
         let plan = self.plan_query(&query)?;
         let optimized = self.state().optimize(&plan).map_err(from_datafusion)?;
         let input = self.lower(&optimized, insert.span)?;
+        self.apply_default_watermarks()?;
         let produced = input.schema();
         let (cast, schema) = match declared {
             None => (None, produced),
@@ -549,10 +555,7 @@ impl Planner {
                 "SELECT DISTINCT over an unbounded stream would have to remember every row",
                 "group the rows in a window: FROM TUMBLE(t, ts, INTERVAL '1' MINUTE) GROUP BY window_start, window_end, ...",
             ),
-            LogicalPlan::Window(_) => unsupported(
-                "OVER windows are not supported on streams in this version of Weir",
-                "use per-row expressions",
-            ),
+            LogicalPlan::Window(window) => self.over(window, statement),
             LogicalPlan::Sort(_) => unsupported(
                 "ORDER BY is not supported on an unbounded stream",
                 "remove ORDER BY: rows are emitted as they arrive",
@@ -640,4 +643,5 @@ impl Diagnostic {
     }
 }
 
+mod over;
 mod windows;

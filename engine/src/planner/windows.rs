@@ -162,7 +162,7 @@ impl Planner {
 
     /// The tables and columns column `index` of `node` is a plain copy of,
     /// or `None` when it is computed somewhere on the way.
-    fn time_origins(&self, node: &Node, index: usize) -> Option<Vec<(String, String)>> {
+    pub(super) fn time_origins(&self, node: &Node, index: usize) -> Option<Vec<(String, String)>> {
         match node {
             Node::Source { table, projection, .. } => {
                 let source = self.table(table)?.source.as_ref()?;
@@ -184,8 +184,39 @@ impl Planner {
                 }
                 Some(all)
             }
+            Node::Over { input, .. } => {
+                (index < input.schema().fields().len()).then(|| self.time_origins(input, index)).flatten()
+            }
             Node::WindowAggregate { .. } | Node::Empty { .. } => None,
         }
+    }
+
+    /// Like [`Self::ensure_watermark`] while lowering: a table without a
+    /// watermark gets the default once lowering is done.
+    pub(super) fn require_watermark(&self, table: &str, column: &str, at: Span) -> Result<(), Diagnostic> {
+        let Some(source) = self.table(table).and_then(|t| t.source.as_ref()) else {
+            return Err(Diagnostic::at(format!("'{table}' cannot be read"), at));
+        };
+        match &source.watermark {
+            Some(w) if w.column == column => Ok(()),
+            Some(w) => Err(Diagnostic::at(
+                format!("OVER on '{table}' must ORDER BY its event-time column '{}' (its WATERMARK FOR), not '{column}'", w.column),
+                at,
+            )),
+            None => {
+                self.defaults.borrow_mut().push((table.to_string(), column.to_string()));
+                Ok(())
+            }
+        }
+    }
+
+    /// Gives the default watermark to the tables lowering asked for.
+    pub(super) fn apply_default_watermarks(&mut self) -> Result<(), Diagnostic> {
+        let defaults: Vec<(String, String)> = self.defaults.borrow_mut().drain(..).collect();
+        for (table, column) in defaults {
+            self.ensure_watermark(&table, &column, &Ident::new(column.clone()))?;
+        }
+        Ok(())
     }
 
     /// Checks that `column` is the watermark column of `table`, giving the
@@ -331,7 +362,7 @@ impl Planner {
 }
 
 /// Marks every scan under `node` as reading only rows ahead of the watermark.
-fn on_time(node: Node) -> Node {
+pub(super) fn on_time(node: Node) -> Node {
     match node {
         Node::Source { table, projection, schema, .. } => Node::Source { table, projection, schema, rows: SourceRows::OnTime },
         Node::Project { input, exprs, texts, schema } => Node::Project { input: Box::new(on_time(*input)), exprs, texts, schema },

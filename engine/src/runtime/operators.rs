@@ -15,7 +15,7 @@ use timely::dataflow::operators::Concatenate;
 use timely::dataflow::Scope;
 use datafusion::physical_expr::expressions::NotExpr;
 use weir_operators::window::{GroupColumn, WindowAggregate, WindowAssign};
-use weir_operators::{Batch, Filter, Operator, Partitioner, Project};
+use weir_operators::{Batch, Filter, Operator, OverAggregate, Partitioner, Project};
 
 use super::shared::Shared;
 use super::BatchStream;
@@ -82,6 +82,17 @@ pub(super) fn build<'s>(
                     let latency = end.map(|column| (column, node.tables()));
                     super::keyed::keyed(input, Partitioner::new(keys.clone(), workers), Box::new(op), sink, shared, latency)
                 }
+                Err(source) => {
+                    shared.fail(EngineError::Operator { sink: shared.sink_name(sink), source });
+                    empty(scope)
+                }
+            }
+        }
+        Node::Over { input, keys, time, functions, schema, .. } => {
+            let input_schema = input.schema();
+            let input = build(scope, input, sources, sink, workers, Arc::clone(&shared));
+            match OverAggregate::new(keys.clone(), *time, functions.clone(), input_schema, Arc::clone(schema)) {
+                Ok(op) => super::keyed::keyed(input, Partitioner::new(keys.clone(), workers), Box::new(op), sink, shared, None),
                 Err(source) => {
                     shared.fail(EngineError::Operator { sink: shared.sink_name(sink), source });
                     empty(scope)

@@ -64,7 +64,7 @@ impl std::fmt::Display for WindowKind {
 }
 
 /// A duration in milliseconds, as people write it (`10s`, `1min`, `250ms`).
-fn duration(ms: i64) -> String {
+pub(crate) fn duration(ms: i64) -> String {
     match ms {
         ms if ms % 3_600_000 == 0 => format!("{}h", ms / 3_600_000),
         ms if ms % 60_000 == 0 => format!("{}min", ms / 60_000),
