@@ -20,7 +20,7 @@ use crate::source::{BadRecords, OnError, Source, SourceSpec, SourceStatus, Split
 use crate::{ConnectorError, Result};
 
 /// Bytes read per poll.
-const CHUNK: usize = 4 << 20;
+const CHUNK: usize = 1 << 20;
 /// How often a followed file is checked for growth.
 const FOLLOW_INTERVAL: Duration = Duration::from_millis(100);
 

@@ -30,7 +30,7 @@ use crate::plan::SourcePlan;
 use crate::EngineError;
 
 /// Polls per activation, so one busy source cannot starve the others.
-const POLLS_PER_ACTIVATION: usize = 8;
+const POLLS_PER_ACTIVATION: usize = 1;
 /// The longest an idle source sleeps before checking the stop flag again.
 const MAX_IDLE: Duration = Duration::from_millis(100);
 
