@@ -324,3 +324,87 @@ impl std::fmt::Display for WindowAggregate {
         write!(f, "{} over {} aggregates", self.kind, self.aggregates.len())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::{AsArray, Int64Array, TimestampMillisecondArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, TimeUnit};
+    use datafusion::functions_aggregate::count::count_udaf;
+    use datafusion::physical_expr::aggregate::AggregateExprBuilder;
+    use datafusion::physical_expr::expressions::col;
+
+    use super::*;
+
+    type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;
+
+    fn schemas() -> (SchemaRef, SchemaRef) {
+        let ts = DataType::Timestamp(TimeUnit::Millisecond, None);
+        let input = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, false),
+            Field::new("window_start", ts.clone(), false),
+            Field::new("window_end", ts.clone(), false),
+        ]));
+        let output = Arc::new(Schema::new(vec![
+            Field::new("window_start", ts.clone(), false),
+            Field::new("window_end", ts, false),
+            Field::new("k", DataType::Int64, true),
+            Field::new("n", DataType::Int64, false),
+        ]));
+        (input, output)
+    }
+
+    fn operator(kind: WindowKind) -> std::result::Result<WindowAggregate, Box<dyn std::error::Error>> {
+        let (input, output) = schemas();
+        let count = AggregateExprBuilder::new(count_udaf(), vec![col("k", &input)?]).schema(Arc::clone(&input)).alias("n").build()?;
+        let layout = vec![GroupColumn::WindowStart, GroupColumn::WindowEnd, GroupColumn::Key(0)];
+        let spec = AggregateSpec { expr: Arc::new(count), filter: None };
+        Ok(WindowAggregate::new(kind, 1, 2, vec![col("k", &input)?], layout, vec![spec], &input, output)?)
+    }
+
+    fn rows(k: &[i64], start: &[i64], end: &[i64]) -> std::result::Result<RecordBatch, Box<dyn std::error::Error>> {
+        Ok(RecordBatch::try_new(
+            schemas().0,
+            vec![
+                Arc::new(Int64Array::from(k.to_vec())),
+                Arc::new(TimestampMillisecondArray::from(start.to_vec())),
+                Arc::new(TimestampMillisecondArray::from(end.to_vec())),
+            ],
+        )?)
+    }
+
+    #[test]
+    fn emitted_windows_free_their_state_and_stay_closed() -> TestResult {
+        let mut op = operator(WindowKind::Tumble { size: 10 })?;
+        let mut out = Vec::new();
+        op.process(rows(&[1, 2, 3, 1, 2], &[0, 0, 0, 10, 10], &[10, 10, 10, 20, 20])?, &mut out)?;
+        assert_eq!(op.open(), 2);
+        op.on_watermark(8, &mut out)?;
+        assert!(out.is_empty(), "[0, 10) is complete only at watermark 9");
+        op.on_watermark(9, &mut out)?;
+        assert_eq!((op.open(), out.len(), out[0].num_rows()), (1, 1, 3));
+        // A row for an emitted window is late: counted, never reopens it.
+        op.process(rows(&[4], &[0], &[10])?, &mut out)?;
+        assert_eq!((op.late_rows(), op.open()), (1, 1));
+        op.finish(&mut out)?;
+        assert_eq!(op.open(), 0);
+        assert_eq!(out.iter().map(RecordBatch::num_rows).sum::<usize>(), 5);
+        Ok(())
+    }
+
+    #[test]
+    fn a_row_between_two_sessions_merges_them() -> TestResult {
+        let mut op = operator(WindowKind::Session { gap: 4 })?;
+        let mut out = Vec::new();
+        // Sessions carry [ts, ts + gap) from WindowAssign: 0 and 6 are apart.
+        op.process(rows(&[1, 1], &[0, 6], &[4, 10])?, &mut out)?;
+        op.process(rows(&[1], &[3], &[7])?, &mut out)?;
+        assert_eq!(op.open(), 1, "one key with open sessions");
+        op.finish(&mut out)?;
+        let batch = &out[0];
+        assert_eq!(batch.num_rows(), 1, "3 is less than 4 from both 0 and 6: one session");
+        assert_eq!(batch.column(3).as_primitive::<Int64Type>().value(0), 3);
+        assert_eq!(batch.column(1).as_primitive::<datafusion::arrow::datatypes::TimestampMillisecondType>().value(0), 10);
+        assert_eq!(op.open(), 0);
+        Ok(())
+    }
+}
