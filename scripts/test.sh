@@ -18,6 +18,24 @@ export RUST_TEST_THREADS="${RUST_TEST_THREADS:-2}"
 echo "==> weir tests (target dir: $CARGO_TARGET_DIR)"
 cargo --version
 
+# The Kafka tests talk to a real Kafka-protocol broker, tansu (crates.io),
+# which each test starts on a free loopback port, and check what Weir wrote
+# with an independent client, Python's confluent-kafka (PyPI). Both are
+# installed once and cached outside the clone (~9 minutes for tansu).
+TOOLS="${WEIR_TOOLS:-$HOME/.cache/weir/tools}"
+if [ ! -x "$TOOLS/bin/tansu" ]; then
+  echo "==> installing the tansu broker into $TOOLS"
+  cargo install tansu --version 0.6.0 --locked --features libsql --root "$TOOLS"
+fi
+export WEIR_TANSU="$TOOLS/bin/tansu"
+PYTHON="${WEIR_PYTHON:-python3}"
+if ! "$PYTHON" -c 'import confluent_kafka' 2>/dev/null; then
+  echo "==> installing confluent-kafka (Python) for the Kafka tests"
+  "$PYTHON" -m pip install --quiet 'confluent-kafka==2.16.1' \
+    || "$PYTHON" -m pip install --quiet --break-system-packages 'confluent-kafka==2.16.1'
+fi
+export WEIR_PYTHON="$PYTHON"
+
 # Unit, integration and bench-smoke tests (criterion benches run once each).
 cargo test --release --workspace --all-targets --locked
 # Doc tests (README and public API examples).

@@ -65,6 +65,14 @@ pub enum ConnectorError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// Kafka (the broker, the client, a delivery) failed.
+    #[error("kafka: {context}: {reason}")]
+    Kafka {
+        /// What Weir was doing (topic, partition).
+        context: String,
+        /// What librdkafka reported.
+        reason: String,
+    },
     /// A malformed record, when the table asked for `'on_error' = 'fail'`.
     #[error("malformed record at {position}: {reason}")]
     MalformedRecord {

@@ -19,11 +19,13 @@ mod error;
 pub mod file_source;
 pub mod generator;
 pub mod generator_source;
+pub mod kafka_sink;
+pub mod kafka_source;
 pub mod options;
 mod registry;
 pub mod sinks;
 mod source;
 
 pub use error::{ConnectorError, Result};
-pub use registry::{is_sink, is_source, sink_spec, source_spec, BLACKHOLE_OPTIONS, FILE_SINK_OPTIONS, FILE_SOURCE_OPTIONS, GENERATOR_OPTIONS, SINKS, SOURCES, STDOUT_OPTIONS};
+pub use registry::{is_sink, is_source, sink_spec, source_spec, BLACKHOLE_OPTIONS, FILE_SINK_OPTIONS, FILE_SOURCE_OPTIONS, GENERATOR_OPTIONS, KAFKA_SINK_OPTIONS, KAFKA_SOURCE_OPTIONS, SINKS, SOURCES, STDOUT_OPTIONS};
 pub use source::{BadRecords, OnError, Sink, SinkSpec, Source, SourceSpec, SourceStatus, Split, KEPT_EXAMPLES};

@@ -12,6 +12,8 @@ use crate::decode::Format;
 use crate::file_source::FileSourceSpec;
 use crate::generator::{self, GeneratorOptions};
 use crate::generator_source::GeneratorSpec;
+use crate::kafka_sink::{KafkaFormat, KafkaSinkSpec};
+use crate::kafka_source::{Bounded, KafkaSourceSpec, Startup};
 use crate::options::{OptionReader, OptionSpec};
 use crate::sinks::{BlackholeSinkSpec, FileSinkSpec, SinkFormat, StdoutSinkSpec};
 use crate::source::{OnError, SinkSpec, SourceSpec};
@@ -55,12 +57,37 @@ pub const STDOUT_OPTIONS: &[OptionSpec] =
 /// Options of the `blackhole` sink.
 pub const BLACKHOLE_OPTIONS: &[OptionSpec] = &[];
 
+/// Options of the `kafka` source (Flink's names). Every other
+/// `properties.*` key goes to librdkafka unchanged.
+pub const KAFKA_SOURCE_OPTIONS: &[OptionSpec] = &[
+    OptionSpec { key: "topic", default: None, doc: "the topic, or several separated by ';'" },
+    OptionSpec { key: "properties.bootstrap.servers", default: None, doc: "the brokers, host:port[,host:port...]" },
+    OptionSpec { key: "properties.group.id", default: Some("weir"), doc: "the consumer group (for group-offsets)" },
+    OptionSpec { key: "properties.*", default: None, doc: "any librdkafka setting (security.protocol, sasl.*, ssl.*, ...), passed unchanged" },
+    OptionSpec { key: "format", default: None, doc: "'json' (one object per message) or 'csv' (one line per message, declared column order)" },
+    OptionSpec { key: "scan.startup.mode", default: Some("group-offsets"), doc: "'earliest-offset', 'latest-offset', 'group-offsets' (earliest where none) or 'timestamp'" },
+    OptionSpec { key: "scan.startup.timestamp-millis", default: None, doc: "with scan.startup.mode 'timestamp': start at the first message at or after this epoch ms" },
+    OptionSpec { key: "scan.bounded.mode", default: Some("unbounded"), doc: "'unbounded', 'latest-offset' (stop at the partitions' ends when opened) or 'timestamp'" },
+    OptionSpec { key: "scan.bounded.timestamp-millis", default: None, doc: "with scan.bounded.mode 'timestamp': stop before the first message after this epoch ms" },
+    ON_ERROR,
+];
+
+/// Options of the `kafka` sink.
+pub const KAFKA_SINK_OPTIONS: &[OptionSpec] = &[
+    OptionSpec { key: "topic", default: None, doc: "the topic written" },
+    OptionSpec { key: "properties.bootstrap.servers", default: None, doc: "the brokers, host:port[,host:port...]" },
+    OptionSpec { key: "properties.*", default: None, doc: "any librdkafka setting, passed unchanged" },
+    OptionSpec { key: "format", default: Some("json"), doc: "'json' or 'csv' message values" },
+    OptionSpec { key: "key.fields", default: None, doc: "columns, separated by ';', whose values (a JSON object) key each message" },
+];
+
 /// Every source connector and its options.
-pub const SOURCES: &[(&str, &[OptionSpec])] = &[("generator", GENERATOR_OPTIONS), ("file", FILE_SOURCE_OPTIONS)];
+pub const SOURCES: &[(&str, &[OptionSpec])] =
+    &[("generator", GENERATOR_OPTIONS), ("file", FILE_SOURCE_OPTIONS), ("kafka", KAFKA_SOURCE_OPTIONS)];
 
 /// Every sink connector and its options.
 pub const SINKS: &[(&str, &[OptionSpec])] =
-    &[("file", FILE_SINK_OPTIONS), ("stdout", STDOUT_OPTIONS), ("blackhole", BLACKHOLE_OPTIONS)];
+    &[("file", FILE_SINK_OPTIONS), ("kafka", KAFKA_SINK_OPTIONS), ("stdout", STDOUT_OPTIONS), ("blackhole", BLACKHOLE_OPTIONS)];
 
 fn unknown(name: &str, role: &'static str, known: &[(&str, &[OptionSpec])]) -> ConnectorError {
     ConnectorError::UnknownConnector {
@@ -162,8 +189,64 @@ pub fn source_spec(
             })?;
             Ok(Arc::new(FileSourceSpec { path, format, schema, follow: r.flag("follow")?, on_error: on_error(&r)? }))
         }
+        "kafka" => {
+            let (options, properties) = kafka_properties(options)?;
+            let r = OptionReader::new(connector, KAFKA_SOURCE_OPTIONS, &options)?;
+            let topics: Vec<String> = r.required("topic")?.split(';').map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect();
+            let format = r.required("format")?;
+            let format = Format::from_name(&format.to_ascii_lowercase()).ok_or_else(|| r.invalid("format", format, "'json' or 'csv'"))?;
+            let millis = |key: &str| -> Result<i64> {
+                r.parse::<i64>(key, "epoch milliseconds")?.ok_or_else(|| ConnectorError::MissingOption {
+                    connector: "kafka".into(),
+                    key: key.into(),
+                    doc: "epoch milliseconds".into(),
+                })
+            };
+            let startup = match r.choice("scan.startup.mode", &["earliest-offset", "latest-offset", "group-offsets", "timestamp"])? {
+                Some("earliest-offset") => Startup::Earliest,
+                Some("latest-offset") => Startup::Latest,
+                Some("timestamp") => Startup::Timestamp(millis("scan.startup.timestamp-millis")?),
+                _ => Startup::GroupOffsets,
+            };
+            let bounded = match r.choice("scan.bounded.mode", &["unbounded", "latest-offset", "timestamp"])? {
+                Some("latest-offset") => Bounded::LatestOffset,
+                Some("timestamp") => Bounded::Timestamp(millis("scan.bounded.timestamp-millis")?),
+                _ => Bounded::Unbounded,
+            };
+            let schema = declared.ok_or_else(|| ConnectorError::Schema {
+                connector: "kafka".into(),
+                reason: "a kafka source needs a column list: CREATE TABLE t (col TYPE, ...) WITH (...)".into(),
+            })?;
+            Ok(Arc::new(KafkaSourceSpec { topics, properties, startup, bounded, format, schema, on_error: on_error(&r)? }))
+        }
         other => Err(unknown(other, "source", SOURCES)),
     }
+}
+
+/// Splits off the `properties.*` options (librdkafka's, passed unchanged
+/// without the prefix); `bootstrap.servers` is required.
+fn kafka_properties(options: &BTreeMap<String, String>) -> Result<(BTreeMap<String, String>, BTreeMap<String, String>)> {
+    let mut rest = BTreeMap::new();
+    let mut properties = BTreeMap::new();
+    for (k, v) in options {
+        match k.strip_prefix("properties.") {
+            Some(p) => {
+                properties.insert(p.to_string(), v.clone());
+            }
+            None => {
+                rest.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    if !properties.contains_key("bootstrap.servers") {
+        return Err(ConnectorError::MissingOption {
+            connector: "kafka".into(),
+            key: "properties.bootstrap.servers".into(),
+            doc: "the brokers, host:port[,host:port...]".into(),
+        });
+    }
+    properties.entry("group.id".into()).or_insert_with(|| "weir".into());
+    Ok((rest, properties))
 }
 
 fn column_list(schema: &Schema) -> String {
@@ -191,6 +274,20 @@ pub fn sink_spec(connector: &str, options: &BTreeMap<String, String>) -> Result<
                 _ => SinkFormat::Json,
             };
             Ok(Arc::new(StdoutSinkSpec { format }))
+        }
+        "kafka" => {
+            let (options, properties) = kafka_properties(options)?;
+            let r = OptionReader::new(connector, KAFKA_SINK_OPTIONS, &options)?;
+            let topic = r.required("topic")?.to_string();
+            let format = match r.choice("format", &["json", "csv"])? {
+                Some("csv") => KafkaFormat::Csv,
+                _ => KafkaFormat::Json,
+            };
+            let key_fields = r
+                .get("key.fields")
+                .map(|k| k.split(';').map(|f| f.trim().to_string()).filter(|f| !f.is_empty()).collect())
+                .unwrap_or_default();
+            Ok(Arc::new(KafkaSinkSpec { topic, properties, key_fields, format }))
         }
         "blackhole" => {
             OptionReader::new(connector, BLACKHOLE_OPTIONS, options)?;

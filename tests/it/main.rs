@@ -5,10 +5,12 @@
 //!   adding a `.sql` file; `cargo insta review` accepts the new snapshot).
 //! * `oracle`: streaming results against DataFusion's batch engine.
 //! * `windows`: event-time windows against DataFusion and a reference.
+//! * `kafka`: the Kafka connectors against a real broker (tansu).
 //! * `cli`: the `weir` binary on the examples and on bad input.
 
 mod cli;
 mod common;
+mod kafka;
 mod golden;
 mod oracle;
 mod windows;

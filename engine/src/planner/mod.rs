@@ -212,7 +212,7 @@ impl Planner {
         }
         let Some(connector) = options.get("connector").cloned() else {
             return Err(Diagnostic::at("the table has no 'connector' option", t.options_span).with_help(
-                "add WITH ('connector' = '...'); sources: generator, file; sinks: file, stdout, blackhole",
+                "add WITH ('connector' = '...'); sources: generator, file, kafka; sinks: file, kafka, stdout, blackhole",
             ));
         };
         let connector_span = option_spans.get("connector").copied().unwrap_or(t.options_span);
@@ -284,6 +284,11 @@ impl Planner {
                 // A table that cannot be a source may still be a sink (a file
                 // sink needs no column list); reading it reports why not.
                 Err(e @ ConnectorError::Schema { .. }) if weir_connectors::is_sink(&connector) => {
+                    table.not_readable = Some(e.to_string());
+                    None
+                }
+                // Options only a sink takes (Kafka's 'key.fields'): a sink.
+                Err(e) if weir_connectors::is_sink(&connector) && weir_connectors::sink_spec(&connector, &config).is_ok() => {
                     table.not_readable = Some(e.to_string());
                     None
                 }

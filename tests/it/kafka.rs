@@ -1,0 +1,227 @@
+//! Kafka connectors against a real Kafka-protocol broker (tansu), with an
+//! independent client (Python's confluent-kafka) producing the input and
+//! reading the results. `scripts/test.sh` installs both; each test starts
+//! its own broker on a free loopback port, with its own storage.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, TimestampMillisecondArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use datafusion::datasource::MemTable;
+
+use crate::common::{lines_of, rfc3339};
+
+/// A tansu broker on loopback, killed when dropped.
+struct Broker {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+fn tansu() -> PathBuf {
+    if let Some(path) = std::env::var_os("WEIR_TANSU") {
+        return PathBuf::from(path);
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let cached = home.join(".cache/weir/tools/bin/tansu");
+    assert!(cached.exists(), "the Kafka tests need the tansu broker: run `bash scripts/test.sh`, which installs it, or set WEIR_TANSU");
+    cached
+}
+
+impl Broker {
+    fn start() -> Broker {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let log = std::fs::File::create(dir.path().join("broker.log")).expect("log");
+        let child = Command::new(tansu())
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "sqlite://broker.db"])
+            .current_dir(dir.path())
+            .stdout(Stdio::from(log.try_clone().expect("log")))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start tansu");
+        let broker = Broker { child, port, dir };
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(30), "tansu did not listen: {}", broker.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        broker
+    }
+
+    fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("broker.log")).unwrap_or_default()
+    }
+
+    fn create_topic(&self, name: &str, partitions: u32) {
+        let status = Command::new(tansu())
+            .args(["topic", "create", name, "--partitions", &partitions.to_string(), "--broker", &format!("tcp://127.0.0.1:{}", self.port)])
+            .current_dir(self.dir.path())
+            .status()
+            .expect("tansu topic create");
+        assert!(status.success(), "creating topic {name}: {}", self.log());
+    }
+
+    /// Produces each line of `lines` as a message, with the independent client.
+    fn produce(&self, topic: &str, lines: &[String]) {
+        let path = self.dir.path().join(format!("{topic}-input.jsonl"));
+        std::fs::write(&path, lines.join("\n") + "\n").expect("write input");
+        let out = client(&["produce", &self.bootstrap(), topic, path.to_str().expect("utf8")]);
+        assert!(out.status.success(), "produce: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Reads `count` messages as (partition, key, value), with the
+    /// independent client.
+    fn consume(&self, topic: &str, count: usize) -> Vec<(u32, String, String)> {
+        let out = client(&["consume", &self.bootstrap(), topic, &count.to_string()]);
+        assert!(out.status.success(), "consume: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout)
+            .expect("utf8")
+            .lines()
+            .map(|l| {
+                let mut parts = l.splitn(3, '\t');
+                let partition = parts.next().and_then(|p| p.parse().ok()).expect("partition");
+                let key = parts.next().unwrap_or_default().to_string();
+                (partition, key, parts.next().unwrap_or_default().to_string())
+            })
+            .collect()
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn client(args: &[&str]) -> std::process::Output {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/kafka/client.py");
+    let python = std::env::var("WEIR_PYTHON").unwrap_or_else(|_| "python3".into());
+    Command::new(python).arg(script).args(args).output().expect("run the Python Kafka client")
+}
+
+struct Reading {
+    sensor_id: i64,
+    ts_ms: i64,
+    speed: f64,
+    volume: i64,
+}
+
+fn readings(n: usize) -> Vec<Reading> {
+    (0..n as i64)
+        .map(|i| Reading {
+            sensor_id: (i * 7) % 13,
+            ts_ms: 1_767_225_600_000 + i * 250,
+            speed: ((i * 37) % 1300) as f64 / 10.0,
+            volume: (i * 31) % 23,
+        })
+        .collect()
+}
+
+fn json(r: &Reading) -> String {
+    format!(
+        "{{\"sensor_id\": {}, \"ts\": \"{}\", \"speed\": {:?}, \"volume\": {}}}",
+        r.sensor_id,
+        rfc3339(r.ts_ms),
+        r.speed,
+        r.volume
+    )
+}
+
+const DDL_COLUMNS: &str = "sensor_id BIGINT NOT NULL, ts TIMESTAMP NOT NULL, speed DOUBLE NOT NULL, volume BIGINT NOT NULL";
+const QUERY: &str = "SELECT sensor_id, ts, speed * 3.6 AS speed_ms, volume * 2 AS double_volume FROM traffic WHERE volume > 3";
+
+fn oracle(rows: &[Reading], query: &str) -> Vec<String> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("sensor_id", DataType::Int64, false),
+        Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
+        Field::new("speed", DataType::Float64, false),
+        Field::new("volume", DataType::Int64, false),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.sensor_id))),
+        Arc::new(TimestampMillisecondArray::from_iter_values(rows.iter().map(|r| r.ts_ms)).with_timezone("UTC")),
+        Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.speed))),
+        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.volume))),
+    ];
+    let batch = RecordBatch::try_new(Arc::clone(&schema), columns).expect("batch");
+    let ctx = weir_engine::session();
+    ctx.register_table("traffic", Arc::new(MemTable::try_new(schema, vec![vec![batch]]).expect("table"))).expect("register");
+    let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let batches = rt.block_on(async { ctx.sql(query).await.expect("plans").collect().await.expect("runs") });
+    lines_of(&batches)
+}
+
+fn pipeline(broker: &Broker, source_options: &str, sink_topic: &str, query: &str) -> String {
+    format!(
+        "CREATE TABLE traffic ({DDL_COLUMNS}) WITH ('connector' = 'kafka', 'topic' = 'traffic', \
+           'properties.bootstrap.servers' = '{b}', 'format' = 'json'{source_options});\n\
+         CREATE TABLE features WITH ('connector' = 'kafka', 'topic' = '{sink_topic}', \
+           'properties.bootstrap.servers' = '{b}', 'format' = 'json', 'key.fields' = 'sensor_id');\n\
+         INSERT INTO features {query};",
+        b = broker.bootstrap()
+    )
+}
+
+fn run(sql: &str, workers: usize) -> weir_engine::RunReport {
+    let plan = weir_engine::plan_pipeline(sql).unwrap_or_else(|e| panic!("{e}"));
+    weir_engine::run(plan, weir_engine::RunOptions::default().workers(workers)).expect("the pipeline runs")
+}
+
+#[test]
+fn round_trip_through_kafka_matches_datafusion_and_keys_stay_in_one_partition() {
+    let broker = Broker::start();
+    broker.create_topic("traffic", 3);
+    let input = readings(3000);
+    let mut lines: Vec<String> = input.iter().map(json).collect();
+    // Malformed messages are counted and skipped, never stop the pipeline.
+    lines.insert(100, "{\"sensor_id\": \"x\"}".into());
+    lines.insert(2000, "not json at all".into());
+    broker.produce("traffic", &lines);
+    let expected = oracle(&input, QUERY);
+    for workers in [1, 2] {
+        let topic = format!("features-{workers}");
+        broker.create_topic(&topic, 3);
+        let sql = pipeline(&broker, ", 'scan.startup.mode' = 'earliest-offset', 'scan.bounded.mode' = 'latest-offset'", &topic, QUERY);
+        let report = run(&sql, workers);
+        assert_eq!(report.rows_read.get("traffic").copied(), Some(3000), "{workers} workers");
+        assert_eq!(report.malformed.get("traffic").copied(), Some(2));
+        let messages = broker.consume(&topic, expected.len());
+        let mut got: Vec<String> = messages.iter().map(|(_, _, v)| v.clone()).collect();
+        got.sort();
+        assert_eq!(got, expected, "{workers} workers");
+        // One sensor's rows all went to one partition.
+        let mut partition_of = std::collections::HashMap::new();
+        for (partition, key, _) in &messages {
+            assert!(key.starts_with("{\"sensor_id\":"), "keyed by the sensor: {key}");
+            assert_eq!(*partition_of.entry(key.clone()).or_insert(*partition), *partition, "{key}");
+        }
+    }
+}
+
+#[test]
+fn startup_and_bounded_modes() {
+    let broker = Broker::start();
+    broker.create_topic("traffic", 2);
+    let input = readings(500);
+    broker.produce("traffic", &input.iter().map(json).collect::<Vec<_>>());
+    let count = |options: &str, topic: &str| {
+        broker.create_topic(topic, 1);
+        run(&pipeline(&broker, options, topic, "SELECT * FROM traffic"), 2).rows_read.get("traffic").copied().unwrap_or(0)
+    };
+    // latest-offset starts at the end: a bounded read then has nothing.
+    assert_eq!(count(", 'scan.startup.mode' = 'latest-offset', 'scan.bounded.mode' = 'latest-offset'", "a"), 0);
+    assert_eq!(count(", 'scan.startup.mode' = 'earliest-offset', 'scan.bounded.mode' = 'latest-offset'", "b"), 500);
+    // group-offsets without commits starts at the earliest.
+    assert_eq!(count(", 'properties.group.id' = 'fresh', 'scan.bounded.mode' = 'latest-offset'", "c"), 500);
+}
