@@ -4,6 +4,9 @@
                                              keyed by its "sensor_id" when it has one
     client.py consume BOOTSTRAP TOPIC COUNT   prints COUNT messages as
                                              partition<TAB>key<TAB>value, then exits
+    client.py drain BOOTSTRAP TOPIC COUNT     reads COUNT messages as fast as it can and
+                                             prints "messages bytes seconds" (a raw
+                                             librdkafka consumer, the benchmark baseline)
 """
 import json
 import sys
@@ -67,10 +70,37 @@ def consume(bootstrap, topic, count):
         sys.exit(f"consumed {seen} of {count} messages")
 
 
+def drain(bootstrap, topic, count):
+    import time
+    consumer = Consumer({
+        "bootstrap.servers": bootstrap,
+        "group.id": f"weir-bench-{uuid.uuid4()}",
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": False,
+    })
+    consumer.subscribe([topic])
+    seen = size = 0
+    started = None
+    while seen < count:
+        batch = consumer.consume(10000, 1.0)
+        if started is None and batch:
+            started = time.perf_counter()
+        for msg in batch:
+            if msg.error():
+                sys.exit(f"consume failed: {msg.error()}")
+            size += len(msg.value())
+            seen += 1
+    elapsed = time.perf_counter() - (started or time.perf_counter())
+    consumer.close()
+    print(f"{seen} {size} {elapsed:.3f}")
+
+
 if __name__ == "__main__":
     command = sys.argv[1]
     if command == "produce":
         produce(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif command == "drain":
+        drain(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     elif command == "consume":
         consume(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     else:
