@@ -22,7 +22,8 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::decode::{Format, RecordDecoder};
@@ -76,6 +77,9 @@ pub struct KafkaSourceSpec {
     pub schema: SchemaRef,
     /// What to do with messages that do not decode.
     pub on_error: OnError,
+    /// Where messages that do not decode go, unchanged, with headers naming
+    /// the error and where they came from (`'dlq.topic'`).
+    pub dlq_topic: Option<String>,
 }
 
 pub(crate) fn kafka_err(context: impl Into<String>) -> impl FnOnce(rdkafka::error::KafkaError) -> ConnectorError {
@@ -94,16 +98,33 @@ struct Assigned {
     next: i64,
 }
 
+/// Where a message in the decode buffer came from.
+struct Origin {
+    /// Its line's start in the buffer.
+    start: usize,
+    topic: String,
+    partition: i32,
+    offset: i64,
+    /// The message as received, kept only for the dead-letter topic.
+    original: Option<(Option<Vec<u8>>, Vec<u8>)>,
+}
+
+impl Origin {
+    fn position(&self) -> String {
+        format!("{}/{}@{}", self.topic, self.partition, self.offset)
+    }
+}
+
 struct KafkaSource {
     consumer: BaseConsumer,
+    dlq: Option<(String, BaseProducer)>,
     partitions: Vec<Assigned>,
     bounded: bool,
     decoder: RecordDecoder,
     on_error: OnError,
     bad: Arc<BadRecords>,
     buffer: Vec<u8>,
-    /// (line start in `buffer`, message position) for error reports.
-    positions: Vec<(usize, String)>,
+    origins: Vec<Origin>,
 }
 
 impl SourceSpec for KafkaSourceSpec {
@@ -195,6 +216,18 @@ impl SourceSpec for KafkaSourceSpec {
             partitions.push(Assigned { topic: e.topic().to_string(), partition: e.partition(), end, next });
         }
         consumer.assign(&start).map_err(kafka_err("assigning partitions"))?;
+        let dlq = match &self.dlq_topic {
+            None => None,
+            Some(topic) => {
+                let mut config = ClientConfig::new();
+                config.set("enable.idempotence", "true");
+                for (k, v) in self.properties.iter().filter(|(k, _)| k.as_str() != "group.id") {
+                    config.set(k, v);
+                }
+                let producer: BaseProducer = config.create().map_err(kafka_err(format!("creating the producer for dlq.topic '{topic}'")))?;
+                Some((topic.clone(), producer))
+            }
+        };
         let decoder = match self.format {
             Format::Json => RecordDecoder::json(Arc::clone(&self.schema))?,
             Format::Csv => {
@@ -204,13 +237,14 @@ impl SourceSpec for KafkaSourceSpec {
         };
         Ok(Box::new(KafkaSource {
             consumer,
+            dlq,
             partitions,
             bounded: self.bounded != Bounded::Unbounded,
             decoder,
             on_error: self.on_error,
             bad,
             buffer: Vec::new(),
-            positions: Vec::new(),
+            origins: Vec::new(),
         }))
     }
 }
@@ -235,14 +269,42 @@ impl KafkaSource {
             }
         });
         for (offset, reason) in failures {
-            let at = self.positions.partition_point(|(start, _)| *start <= offset);
-            let position = at.checked_sub(1).and_then(|i| self.positions.get(i)).map(|(_, p)| p.clone()).unwrap_or_default();
-            self.bad.handle(self.on_error, position, reason)?;
+            let at = self.origins.partition_point(|o| o.start <= offset);
+            let Some(origin) = at.checked_sub(1).and_then(|i| self.origins.get(i)) else { continue };
+            if let (Some((topic, producer)), Some((key, value))) = (&self.dlq, &origin.original) {
+                dead_letter(producer, topic, origin, key.as_deref(), value, &reason)?;
+            }
+            self.bad.handle(self.on_error, origin.position(), reason)?;
         }
-        self.positions.clear();
+        self.origins.clear();
         self.buffer = buffer;
         self.buffer.clear();
         result
+    }
+}
+
+/// Sends a message that did not decode to the dead-letter topic, unchanged,
+/// with headers saying why and where from.
+fn dead_letter(producer: &BaseProducer, topic: &str, origin: &Origin, key: Option<&[u8]>, value: &[u8], reason: &str) -> Result<()> {
+    let partition = origin.partition.to_string();
+    let offset = origin.offset.to_string();
+    let headers = OwnedHeaders::new()
+        .insert(Header { key: "weir.error", value: Some(reason) })
+        .insert(Header { key: "weir.source.topic", value: Some(origin.topic.as_str()) })
+        .insert(Header { key: "weir.source.partition", value: Some(partition.as_str()) })
+        .insert(Header { key: "weir.source.offset", value: Some(offset.as_str()) });
+    loop {
+        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).payload(value).headers(headers.clone());
+        if let Some(k) = key {
+            record = record.key(k);
+        }
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((rdkafka::error::KafkaError::MessageProduction(rdkafka::error::RDKafkaErrorCode::QueueFull), _)) => {
+                producer.poll(Duration::from_millis(50));
+            }
+            Err((e, _)) => return Err(kafka_err(format!("sending to dlq.topic '{topic}'"))(e)),
+        }
     }
 }
 
@@ -270,14 +332,27 @@ impl Source for KafkaSource {
             p.next = message.offset() + 1;
             read += 1;
             let payload = message.payload().unwrap_or_default();
-            self.positions.push((self.buffer.len(), format!("{}/{}@{}", message.topic(), message.partition(), message.offset())));
+            let original = self.dlq.as_ref().map(|_| (message.key().map(<[u8]>::to_vec), payload.to_vec()));
+            self.origins.push(Origin {
+                start: self.buffer.len(),
+                topic: message.topic().to_string(),
+                partition: message.partition(),
+                offset: message.offset(),
+                original,
+            });
             // One record per message: a raw newline is never valid inside a
             // JSON string, so it is whitespace and can be replaced.
             self.buffer.extend(payload.iter().map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }));
             self.buffer.push(b'\n');
         }
         self.decode(out)?;
+        if let Some((_, producer)) = &self.dlq {
+            producer.poll(Duration::ZERO);
+        }
         if self.finished() {
+            if let Some((topic, producer)) = &self.dlq {
+                producer.flush(Duration::from_secs(60)).map_err(kafka_err(format!("flushing dlq.topic '{topic}'")))?;
+            }
             return Ok(SourceStatus::Finished);
         }
         Ok(if read == 0 { SourceStatus::Idle(Duration::from_millis(50)) } else { SourceStatus::Active })

@@ -69,6 +69,7 @@ pub const KAFKA_SOURCE_OPTIONS: &[OptionSpec] = &[
     OptionSpec { key: "scan.startup.timestamp-millis", default: None, doc: "with scan.startup.mode 'timestamp': start at the first message at or after this epoch ms" },
     OptionSpec { key: "scan.bounded.mode", default: Some("unbounded"), doc: "'unbounded', 'latest-offset' (stop at the partitions' ends when opened) or 'timestamp'" },
     OptionSpec { key: "scan.bounded.timestamp-millis", default: None, doc: "with scan.bounded.mode 'timestamp': stop before the first message after this epoch ms" },
+    OptionSpec { key: "dlq.topic", default: None, doc: "messages that do not decode go here unchanged, with headers weir.error, weir.source.topic, .partition, .offset" },
     ON_ERROR,
 ];
 
@@ -217,7 +218,8 @@ pub fn source_spec(
                 connector: "kafka".into(),
                 reason: "a kafka source needs a column list: CREATE TABLE t (col TYPE, ...) WITH (...)".into(),
             })?;
-            Ok(Arc::new(KafkaSourceSpec { topics, properties, startup, bounded, format, schema, on_error: on_error(&r)? }))
+            let dlq_topic = r.get("dlq.topic").map(str::to_string);
+            Ok(Arc::new(KafkaSourceSpec { topics, properties, startup, bounded, format, schema, on_error: on_error(&r)?, dlq_topic }))
         }
         other => Err(unknown(other, "source", SOURCES)),
     }

@@ -82,16 +82,22 @@ impl Broker {
     /// Reads `count` messages as (partition, key, value), with the
     /// independent client.
     fn consume(&self, topic: &str, count: usize) -> Vec<(u32, String, String)> {
+        self.consume_with_headers(topic, count).into_iter().map(|(p, k, _, v)| (p, k, v)).collect()
+    }
+
+    /// Reads `count` messages as (partition, key, headers as JSON, value).
+    fn consume_with_headers(&self, topic: &str, count: usize) -> Vec<(u32, String, String, String)> {
         let out = client(&["consume", &self.bootstrap(), topic, &count.to_string()]);
         assert!(out.status.success(), "consume: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout)
             .expect("utf8")
             .lines()
             .map(|l| {
-                let mut parts = l.splitn(3, '\t');
+                let mut parts = l.splitn(4, '\t');
                 let partition = parts.next().and_then(|p| p.parse().ok()).expect("partition");
                 let key = parts.next().unwrap_or_default().to_string();
-                (partition, key, parts.next().unwrap_or_default().to_string())
+                let headers = parts.next().unwrap_or_default().to_string();
+                (partition, key, headers, parts.next().unwrap_or_default().to_string())
             })
             .collect()
     }
@@ -206,6 +212,32 @@ fn round_trip_through_kafka_matches_datafusion_and_keys_stay_in_one_partition() 
             assert!(key.starts_with("{\"sensor_id\":"), "keyed by the sensor: {key}");
             assert_eq!(*partition_of.entry(key.clone()).or_insert(*partition), *partition, "{key}");
         }
+    }
+}
+
+#[test]
+fn malformed_messages_go_to_the_dead_letter_topic_unchanged_with_headers() {
+    let broker = Broker::start();
+    broker.create_topic("traffic", 1);
+    broker.create_topic("dead", 1);
+    broker.create_topic("features", 1);
+    let input = readings(50);
+    let mut lines: Vec<String> = input.iter().map(json).collect();
+    lines.insert(10, "{\"sensor_id\": \"not a number\"}".into());
+    lines.insert(30, "not json".into());
+    broker.produce("traffic", &lines);
+    let options = ", 'scan.startup.mode' = 'earliest-offset', 'scan.bounded.mode' = 'latest-offset', 'dlq.topic' = 'dead'";
+    let report = run(&pipeline(&broker, options, "features", QUERY), 1);
+    assert_eq!(report.malformed.get("traffic").copied(), Some(2));
+    assert_eq!(broker.consume("features", oracle(&input, QUERY).len()).len(), oracle(&input, QUERY).len());
+    let dead = broker.consume_with_headers("dead", 2);
+    let values: Vec<&str> = dead.iter().map(|(_, _, _, v)| v.as_str()).collect();
+    assert_eq!(values, vec!["{\"sensor_id\": \"not a number\"}", "not json"], "unchanged, in order");
+    for ((_, _, headers, _), offset) in dead.iter().zip([10, 30]) {
+        assert!(headers.contains("\"weir.source.topic\": \"traffic\""), "{headers}");
+        assert!(headers.contains("\"weir.source.partition\": \"0\""), "{headers}");
+        assert!(headers.contains(&format!("\"weir.source.offset\": \"{offset}\"")), "{headers}");
+        assert!(headers.contains("\"weir.error\": "), "{headers}");
     }
 }
 

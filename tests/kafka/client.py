@@ -3,7 +3,7 @@
     client.py produce BOOTSTRAP TOPIC FILE    each line of FILE becomes a message,
                                              keyed by its "sensor_id" when it has one
     client.py consume BOOTSTRAP TOPIC COUNT   prints COUNT messages as
-                                             partition<TAB>key<TAB>value, then exits
+                                             partition<TAB>key<TAB>headers (JSON)<TAB>value
     client.py drain BOOTSTRAP TOPIC COUNT     reads COUNT messages as fast as it can and
                                              prints "messages bytes seconds" (a raw
                                              librdkafka consumer, the benchmark baseline)
@@ -63,7 +63,8 @@ def consume(bootstrap, topic, count):
             sys.exit(f"consume failed: {msg.error()}")
         idle = 0
         key = msg.key().decode() if msg.key() is not None else ""
-        print(f"{msg.partition()}\t{key}\t{msg.value().decode()}")
+        headers = json.dumps({k: (v.decode() if v is not None else None) for k, v in (msg.headers() or [])}, sort_keys=True)
+        print(f"{msg.partition()}\t{key}\t{headers}\t{msg.value().decode()}")
         seen += 1
     consumer.close()
     if seen < count:
