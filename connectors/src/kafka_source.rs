@@ -125,6 +125,8 @@ struct KafkaSource {
     bad: Arc<BadRecords>,
     buffer: Vec<u8>,
     origins: Vec<Origin>,
+    /// The broker is unreachable (logged once per outage).
+    outage: bool,
 }
 
 impl SourceSpec for KafkaSourceSpec {
@@ -245,6 +247,7 @@ impl SourceSpec for KafkaSourceSpec {
             bad,
             buffer: Vec::new(),
             origins: Vec::new(),
+            outage: false,
         }))
     }
 }
@@ -314,10 +317,29 @@ impl Source for KafkaSource {
             return Ok(SourceStatus::Finished);
         }
         let mut read = 0;
+        let mut unavailable = false;
         while read < MAX_MESSAGES {
             let wait = if read == 0 { Duration::from_millis(100) } else { Duration::ZERO };
             let Some(message) = self.consumer.poll(wait) else { break };
-            let message = message.map_err(kafka_err("reading"))?;
+            let message = match message {
+                Ok(m) => m,
+                // Transport errors and the like are librdkafka telling us it
+                // is reconnecting: wait (without spinning) and go on from
+                // where we were; it resumes the assigned offsets itself.
+                Err(rdkafka::error::KafkaError::MessageConsumption(code)) => {
+                    if !self.outage {
+                        tracing::warn!(%code, "kafka: cannot read ({code}); waiting for the broker");
+                        self.outage = true;
+                    }
+                    unavailable = true;
+                    break;
+                }
+                Err(e) => return Err(kafka_err("reading")(e)),
+            };
+            if self.outage {
+                tracing::info!("kafka: reading again");
+                self.outage = false;
+            }
             let Some(p) = self
                 .partitions
                 .iter_mut()
@@ -355,6 +377,10 @@ impl Source for KafkaSource {
             }
             return Ok(SourceStatus::Finished);
         }
-        Ok(if read == 0 { SourceStatus::Idle(Duration::from_millis(50)) } else { SourceStatus::Active })
+        Ok(match (read, unavailable) {
+            (0, true) => SourceStatus::Idle(Duration::from_millis(500)),
+            (0, false) => SourceStatus::Idle(Duration::from_millis(50)),
+            _ => SourceStatus::Active,
+        })
     }
 }
