@@ -15,23 +15,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EVENTS="${1:-200000}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/weir/target}"
-cargo test --release --workspace --all-targets --locked --no-run >&2
-WEIR="$CARGO_TARGET_DIR/release/weir"
+source benches/lib.sh
 TANSU="${WEIR_TANSU:-$HOME/.cache/weir/tools/bin/tansu}"
 PYTHON="${WEIR_PYTHON:-python3}"
 CLIENT=tests/kafka/client.py
-DATA=bench-data
-mkdir -p "$DATA"
 JSON="$DATA/traffic-kafka-$EVENTS.json"
-if [ ! -s "$JSON" ]; then
-  cat > "$DATA/make-kafka.sql" <<SQL
-CREATE TABLE traffic WITH ('connector' = 'generator', 'events' = '$EVENTS', 'sensors' = '100', 'disorder_ms' = '2000');
-CREATE TABLE out WITH ('connector' = 'file', 'path' = '$JSON', 'format' = 'json');
-INSERT INTO out SELECT * FROM traffic;
-SQL
-  "$WEIR" run -q -w 1 "$DATA/make-kafka.sql"
-fi
+generated_json "$JSON"
 BYTES=$(stat -c %s "$JSON")
 
 BROKER_DIR=$(mktemp -d)
@@ -45,7 +34,7 @@ for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; 
 (cd "$BROKER_DIR" && "$TANSU" topic create traffic --partitions 2 --broker "$URL" && "$TANSU" topic create out --partitions 2 --broker "$URL") >/dev/null
 
 seconds() { "$PYTHON" -c 'import sys,time,subprocess; t=time.perf_counter(); subprocess.run(sys.argv[1:],stdout=subprocess.DEVNULL,stderr=subprocess.DEVNULL,check=True); print(f"{time.perf_counter()-t:.3f}")' "$@"; }
-row() { awk -v n="$1" -v s="$2" -v e="$EVENTS" -v b="$BYTES" 'BEGIN{printf "| %s | %.3f | %.0f | %.1f |\n", n, s, e/s, b/s/1e6}'; }
+rate() { awk -v n="$1" -v s="$2" -v e="$EVENTS" -v b="$BYTES" 'BEGIN{printf "| %s | %.3f | %.0f | %.1f |\n", n, s, e/s, b/s/1e6}'; }
 
 PRODUCE=$(seconds "$PYTHON" "$CLIENT" produce "$BOOT" traffic "$JSON")
 read -r n bytes raw < <("$PYTHON" "$CLIENT" drain "$BOOT" traffic "$EVENTS")
@@ -70,8 +59,8 @@ SQL
 
 echo "| run | seconds | events/s | MB/s (JSON) |"
 echo "|---|---|---|---|"
-row "raw librdkafka consumer (confluent-kafka), messages discarded (baseline)" "$raw"
-row "Weir: Kafka -> Arrow -> blackhole, 1 worker (incl. start-up)" "$(seconds "$WEIR" run -q -w 1 "$DATA/kafka-read.sql")"
-row "Weir: Kafka -> Arrow -> blackhole, 2 workers (incl. start-up)" "$(seconds "$WEIR" run -q -w 2 "$DATA/kafka-read.sql")"
-row "Python producer (confluent-kafka, idempotent, keyed) (baseline)" "$PRODUCE"
-row "Weir: generator -> Kafka sink (JSON, idempotent, keyed), 2 workers" "$(seconds "$WEIR" run -q -w 2 "$DATA/kafka-write.sql")"
+rate "raw librdkafka consumer (confluent-kafka), messages discarded (baseline)" "$raw"
+rate "Weir: Kafka -> Arrow -> blackhole, 1 worker (incl. start-up)" "$(seconds "$WEIR" run -q -w 1 "$DATA/kafka-read.sql")"
+rate "Weir: Kafka -> Arrow -> blackhole, 2 workers (incl. start-up)" "$(seconds "$WEIR" run -q -w 2 "$DATA/kafka-read.sql")"
+rate "Python producer (confluent-kafka, idempotent, keyed) (baseline)" "$PRODUCE"
+rate "Weir: generator -> Kafka sink (JSON, idempotent, keyed), 2 workers" "$(seconds "$WEIR" run -q -w 2 "$DATA/kafka-write.sql")"

@@ -16,23 +16,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EVENTS="${1:-1000000}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/weir/target}"
-# Same command (and so the same feature set) as the test suite: no rebuild.
-cargo test --release --workspace --all-targets --locked --no-run >&2
-WEIR="$CARGO_TARGET_DIR/release/weir"
-DATA=bench-data
-mkdir -p "$DATA"
+source benches/lib.sh
 JSON="$DATA/traffic-$EVENTS.json"
-if [ ! -s "$JSON" ]; then
-  cat > "$DATA/make.sql" <<SQL
-CREATE TABLE traffic WITH ('connector' = 'generator', 'events' = '$EVENTS', 'sensors' = '100', 'disorder_ms' = '2000');
-CREATE TABLE out WITH ('connector' = 'file', 'path' = '$JSON', 'format' = 'json');
-INSERT INTO out SELECT * FROM traffic;
-SQL
-  # One worker: the file keeps the generator's order (events at most
-  # disorder_ms out of order); two would interleave whole chunks.
-  "$WEIR" run -q -w 1 "$DATA/make.sql"
-fi
+generated_json "$JSON"
 BYTES=$(stat -c %s "$JSON")
 
 pipeline() { # sink-connector-options
@@ -52,23 +38,6 @@ SQL
 }
 pipeline "'connector' = 'blackhole'" > "$DATA/windows.sql"
 pipeline "'connector' = 'file', 'path' = '$DATA/windows-weir.csv', 'format' = 'csv'" > "$DATA/windows-file.sql"
-
-measure() {
-  python3 - "$@" <<'PY'
-import resource, subprocess, sys, time
-best = None
-for _ in range(3):
-    t = time.perf_counter()
-    subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-    t = time.perf_counter() - t
-    best = t if best is None else min(best, t)
-print(f"{best:.3f} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}")
-PY
-}
-row() {
-  awk -v n="$1" -v s="$2" -v m="$3" -v e="$EVENTS" -v b="$BYTES" \
-    'BEGIN{printf "| %s | %.3f | %.0f | %.1f | %.0f |\n", n, s, e/s, b/s/1e6, m/1024}'
-}
 
 echo "| run | seconds (best of 3, incl. start-up) | events/s | input MB/s | max RSS MiB |"
 echo "|---|---|---|---|---|"
