@@ -144,14 +144,13 @@ fn to_span(span: &datafusion::common::Span) -> Span {
 
 /// DataFusion's error as a diagnostic, positioned where DataFusion knows.
 fn from_datafusion(err: DataFusionError) -> Diagnostic {
-    let full = err.strip_backtrace();
-    // Optimizer rules wrap the real error: "rule\ncaused by\nError during ...".
-    let mut text = full.rsplit("caused by\n").next().unwrap_or(full.as_str());
-    for prefix in ["Error during planning: ", "Schema error: ", "SQL error: ", "This feature is not implemented: "] {
-        if let Some(rest) = text.strip_prefix(prefix) {
-            text = rest;
-        }
-    }
+    // Optimizer rules wrap the real error in context ("rule ... caused by");
+    // the innermost one says what is wrong, without its category prefix.
+    let text = match err.find_root() {
+        DataFusionError::Plan(m) | DataFusionError::NotImplemented(m) => m.clone(),
+        DataFusionError::SchemaError(e, _) => e.to_string(),
+        other => other.strip_backtrace(),
+    };
     if let Some(d) = err.diagnostic() {
         let mut diag = match &d.span {
             Some(span) => Diagnostic::at(d.message.clone(), to_span(span)),
