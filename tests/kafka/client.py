@@ -44,7 +44,8 @@ def produce(bootstrap, topic, path):
         sys.exit(f"produce failed: {remaining} undelivered, errors {failed[:3]}")
 
 
-def consume(bootstrap, topic, count):
+def from_earliest(bootstrap, topic):
+    """A consumer in a fresh group, reading `topic` from its first message."""
     consumer = Consumer({
         "bootstrap.servers": bootstrap,
         "group.id": f"weir-test-{uuid.uuid4()}",
@@ -52,6 +53,11 @@ def consume(bootstrap, topic, count):
         "enable.auto.commit": False,
     })
     consumer.subscribe([topic])
+    return consumer
+
+
+def consume(bootstrap, topic, count):
+    consumer = from_earliest(bootstrap, topic)
     seen = 0
     idle = 0
     while seen < count and idle < 600:
@@ -73,13 +79,7 @@ def consume(bootstrap, topic, count):
 
 def drain(bootstrap, topic, count):
     import time
-    consumer = Consumer({
-        "bootstrap.servers": bootstrap,
-        "group.id": f"weir-bench-{uuid.uuid4()}",
-        "auto.offset.reset": "earliest",
-        "enable.auto.commit": False,
-    })
-    consumer.subscribe([topic])
+    consumer = from_earliest(bootstrap, topic)
     seen = size = 0
     started = None
     while seen < count:
