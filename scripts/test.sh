@@ -36,6 +36,18 @@ if ! "$PYTHON" -c 'import confluent_kafka' 2>/dev/null; then
 fi
 export WEIR_PYTHON="$PYTHON"
 
+# NVRTC (PyPI's nvidia-cuda-nvrtc) lets the kernel tests compile every CUDA
+# source to PTX on a machine without a GPU, so a kernel that does not
+# compile fails here. WEIR_REQUIRE_NVRTC turns that test's "skipped" into a
+# failure if the library still cannot be loaded.
+NVRTC="$TOOLS/nvrtc"
+if [ ! -e "$NVRTC/nvidia/cu13/lib/libnvrtc.so.13" ]; then
+  echo "==> installing NVRTC (nvidia-cuda-nvrtc) into $NVRTC"
+  "$PYTHON" -m pip install --quiet --no-deps --target "$NVRTC" 'nvidia-cuda-nvrtc==13.5.37'
+fi
+export LD_LIBRARY_PATH="$NVRTC/nvidia/cu13/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export WEIR_REQUIRE_NVRTC=1
+
 # Unit, integration and bench-smoke tests (criterion benches run once each).
 cargo test --release --workspace --all-targets --locked
 # Doc tests (README and public API examples).

@@ -7,6 +7,7 @@
 
 /// Error returned by a kernel.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum KernelError {
     /// A slice or dimension does not have the size the kernel needs.
     #[error("{kernel}: {what}: expected {expected}, got {got}")]
@@ -19,6 +20,30 @@ pub enum KernelError {
         got: usize,
         /// Which argument was wrong.
         what: &'static str,
+    },
+    /// A row names a key the bank does not hold.
+    #[error("{kernel}: key index {key} is out of range (the bank holds {n_keys} keys)")]
+    Key {
+        /// Name of the kernel that rejected its inputs.
+        kernel: &'static str,
+        /// The key index.
+        key: usize,
+        /// Keys in the bank.
+        n_keys: usize,
+    },
+    /// `device = 'cuda'` was demanded and no usable GPU is present.
+    #[error("no CUDA device is usable: {reason}")]
+    NoCuda {
+        /// Why (no driver library, no device, a failed context).
+        reason: String,
+    },
+    /// The CUDA driver or NVRTC reported an error.
+    #[error("CUDA {what}: {detail}")]
+    Cuda {
+        /// What was being done.
+        what: &'static str,
+        /// The driver's or compiler's message.
+        detail: String,
     },
 }
 

@@ -1,39 +1,58 @@
 //! Numeric kernels for Weir.
 //!
 //! This crate is the bottom of the stack: plain slices of dense `f32` in,
-//! plain slices out. It knows nothing of Arrow, SQL or Kafka, so that the
-//! same interface can later be served by a CUDA backend without touching the
-//! operators above it. Today it is the CPU backend.
+//! plain slices out. It knows nothing of Arrow, SQL or Kafka, so that its
+//! test binary stays small enough to carry to a GPU machine and the same
+//! interface is served by a CPU and a CUDA backend.
 //!
 //! A short tour:
 //!
-//! - [`error`]: [`KernelError`], returned whenever slice lengths disagree.
-//!   Kernels never panic on bad shapes.
-//! - [`linear`]: linear models over row-major feature blocks —
-//!   [`dot`], [`linear_scores`], [`sigmoid_in_place`] and
-//!   [`logistic_sgd_step`], one prequential mini-batch step of logistic
-//!   regression.
+//! - [`model`]: banks of online linear models, one per key —
+//!   [`LinearSpec`] (task, optimizer, L2, scaler), [`LinearState`] (the
+//!   numbers, for snapshots), and [`LinearBank`], the interface both
+//!   backends serve: batched scoring and test-then-train learning.
+//! - [`cpu`]: [`CpuBank`], the CPU backend.
+//! - `cuda` (feature `cuda`, on by default): `CudaBank`, the same kernels
+//!   in CUDA C (`cuda/*.cu`), compiled at run time by NVRTC and loaded with
+//!   cudarc's dynamic loading, so building needs no CUDA.
+//! - [`device`]: [`open_linear_bank`] picks the backend for
+//!   `'device' = 'auto' | 'cpu' | 'cuda'`; a missing GPU is an answer, not
+//!   an error, unless CUDA was demanded.
+//! - [`linear`]: dense building blocks ([`dot`], [`linear_scores`],
+//!   [`sigmoid_in_place`], [`logistic_sgd_step`]).
+//! - [`error`]: [`KernelError`]. Kernels never panic on bad shapes or keys.
 //!
-//! Kernels write into caller-provided buffers (`out`, `scratch`), so a
-//! streaming operator can reuse its buffers and never allocate per row.
+//! Kernels write into caller-provided buffers (`out`), so a streaming
+//! operator can reuse its buffers and never allocate per row.
 //!
 //! ```
-//! use weir_kernels::{linear_scores, sigmoid_in_place};
+//! use weir_kernels::{CpuBank, LinearBank, LinearSpec, Task};
 //! # fn main() -> weir_kernels::Result<()> {
-//! let weights = [1.0, -1.0];
-//! let rows = [2.0, 1.0, /* next row */ 0.0, 3.0];
-//! let mut out = [0.0; 2];
-//! linear_scores(&weights, 0.5, &rows, 2, &mut out)?;
-//! sigmoid_in_place(&mut out);
-//! assert!(out[0] > 0.5 && out[1] < 0.5);
+//! // Two sensors, one model each, learning online from (x, label) rows.
+//! let mut bank = CpuBank::new(LinearSpec::river_defaults(Task::Binary, 1), 2);
+//! let mut before = [0.0; 4];
+//! for _ in 0..500 {
+//!     bank.learn(&[0, 0, 1, 1], &[1.0, -1.0, 1.0, -1.0], &[1.0, 0.0, 0.0, 1.0], &mut before)?;
+//! }
+//! let mut p = [0.0; 2];
+//! bank.predict(&[0, 1], &[1.0, 1.0], &mut p)?;
+//! assert!(p[0] > 0.5 && p[1] < 0.5); // opposite relationships, learned apart
 //! # Ok(())
 //! # }
 //! ```
 #![deny(unused_must_use)]
 #![warn(missing_debug_implementations)]
 
+pub mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
+pub mod device;
 pub mod error;
 pub mod linear;
+pub mod model;
 
+pub use cpu::CpuBank;
+pub use device::{DeviceRequest, OpenedBank, cuda_unavailable, open_linear_bank};
 pub use error::{KernelError, Result};
 pub use linear::{dot, linear_scores, logistic_sgd_step, sigmoid_in_place};
+pub use model::{KeyGroups, LinearBank, LinearSpec, LinearState, Optimizer, Task};

@@ -78,7 +78,7 @@ pub fn linear_scores(
 
 /// Logistic function of one value, without overflow for large `|x|`.
 #[inline]
-fn sigmoid(x: f32) -> f32 {
+pub(crate) fn sigmoid(x: f32) -> f32 {
     if x >= 0.0 {
         1.0 / (1.0 + (-x).exp())
     } else {

@@ -1,0 +1,137 @@
+//! Choosing where a bank runs: `'device' = 'auto' | 'cpu' | 'cuda'`.
+//!
+//! A missing GPU is a normal condition: `auto` then runs on the CPU and
+//! says why. Only a demanded `cuda` makes it an error. `auto` also keeps a
+//! single global model on the CPU: its rows must be learned one after
+//! another, which leaves a GPU's thousands of threads idle, while a bank of
+//! many keys learns them all at once.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::cpu::CpuBank;
+use crate::error::{KernelError, Result};
+use crate::model::{LinearBank, LinearSpec, LinearState};
+
+/// Where the user asked a model to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeviceRequest {
+    /// CUDA for a per-key bank when a GPU is usable, the CPU otherwise.
+    #[default]
+    Auto,
+    /// Always the CPU.
+    Cpu,
+    /// CUDA, or an error saying why not.
+    Cuda,
+}
+
+impl FromStr for DeviceRequest {
+    type Err = String;
+
+    /// ```
+    /// use weir_kernels::DeviceRequest;
+    /// assert_eq!("CUDA".parse::<DeviceRequest>(), Ok(DeviceRequest::Cuda));
+    /// assert!("tpu".parse::<DeviceRequest>().is_err());
+    /// ```
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "cpu" => Ok(Self::Cpu),
+            "cuda" | "gpu" => Ok(Self::Cuda),
+            other => Err(format!("unknown device '{other}': expected 'auto', 'cpu' or 'cuda'")),
+        }
+    }
+}
+
+impl fmt::Display for DeviceRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Auto => "auto",
+            Self::Cpu => "cpu",
+            Self::Cuda => "cuda",
+        })
+    }
+}
+
+/// Why CUDA cannot be used here, or `None` when it can.
+pub fn cuda_unavailable() -> Option<String> {
+    #[cfg(feature = "cuda")]
+    {
+        crate::cuda::cuda_unavailable()
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        Some("Weir was built without the 'cuda' feature".into())
+    }
+}
+
+/// A bank opened on a device, with a sentence saying which and why.
+pub struct OpenedBank {
+    /// The bank.
+    pub bank: Box<dyn LinearBank>,
+    /// For example "cpu (no CUDA device is usable: ...)".
+    pub choice: String,
+}
+
+impl fmt::Debug for OpenedBank {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpenedBank").field("device", &self.bank.device()).field("choice", &self.choice).finish()
+    }
+}
+
+/// Opens a bank of `spec` models as `request` asks, starting from `state`
+/// (a snapshot) or from fresh models. `per_key` says whether the bank is
+/// partitioned by key (see the module docs for what `auto` does with it).
+///
+/// ```
+/// use weir_kernels::{DeviceRequest, LinearSpec, Task, open_linear_bank};
+/// # fn main() -> weir_kernels::Result<()> {
+/// let spec = LinearSpec::river_defaults(Task::Binary, 4);
+/// let opened = open_linear_bank(spec, None, DeviceRequest::Cpu, true)?;
+/// assert_eq!(opened.bank.device(), "cpu");
+/// // Auto never fails for want of a GPU.
+/// assert!(open_linear_bank(spec, None, DeviceRequest::Auto, true).is_ok());
+/// # Ok(())
+/// # }
+/// ```
+pub fn open_linear_bank(
+    spec: LinearSpec,
+    state: Option<LinearState>,
+    request: DeviceRequest,
+    per_key: bool,
+) -> Result<OpenedBank> {
+    let state = state.unwrap_or_else(|| LinearState::zeros(spec.n_features, 0));
+    let cpu = |state: LinearState, why: String| -> Result<OpenedBank> {
+        Ok(OpenedBank { bank: Box::new(CpuBank::from_state(spec, state)?), choice: format!("cpu ({why})") })
+    };
+    match request {
+        DeviceRequest::Cpu => cpu(state, "device = 'cpu'".into()),
+        DeviceRequest::Auto if !per_key => cpu(state, "a single global model learns row after row".into()),
+        DeviceRequest::Auto | DeviceRequest::Cuda => {
+            if let Some(reason) = cuda_unavailable() {
+                return match request {
+                    DeviceRequest::Cuda => Err(KernelError::NoCuda { reason }),
+                    _ => cpu(state, reason),
+                };
+            }
+            open_cuda(spec, state, request)
+        }
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn open_cuda(spec: LinearSpec, state: LinearState, request: DeviceRequest) -> Result<OpenedBank> {
+    match crate::cuda::CudaBank::from_state(spec, state.clone(), 0) {
+        Ok(bank) => Ok(OpenedBank { bank: Box::new(bank), choice: "cuda (GPU 0)".into() }),
+        Err(e) if request == DeviceRequest::Auto => Ok(OpenedBank {
+            bank: Box::new(CpuBank::from_state(spec, state)?),
+            choice: format!("cpu (CUDA failed: {e})"),
+        }),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(not(feature = "cuda"))]
+fn open_cuda(_: LinearSpec, _: LinearState, _: DeviceRequest) -> Result<OpenedBank> {
+    Err(KernelError::NoCuda { reason: "Weir was built without the 'cuda' feature".into() })
+}

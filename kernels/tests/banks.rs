@@ -1,0 +1,352 @@
+//! The linear-model banks against a float64 reference of River's
+//! arithmetic, on fresh random inputs each run (the seed is printed; set
+//! `WEIR_TEST_SEED` to replay one):
+//!
+//! - the CPU backend, for every task, optimizer and scaler setting, one
+//!   key and skewed banks of hundreds of keys;
+//! - the CUDA source itself, compiled as C++ for the CPU
+//!   (`cuda/host_emulation.h`), so the GPU code's logic is tested on every
+//!   machine, not only its syntax;
+//! - the CUDA backend against the CPU backend, when a GPU is present (the
+//!   test says it skipped, and why, when not);
+//! - the CUDA sources compile to PTX with NVRTC wherever libnvrtc loads
+//!   (`scripts/test.sh` installs it and sets `WEIR_REQUIRE_NVRTC=1`).
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+use support::{Batch, RefBank, Rng, assert_close, assert_state_close, batch, specs};
+use weir_kernels::{CpuBank, KernelError, KeyGroups, LinearBank, LinearSpec, LinearState, Optimizer, Task};
+
+/// Learns `batches` batches with `bank` and the reference side by side,
+/// comparing the test-then-train predictions of each batch, then the
+/// state and a final scoring pass.
+fn check_against_reference(
+    what: &str,
+    bank: &mut dyn LinearBank,
+    spec: LinearSpec,
+    n_keys: usize,
+    batches: usize,
+    rng: &mut Rng,
+) {
+    let mut reference = RefBank::new(spec, n_keys);
+    bank.ensure_keys(n_keys).unwrap();
+    for i in 0..batches {
+        let b = batch(rng, spec.task, spec.n_features, n_keys, 200);
+        let mut out = vec![f32::NAN; b.keys.len()];
+        bank.learn(&b.keys, &b.rows, &b.labels, &mut out).unwrap();
+        let want = reference.learn(&b);
+        assert_close(&format!("{what} {spec:?} batch {i} predictions"), &out, &want, 2e-3);
+    }
+    assert_state_close(&format!("{what} {spec:?}"), &bank.state().unwrap(), &reference, 2e-3);
+    let b = batch(rng, spec.task, spec.n_features, n_keys, 300);
+    let mut out = vec![f32::NAN; b.keys.len()];
+    bank.predict(&b.keys, &b.rows, &mut out).unwrap();
+    assert_close(&format!("{what} {spec:?} scores"), &out, &reference.predict(&b), 2e-3);
+}
+
+#[test]
+fn cpu_bank_matches_float64_reference() {
+    let mut rng = Rng::fresh("cpu_bank_matches_float64_reference");
+    for (n_keys, n_features) in [(1, 3), (300, 8), (40, 32)] {
+        for spec in specs(n_features) {
+            let mut bank = CpuBank::new(spec, 0);
+            check_against_reference("cpu", &mut bank, spec, n_keys, 10, &mut rng);
+        }
+    }
+}
+
+/// The emulation harness, compiled once per test binary.
+fn harness() -> &'static PathBuf {
+    static HARNESS: OnceLock<PathBuf> = OnceLock::new();
+    HARNESS.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        let exe = dir.join("weir_linear_harness");
+        let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/linear_harness.cpp");
+        let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
+        let status = Command::new(&cxx)
+            .args(["-std=c++17", "-O1", "-Wall", "-Werror", "-ffp-contract=off", "-o"])
+            .arg(&exe)
+            .arg(&src)
+            .status()
+            .unwrap_or_else(|e| panic!("the CUDA emulation tests need a C++ compiler ({cxx}): {e}"));
+        assert!(status.success(), "cuda/linear.cu does not compile as C++ under host_emulation.h");
+        exe
+    })
+}
+
+/// A bank whose every batch runs the CUDA source's kernels on the CPU.
+struct EmulatedBank {
+    spec: LinearSpec,
+    state: LinearState,
+}
+
+impl EmulatedBank {
+    fn run(&mut self, op: u8, keys: &[u32], rows: &[f32], labels: &[f32], out: &mut [f32]) {
+        let groups = KeyGroups::new(keys);
+        let s = &self.spec;
+        let (opt, lr, b1, b2, eps) = match s.optimizer {
+            Optimizer::Sgd { lr } => (0, lr, 0.0, 0.0, 0.0),
+            Optimizer::Adam { lr, beta1, beta2, eps } => (1, lr, beta1, beta2, eps),
+        };
+        let task = i32::from(s.task == Task::Binary);
+        let mut input = format!(
+            "{op} {} {} {} {} {task} {opt} {} {lr} {b1} {b2} {eps} {} {}\n",
+            keys.len(),
+            s.n_features,
+            self.state.n_keys(),
+            groups.active_keys.len(),
+            i32::from(s.scale),
+            s.l2,
+            s.intercept_lr
+        );
+        let mut put = |v: &mut dyn Iterator<Item = String>| {
+            for x in v {
+                input.push_str(&x);
+                input.push(' ');
+            }
+            input.push('\n');
+        };
+        let st = &self.state;
+        put(&mut keys.iter().map(u32::to_string));
+        put(&mut groups.active_keys.iter().map(u32::to_string));
+        put(&mut groups.offsets.iter().map(u32::to_string));
+        put(&mut groups.order.iter().map(u32::to_string));
+        for v in [rows, labels, &st.weights, &st.bias, &st.adam_m, &st.adam_v] {
+            put(&mut v.iter().map(f32::to_string));
+        }
+        put(&mut st.steps.iter().map(u32::to_string));
+        for v in [&st.count, &st.mean, &st.var] {
+            put(&mut v.iter().map(f32::to_string));
+        }
+        let mut child = Command::new(harness()).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success(), "harness failed");
+        let text = String::from_utf8(output.stdout).unwrap();
+        let mut values = text.split_whitespace();
+        let mut take = |dst: &mut [f32]| {
+            for d in dst {
+                *d = values.next().unwrap().parse().unwrap();
+            }
+        };
+        take(out);
+        let st = &mut self.state;
+        take(&mut st.weights);
+        take(&mut st.bias);
+        take(&mut st.adam_m);
+        take(&mut st.adam_v);
+        let mut steps = vec![0.0f32; st.steps.len()];
+        take(&mut steps);
+        st.steps = steps.iter().map(|&s| s as u32).collect();
+        take(&mut st.count);
+        take(&mut st.mean);
+        take(&mut st.var);
+    }
+}
+
+impl LinearBank for EmulatedBank {
+    fn spec(&self) -> &LinearSpec {
+        &self.spec
+    }
+    fn device(&self) -> &'static str {
+        "cuda-emulated"
+    }
+    fn n_keys(&self) -> usize {
+        self.state.n_keys()
+    }
+    fn ensure_keys(&mut self, n_keys: usize) -> weir_kernels::Result<()> {
+        self.state.grow(self.spec.n_features, n_keys);
+        Ok(())
+    }
+    fn predict(&mut self, keys: &[u32], rows: &[f32], out: &mut [f32]) -> weir_kernels::Result<()> {
+        self.run(0, keys, rows, &vec![0.0; keys.len()], out);
+        Ok(())
+    }
+    fn learn(&mut self, keys: &[u32], rows: &[f32], labels: &[f32], out: &mut [f32]) -> weir_kernels::Result<()> {
+        self.run(1, keys, rows, labels, out);
+        Ok(())
+    }
+    fn state(&mut self) -> weir_kernels::Result<LinearState> {
+        Ok(self.state.clone())
+    }
+}
+
+#[test]
+fn cuda_source_emulated_on_cpu_matches_float64_reference() {
+    let mut rng = Rng::fresh("cuda_source_emulated_on_cpu_matches_float64_reference");
+    for (n_keys, n_features) in [(1, 3), (300, 8)] {
+        for spec in specs(n_features) {
+            let mut bank = EmulatedBank { spec, state: LinearState::zeros(n_features, 0) };
+            check_against_reference("emulated cuda", &mut bank, spec, n_keys, 4, &mut rng);
+        }
+    }
+}
+
+#[cfg(feature = "cuda")]
+#[test]
+fn cuda_bank_matches_cpu_bank_and_reference() {
+    use weir_kernels::cuda::CudaBank;
+    if let Some(reason) = weir_kernels::cuda_unavailable() {
+        eprintln!("SKIPPED cuda_bank_matches_cpu_bank_and_reference: {reason}");
+        return;
+    }
+    let mut rng = Rng::fresh("cuda_bank_matches_cpu_bank_and_reference");
+    for (n_keys, n_features) in [(1, 3), (300, 8), (10_000, 32)] {
+        for spec in specs(n_features) {
+            let mut bank = CudaBank::new(spec, 0, 0).unwrap();
+            check_against_reference("cuda", &mut bank, spec, n_keys, 6, &mut rng);
+            // And the two backends agree with each other on one more stream.
+            let (mut cpu, mut gpu) = (CpuBank::new(spec, n_keys), CudaBank::new(spec, n_keys, 0).unwrap());
+            for _ in 0..5 {
+                let b: Batch = batch(&mut rng, spec.task, n_features, n_keys, 2000);
+                let (mut a, mut g) = (vec![0.0; 2000], vec![0.0; 2000]);
+                cpu.learn(&b.keys, &b.rows, &b.labels, &mut a).unwrap();
+                gpu.learn(&b.keys, &b.rows, &b.labels, &mut g).unwrap();
+                let a64: Vec<f64> = a.iter().map(|&x| f64::from(x)).collect();
+                assert_close(&format!("cuda vs cpu {spec:?}"), &g, &a64, 1e-3);
+            }
+        }
+    }
+}
+
+#[cfg(feature = "cuda")]
+#[test]
+fn cuda_sources_compile_to_ptx() {
+    if !weir_kernels::cuda::nvrtc_available() {
+        let required = std::env::var_os("WEIR_REQUIRE_NVRTC").is_some();
+        assert!(!required, "WEIR_REQUIRE_NVRTC is set but libnvrtc cannot be loaded (check LD_LIBRARY_PATH)");
+        eprintln!("SKIPPED cuda_sources_compile_to_ptx: libnvrtc cannot be loaded (pip install nvidia-cuda-nvrtc)");
+        return;
+    }
+    for &(name, source) in weir_kernels::cuda::SOURCES {
+        for arch in ["compute_75", "compute_90"] {
+            let ptx = weir_kernels::cuda::compile_ptx(name, source, Some(arch.into()))
+                .unwrap_or_else(|e| panic!("{name} for {arch}: {e}"));
+            let text = ptx.to_src();
+            for kernel in ["weir_linear_predict", "weir_linear_learn"] {
+                assert!(text.contains(&format!(".entry {kernel}")), "{name} for {arch} lacks {kernel}");
+            }
+        }
+    }
+}
+
+#[test]
+fn auto_device_never_fails_for_want_of_a_gpu() {
+    let spec = LinearSpec::river_defaults(Task::Binary, 2);
+    let opened = weir_kernels::open_linear_bank(spec, None, weir_kernels::DeviceRequest::Auto, true).unwrap();
+    match weir_kernels::cuda_unavailable() {
+        Some(reason) => {
+            assert_eq!(opened.bank.device(), "cpu");
+            assert!(opened.choice.contains(&reason), "{}", opened.choice);
+            let demanded = weir_kernels::open_linear_bank(spec, None, weir_kernels::DeviceRequest::Cuda, true);
+            assert!(matches!(demanded, Err(KernelError::NoCuda { .. })), "{demanded:?}");
+        }
+        None => assert_eq!(opened.bank.device(), "cuda"),
+    }
+    let global = weir_kernels::open_linear_bank(spec, None, weir_kernels::DeviceRequest::Auto, false).unwrap();
+    assert_eq!(global.bank.device(), "cpu");
+}
+
+#[test]
+fn bad_shapes_and_keys_are_errors_not_panics() {
+    let spec = LinearSpec::river_defaults(Task::Binary, 2);
+    let mut bank = CpuBank::new(spec, 3);
+    let mut out = [0.0; 2];
+    let err = bank.learn(&[0, 3], &[1.0; 4], &[1.0, 0.0], &mut out).unwrap_err();
+    assert_eq!(err, KernelError::Key { kernel: "cpu learn", key: 3, n_keys: 3 });
+    assert!(bank.learn(&[0, 1], &[1.0; 3], &[1.0, 0.0], &mut out).is_err());
+    assert!(bank.learn(&[0, 1], &[1.0; 4], &[1.0], &mut out).is_err());
+    assert!(bank.predict(&[0], &[1.0; 2], &mut out).is_err());
+    assert!(CpuBank::from_state(spec, LinearState::zeros(3, 2)).is_err());
+}
+
+/// Rows from a fixed model `y = w·x + b` (or its logistic version).
+fn truth_stream(rng: &mut Rng, task: Task, w: &[f64], b: f64, n: usize) -> Batch {
+    let mut out = Batch { keys: vec![0; n], rows: Vec::new(), labels: Vec::new() };
+    for _ in 0..n {
+        let x: Vec<f64> = w.iter().map(|_| rng.range(-2.0, 2.0)).collect();
+        let z = b + x.iter().zip(w).map(|(x, w)| x * w).sum::<f64>();
+        out.rows.extend(x.iter().map(|&x| x as f32));
+        out.labels.push(match task {
+            Task::Regression => z as f32,
+            Task::Binary => f32::from(u8::from(rng.unit() < 1.0 / (1.0 + (-z).exp()))),
+        });
+    }
+    out
+}
+
+#[test]
+fn linear_regression_converges_to_the_generating_model() {
+    let mut rng = Rng::fresh("linear_regression_converges_to_the_generating_model");
+    let (truth, b) = ([2.0, -3.0, 0.5], 1.0);
+    let spec = LinearSpec { intercept_lr: 0.05, ..LinearSpec::river_defaults(Task::Regression, 3) };
+    let mut bank = CpuBank::new(spec, 1);
+    let data = truth_stream(&mut rng, Task::Regression, &truth, b, 20_000);
+    let mut out = vec![0.0; 20_000];
+    bank.learn(&data.keys, &data.rows, &data.labels, &mut out).unwrap();
+    let state = bank.state().unwrap();
+    for (got, want) in state.weights.iter().zip(truth) {
+        assert!((f64::from(*got) - want).abs() < 1e-2, "weights {:?} vs {truth:?}", state.weights);
+    }
+    assert!((f64::from(state.bias[0]) - b).abs() < 1e-2, "bias {}", state.bias[0]);
+}
+
+#[test]
+fn logistic_regression_learns_a_logistic_truth() {
+    let mut rng = Rng::fresh("logistic_regression_learns_a_logistic_truth");
+    let (truth, b) = ([3.0, -2.0, 1.0, 0.0], 0.5);
+    let adam = Optimizer::Adam { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+    let spec = LinearSpec { optimizer: adam, scale: true, ..LinearSpec::river_defaults(Task::Binary, 4) };
+    let mut bank = CpuBank::new(spec, 1);
+    let data = truth_stream(&mut rng, Task::Binary, &truth, b, 30_000);
+    let mut out = vec![0.0; 30_000];
+    bank.learn(&data.keys, &data.rows, &data.labels, &mut out).unwrap();
+    // Prequential accuracy over the last 10,000 rows against the Bayes rate
+    // of the generator (the truth's own accuracy on the same rows).
+    let tail = 20_000..30_000;
+    let correct = |p: &dyn Fn(usize) -> bool| tail.clone().filter(|&r| p(r) == (data.labels[r] > 0.5)).count() as f64 / 10_000.0;
+    let model = correct(&|r| out[r] > 0.5);
+    let bayes = correct(&|r| {
+        let x = &data.rows[r * 4..r * 4 + 4];
+        b + x.iter().zip(truth).map(|(&x, w)| f64::from(x) * w).sum::<f64>() > 0.0
+    });
+    assert!(model > bayes - 0.02, "prequential accuracy {model} vs Bayes {bayes}");
+    // The scaler divides x ~ U(-2, 2) by its deviation 4/√12, so the
+    // learned weights approach the truth times that deviation.
+    let w = bank.state().unwrap().weights;
+    let sd = 4.0 / 12f64.sqrt();
+    for (got, want) in w.iter().zip(truth) {
+        assert!((f64::from(*got) - want * sd).abs() < 0.6, "weights {w:?} vs {truth:?} × {sd}");
+    }
+}
+
+#[test]
+fn per_key_models_beat_one_global_model_on_per_key_differences() {
+    let mut rng = Rng::fresh("per_key_models_beat_one_global_model_on_per_key_differences");
+    let spec = LinearSpec { optimizer: Optimizer::ADAM_DEFAULT, scale: true, ..LinearSpec::river_defaults(Task::Binary, 3) };
+    let n_keys = 50;
+    let (mut per_key, mut global) = (CpuBank::new(spec, n_keys), CpuBank::new(spec, 1));
+    let (mut right_keyed, mut right_global, mut total) = (0, 0, 0);
+    for _ in 0..50 {
+        // Each key's label depends on the features with its own signs.
+        let b = batch(&mut rng, Task::Binary, 3, n_keys, 1000);
+        let (mut a, mut g) = (vec![0.0; 1000], vec![0.0; 1000]);
+        per_key.learn(&b.keys, &b.rows, &b.labels, &mut a).unwrap();
+        global.learn(&vec![0; 1000], &b.rows, &b.labels, &mut g).unwrap();
+        for r in 0..1000 {
+            let y = b.labels[r] > 0.5;
+            right_keyed += usize::from((a[r] > 0.5) == y);
+            right_global += usize::from((g[r] > 0.5) == y);
+            total += 1;
+        }
+    }
+    let (keyed, global) = (right_keyed as f64 / total as f64, right_global as f64 / total as f64);
+    assert!(keyed > global + 0.05, "per-key accuracy {keyed} vs global {global}");
+}
