@@ -37,4 +37,4 @@ pub use error::{EngineError, Result};
 pub use functions::{udfs, ToTimestampLtz};
 pub use plan::Pipeline;
 pub use planner::{plan_pipeline, session};
-pub use runtime::{run, RunOptions, RunReport};
+pub use runtime::{run, ModelReport, RunOptions, RunReport};

@@ -145,6 +145,9 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                     for (table, late) in report.rows_late.iter().filter(|(_, n)| **n > 0) {
                         eprintln!("weir: {late} rows of {table} arrived behind its watermark and were left out of its windows");
                     }
+                    for (name, m) in &report.models {
+                        eprintln!("weir: {}", model_summary(name, m));
+                    }
                     if !quiet {
                         let read: Vec<String> = report.rows_read.iter().map(|(t, n)| format!("{n} rows from {t}")).collect();
                         let written: Vec<String> =
@@ -185,4 +188,20 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// One line on what a model learned: rows, keys, prequential metrics, device.
+fn model_summary(name: &str, m: &weir_engine::ModelReport) -> String {
+    let p = &m.metrics;
+    let mut parts = vec![format!("learned {} rows", p.rows), format!("scored {}", m.rows_scored), format!("{} keys", m.keys)];
+    if let Some(a) = p.accuracy().filter(|_| p.log_loss_sum > 0.0) {
+        parts.push(format!("prequential accuracy {a:.4}"));
+        parts.extend(p.log_loss().map(|l| format!("log loss {l:.4}")));
+    } else if let (Some(mae), Some(rmse)) = (p.mae(), p.rmse()) {
+        parts.push(format!("prequential MAE {mae:.4}, RMSE {rmse:.4}"));
+    }
+    if p.skipped > 0 {
+        parts.push(format!("{} rows skipped (NULL key, label or feature)", p.skipped));
+    }
+    format!("model {name}: {}; on {}", parts.join(", "), m.device)
 }

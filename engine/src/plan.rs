@@ -164,6 +164,37 @@ pub enum Node {
         /// The output schema.
         schema: SchemaRef,
     },
+    /// `INSERT INTO model SELECT ...`: test-then-train on every row,
+    /// exchanged by the model's key. Produces no rows.
+    Train {
+        /// The labelled rows.
+        input: Box<Node>,
+        /// The model.
+        model: String,
+        /// Index of the key column in the input (`partition_by`).
+        key: Option<usize>,
+        /// Indices of the feature columns, in the model's INPUT order.
+        features: Vec<usize>,
+        /// Index of the label column.
+        label: usize,
+        /// The (empty) output schema.
+        schema: SchemaRef,
+    },
+    /// `ML_PREDICT(TABLE t, MODEL m, DESCRIPTOR(...))`: the input's rows
+    /// with `prediction` (and `probability`) appended, exchanged by the
+    /// model's key.
+    Predict {
+        /// The rows scored.
+        input: Box<Node>,
+        /// The model.
+        model: String,
+        /// Index of the key column in the input (`partition_by`).
+        key: Option<usize>,
+        /// Indices of the feature columns, in the model's INPUT order.
+        features: Vec<usize>,
+        /// The output schema.
+        schema: SchemaRef,
+    },
     /// A query the planner proved empty (for example `WHERE false`).
     Empty {
         /// The output schema.
@@ -179,6 +210,8 @@ impl Node {
             | Node::WindowAssign { schema, .. }
             | Node::WindowAggregate { schema, .. }
             | Node::Over { schema, .. }
+            | Node::Train { schema, .. }
+            | Node::Predict { schema, .. }
             | Node::Project { schema, .. }
             | Node::Union { schema, .. }
             | Node::Empty { schema } => Arc::clone(schema),
@@ -194,6 +227,8 @@ impl Node {
             | Node::Filter { input, .. }
             | Node::WindowAssign { input, .. }
             | Node::Over { input, .. }
+            | Node::Train { input, .. }
+            | Node::Predict { input, .. }
             | Node::WindowAggregate { input, .. } => input.tables(),
             Node::Union { inputs, .. } => inputs.iter().flat_map(Node::tables).collect(),
             Node::Empty { .. } => Vec::new(),
@@ -280,8 +315,39 @@ impl Node {
                 }
                 r
             }
+            Node::Train { input, model, key, features, label, .. } => {
+                let schema = input.schema();
+                let name = |i: &usize| schema.fields().get(*i).map(|f| f.name().clone()).unwrap_or_default();
+                let features: Vec<String> = features.iter().map(name).collect();
+                let r = writeln!(
+                    out,
+                    "{pad}train {model} (test-then-train): features [{}], label {}",
+                    features.join(", "),
+                    name(label)
+                );
+                let _ = writeln!(out, "{pad}  exchange: {}", exchange_text(key.as_ref().map(name)));
+                input.explain(depth + 2, out);
+                r
+            }
+            Node::Predict { input, model, key, features, .. } => {
+                let schema = input.schema();
+                let name = |i: &usize| schema.fields().get(*i).map(|f| f.name().clone()).unwrap_or_default();
+                let features: Vec<String> = features.iter().map(name).collect();
+                let r = writeln!(out, "{pad}ml_predict {model}: features [{}]", features.join(", "));
+                let _ = writeln!(out, "{pad}  exchange: {}", exchange_text(key.as_ref().map(name)));
+                input.explain(depth + 2, out);
+                r
+            }
             Node::Empty { .. } => writeln!(out, "{pad}empty (the query can produce no rows)"),
         };
+    }
+}
+
+/// How rows reach a model's operator.
+fn exchange_text(key: Option<String>) -> String {
+    match key {
+        Some(k) => format!("hash({k}) (one model per {k})"),
+        None => "gather to worker 0 (one global model)".to_string(),
     }
 }
 
@@ -313,6 +379,27 @@ pub struct Pipeline {
     pub sources: Vec<SourcePlan>,
     /// Every `INSERT INTO`, in file order.
     pub sinks: Vec<SinkPlan>,
+    /// Every model that some query trains or scores.
+    pub models: Vec<ModelPlan>,
+}
+
+/// A `CREATE MODEL`, planned.
+#[derive(Debug, Clone)]
+pub struct ModelPlan {
+    /// The model's name.
+    pub name: String,
+    /// `'algorithm'` as given (or its default).
+    pub algorithm: String,
+    /// The kernels' settings.
+    pub spec: weir_kernels::LinearSpec,
+    /// `'device'`.
+    pub device: weir_kernels::DeviceRequest,
+    /// `'partition_by'`: one model per value of this column.
+    pub partition_by: Option<String>,
+    /// The INPUT column names, in order.
+    pub inputs: Vec<String>,
+    /// The OUTPUT column name (the label when training).
+    pub output: String,
 }
 
 impl Pipeline {
@@ -330,6 +417,8 @@ impl Pipeline {
                 | Node::Filter { input, .. }
                 | Node::WindowAssign { input, .. }
                 | Node::Over { input, .. }
+                | Node::Train { input, .. }
+                | Node::Predict { input, .. }
                 | Node::WindowAggregate { input, .. } => walk(input, out),
                 Node::Union { inputs, .. } => inputs.iter().for_each(|i| walk(i, out)),
             }
@@ -399,6 +488,14 @@ impl fmt::Display for Pipeline {
         }
         for sink in &self.sinks {
             writeln!(f)?;
+            if let Node::Train { model, .. } = &sink.input {
+                // Training writes nothing: the rows end in the model.
+                writeln!(f, "insert into {} (line {}): trains model {model}", sink.table, sink.line)?;
+                let mut tree = String::new();
+                sink.input.explain(1, &mut tree);
+                write!(f, "{tree}")?;
+                continue;
+            }
             writeln!(f, "insert into {} (line {}): {}", sink.table, sink.line, sink.spec.describe())?;
             writeln!(f, "  schema: {}", {
                 let cols: Vec<String> = sink

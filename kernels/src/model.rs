@@ -165,7 +165,7 @@ impl LinearState {
 
 /// A bank of linear models on some device. Every method checks shapes and
 /// key indices and returns an error instead of panicking.
-pub trait LinearBank {
+pub trait LinearBank: Send {
     /// The bank's settings.
     fn spec(&self) -> &LinearSpec;
     /// Which backend serves the bank (`"cpu"` or `"cuda"`).

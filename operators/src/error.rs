@@ -37,6 +37,14 @@ pub enum OperatorError {
         /// What DataFusion reported.
         source: DataFusionError,
     },
+    /// A model's kernels refused a batch or their device failed.
+    #[error("model `{model}`: {source}")]
+    Model {
+        /// The model's name.
+        model: String,
+        /// What the kernels reported.
+        source: weir_kernels::KernelError,
+    },
     /// A state snapshot could not be encoded or decoded.
     #[error("state snapshot of `{operator}` is unreadable: {reason}")]
     Snapshot {

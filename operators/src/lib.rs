@@ -43,11 +43,13 @@ mod operator;
 mod over;
 mod partition;
 mod project;
+pub mod model;
 pub mod window;
 
 pub use batch::Batch;
 pub use error::{OperatorError, Result};
 pub use filter::Filter;
+pub use model::{ModelState, Predict, Prequential, SharedModel, Train};
 pub use operator::{Operator, StateSnapshot};
 pub use over::{OverAggregate, OverFrame, OverFunction};
 pub use partition::Partitioner;

@@ -11,6 +11,7 @@
 mod cli;
 mod common;
 mod kafka;
+mod models;
 mod golden;
 mod oracle;
 mod windows;

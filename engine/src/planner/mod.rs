@@ -31,6 +31,9 @@ use crate::diagnostic::Diagnostic;
 use crate::plan::{type_name, ComputedPlan, Node, Pipeline, SinkPlan, SourcePlan, SourceRows, WatermarkPlan};
 use crate::sql::{self, CreateTable, Insert, PipelineStatement, SqlOption};
 
+mod models;
+pub(crate) use models::key_exprs;
+
 /// A DataFusion session configured as Weir plans SQL: identifiers are case
 /// sensitive (as in Flink), spans are collected for error positions, and
 /// Weir's extra functions are registered.
@@ -92,13 +95,16 @@ pub fn plan_pipeline(sql: &str) -> Result<Pipeline, Diagnostic> {
         defaults: std::cell::RefCell::new(Vec::new()),
         group_by: std::cell::Cell::new(None),
         sinks: Vec::new(),
+        models: Vec::new(),
     };
     for statement in statements {
         let span = statement.span();
         let result = match statement {
             PipelineStatement::CreateTable(t) => planner.create_table(t),
             PipelineStatement::CreateView(v) => planner.create_view(&v.name, &v.query, v.span),
+            PipelineStatement::Insert(i) if planner.model(&sql::object_name(&i.table)).is_some() => planner.train(i),
             PipelineStatement::Insert(i) => planner.insert(i),
+            PipelineStatement::CreateModel(m) => planner.create_model(m),
         };
         result.map_err(|d| d.in_statement(span))?;
     }
@@ -118,7 +124,8 @@ pub fn plan_pipeline(sql: &str) -> Result<Pipeline, Diagnostic> {
         .filter(|t| read.contains(&t.name))
         .filter_map(|t| t.source)
         .collect();
-    Ok(Pipeline { sources, sinks: planner.sinks })
+    let models = planner.models.into_iter().filter(|m| m.used).map(|m| m.plan).collect();
+    Ok(Pipeline { sources, sinks: planner.sinks, models })
 }
 
 struct Planner {
@@ -136,6 +143,8 @@ struct Planner {
     /// The GROUP BY of the statement being planned, for positioned errors.
     group_by: std::cell::Cell<Option<Span>>,
     sinks: Vec<SinkPlan>,
+    /// Every `CREATE MODEL`, in order.
+    models: Vec<models::Model>,
 }
 
 fn to_span(span: &datafusion::common::Span) -> Span {
@@ -187,7 +196,7 @@ impl Planner {
     }
 
     fn check_new_name(&self, name: &str, span: Span) -> Result<(), Diagnostic> {
-        if self.table(name).is_some() || self.views.iter().any(|v| v == name) {
+        if self.table(name).is_some() || self.views.iter().any(|v| v == name) || self.model(name).is_some() {
             return Err(Diagnostic::at(format!("'{name}' is already defined"), span));
         }
         if name.starts_with(sql::PLACEHOLDER_PREFIX) {

@@ -18,6 +18,7 @@
 
 mod clock;
 mod keyed;
+mod models;
 mod operators;
 mod shared;
 mod sinks;
@@ -34,7 +35,7 @@ use weir_operators::Batch;
 use crate::plan::Pipeline;
 use crate::{EngineError, Result};
 
-pub use shared::RunReport;
+pub use shared::{ModelReport, RunReport};
 use shared::Shared;
 
 /// How to run a pipeline.
@@ -88,6 +89,7 @@ pub fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunReport> {
         let index = worker.index();
         let peers = worker.peers();
         let split = weir_connectors::Split { worker: index, workers: peers };
+        let models = models::open(&p, index, &s);
         worker.dataflow::<u64, _, _>(|scope| {
             let mut streams: HashMap<&str, (BatchStream<'_>, bool)> = HashMap::new();
             for source in &p.sources {
@@ -95,7 +97,7 @@ pub fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunReport> {
                 streams.insert(source.table.as_str(), (stream, source.watermark.is_some()));
             }
             for (i, sink) in p.sinks.iter().enumerate() {
-                let stream = operators::build(scope, &sink.input, &streams, i, split.workers, Arc::clone(&s));
+                let stream = operators::build(scope, &sink.input, &streams, &models, i, split.workers, Arc::clone(&s));
                 sinks::sink(stream, sink, i, split, Arc::clone(&s));
             }
         });

@@ -15,8 +15,9 @@ use timely::dataflow::operators::Concatenate;
 use timely::dataflow::Scope;
 use datafusion::physical_expr::expressions::NotExpr;
 use weir_operators::window::{GroupColumn, WindowAggregate, WindowAssign};
-use weir_operators::{Batch, Filter, Operator, OverAggregate, Partitioner, Project};
+use weir_operators::{Batch, Filter, Operator, OverAggregate, Partitioner, Predict, Project, Train};
 
+use super::models::Models;
 use super::shared::Shared;
 use super::BatchStream;
 use super::sources::LATE_COLUMN;
@@ -32,6 +33,7 @@ pub(super) fn build<'s>(
     scope: Scope<'s, u64>,
     node: &Node,
     sources: &Sources<'s>,
+    models: &Models,
     sink: usize,
     workers: usize,
     shared: Arc<Shared>,
@@ -70,12 +72,12 @@ pub(super) fn build<'s>(
             apply(stream, "scan columns", Box::new(Project::new(exprs, Arc::clone(schema))), sink, shared)
         }
         Node::WindowAssign { input, kind, time, schema } => {
-            let input = build(scope, input, sources, sink, workers, Arc::clone(&shared));
+            let input = build(scope, input, sources, models, sink, workers, Arc::clone(&shared));
             apply(input, "window", Box::new(WindowAssign::new(*kind, *time, Arc::clone(schema))), sink, shared)
         }
         Node::WindowAggregate { input, kind, start, end, keys, layout, aggregates, schema, .. } => {
             let input_schema = input.schema();
-            let input = build(scope, input, sources, sink, workers, Arc::clone(&shared));
+            let input = build(scope, input, sources, models, sink, workers, Arc::clone(&shared));
             match WindowAggregate::new(*kind, *start, *end, keys.clone(), layout.clone(), aggregates.clone(), &input_schema, Arc::clone(schema)) {
                 Ok(op) => {
                     let end = layout.iter().position(|g| *g == GroupColumn::WindowEnd);
@@ -90,7 +92,7 @@ pub(super) fn build<'s>(
         }
         Node::Over { input, keys, time, functions, schema, .. } => {
             let input_schema = input.schema();
-            let input = build(scope, input, sources, sink, workers, Arc::clone(&shared));
+            let input = build(scope, input, sources, models, sink, workers, Arc::clone(&shared));
             match OverAggregate::new(keys.clone(), *time, functions.clone(), input_schema, Arc::clone(schema)) {
                 Ok(op) => super::keyed::keyed(input, Partitioner::new(keys.clone(), workers), Box::new(op), sink, shared, None),
                 Err(source) => {
@@ -100,18 +102,18 @@ pub(super) fn build<'s>(
             }
         }
         Node::Project { input, exprs, schema, .. } => {
-            let input = build(scope, input, sources, sink, workers, Arc::clone(&shared));
+            let input = build(scope, input, sources, models, sink, workers, Arc::clone(&shared));
             apply(input, "project", Box::new(Project::new(exprs.clone(), Arc::clone(schema))), sink, shared)
         }
         Node::Filter { input, predicate, .. } => {
-            let input = build(scope, input, sources, sink, workers, Arc::clone(&shared));
+            let input = build(scope, input, sources, models, sink, workers, Arc::clone(&shared));
             apply(input, "filter", Box::new(Filter::new(Arc::clone(predicate))), sink, shared)
         }
         Node::Union { inputs, schema } => {
             let streams: Vec<BatchStream<'s>> = inputs
                 .iter()
                 .map(|i| {
-                    let stream = build(scope, i, sources, sink, workers, Arc::clone(&shared));
+                    let stream = build(scope, i, sources, models, sink, workers, Arc::clone(&shared));
                     // Relabel each input to the union's column names.
                     let exprs = schema
                         .fields()
@@ -123,6 +125,20 @@ pub(super) fn build<'s>(
                 })
                 .collect();
             scope.concatenate(streams)
+        }
+        Node::Train { input, model, key, features, label, .. } => {
+            let Some(state) = models.get(model) else { return empty(scope) };
+            let keys = crate::planner::key_exprs(&input.schema(), *key);
+            let input = build(scope, input, sources, models, sink, workers, Arc::clone(&shared));
+            let op = Train::new(Arc::clone(state), *key, features.clone(), *label);
+            super::keyed::keyed(input, Partitioner::new(keys, workers), Box::new(op), sink, shared, None)
+        }
+        Node::Predict { input, model, key, features, schema } => {
+            let Some(state) = models.get(model) else { return empty(scope) };
+            let keys = crate::planner::key_exprs(&input.schema(), *key);
+            let input = build(scope, input, sources, models, sink, workers, Arc::clone(&shared));
+            let op = Predict::new(Arc::clone(state), *key, features.clone(), Arc::clone(schema));
+            super::keyed::keyed(input, Partitioner::new(keys, workers), Box::new(op), sink, shared, None)
         }
         Node::Empty { .. } => empty(scope),
     }

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use weir_connectors::BadRecords;
+use weir_operators::{Prequential, SharedModel};
 
 use super::clock::WatermarkClock;
 use crate::plan::Pipeline;
@@ -26,6 +27,21 @@ pub(crate) struct Shared {
     pub(crate) max_watermark: AtomicI64,
     /// Watermark history and window latencies.
     pub(crate) clock: WatermarkClock,
+    /// Every worker's instance of every model, for the report.
+    pub(crate) models: Mutex<Vec<(String, SharedModel)>>,
+}
+
+/// What a run did with one model, summed over workers.
+#[derive(Debug, Clone, Default)]
+pub struct ModelReport {
+    /// Prequential metrics of the rows learned.
+    pub metrics: Prequential,
+    /// Rows scored by `ML_PREDICT`.
+    pub rows_scored: u64,
+    /// Models in the bank (keys seen), over all workers.
+    pub keys: usize,
+    /// Where it ran and why.
+    pub device: String,
 }
 
 /// What a finished run did.
@@ -46,6 +62,8 @@ pub struct RunReport {
     pub malformed: BTreeMap<String, u64>,
     /// Human summaries of the malformed records, with examples.
     pub malformed_summaries: Vec<String>,
+    /// Per model: what was learned and scored.
+    pub models: BTreeMap<String, ModelReport>,
     /// Wall-clock time of the run.
     pub elapsed: Duration,
 }
@@ -61,6 +79,7 @@ impl Shared {
             rows_late: pipeline.windowed_tables().into_iter().map(|t| (t, AtomicU64::new(0))).collect(),
             max_watermark: AtomicI64::new(0),
             clock: WatermarkClock::default(),
+            models: Mutex::new(Vec::new()),
             widths: pipeline.sources.iter().map(|s| (s.table.clone(), s.schema.fields().len())).collect(),
         }
     }
@@ -108,7 +127,30 @@ impl Shared {
             window_latencies: self.clock.latencies(),
             malformed: self.bad.iter().map(|(k, v)| (k.clone(), v.count())).collect(),
             malformed_summaries: self.bad.values().filter_map(|b| b.summary()).collect(),
+            models: model_reports(self.models),
             elapsed,
         })
     }
+}
+
+fn model_reports(models: Mutex<Vec<(String, SharedModel)>>) -> BTreeMap<String, ModelReport> {
+    let models = match models.into_inner() {
+        Ok(m) => m,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    let mut out: BTreeMap<String, ModelReport> = BTreeMap::new();
+    for (name, model) in models {
+        let state = match model.lock() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let report = out.entry(name).or_default();
+        report.metrics.merge(&state.metrics);
+        report.rows_scored += state.rows_scored;
+        report.keys += state.keys();
+        if report.device.is_empty() {
+            report.device = state.device.clone();
+        }
+    }
+    out
 }

@@ -10,8 +10,11 @@ pub enum PipelineStatement {
     CreateTable(CreateTable),
     /// `CREATE VIEW name AS SELECT ...`.
     CreateView(CreateView),
-    /// `INSERT INTO sink SELECT ...`: starts a pipeline into a sink.
+    /// `INSERT INTO sink SELECT ...`: starts a pipeline into a sink (or
+    /// trains a model).
     Insert(Insert),
+    /// `CREATE MODEL name INPUT (...) OUTPUT (...) WITH (...)`.
+    CreateModel(CreateModel),
 }
 
 impl PipelineStatement {
@@ -21,6 +24,7 @@ impl PipelineStatement {
             PipelineStatement::CreateTable(t) => t.span,
             PipelineStatement::CreateView(v) => v.span,
             PipelineStatement::Insert(i) => i.span,
+            PipelineStatement::CreateModel(m) => m.span,
         }
     }
 }
@@ -106,6 +110,26 @@ pub struct Insert {
     pub table: ObjectName,
     /// The query whose rows go into it.
     pub query: Box<Query>,
+    /// Where the statement is.
+    pub span: Span,
+}
+
+/// `CREATE MODEL name INPUT (features) OUTPUT (label) WITH (options)`, as
+/// in Flink SQL.
+#[derive(Debug, Clone)]
+pub struct CreateModel {
+    /// The model's name.
+    pub name: ObjectName,
+    /// The feature columns, in order.
+    pub inputs: Vec<ColumnDef>,
+    /// The predicted column (one).
+    pub outputs: Vec<ColumnDef>,
+    /// Where the OUTPUT list is.
+    pub outputs_span: Span,
+    /// The `WITH` options, in order.
+    pub options: Vec<SqlOption>,
+    /// Where the `WITH` clause is.
+    pub options_span: Span,
     /// Where the statement is.
     pub span: Span,
 }

@@ -66,8 +66,12 @@ fn parse_statement(parser: &mut Parser<'_>, start: Location) -> PResult<Pipeline
             let span = Span::new(start, end_of(parser));
             return Ok(PipelineStatement::CreateView(CreateView { name, query, span }));
         }
+        if is_word(&parser.peek_token().token, "MODEL") {
+            parser.next_token();
+            return parse_create_model(parser, start).map(PipelineStatement::CreateModel);
+        }
         let found = parser.peek_token();
-        return Err(Diagnostic::at(format!("expected TABLE or VIEW after CREATE, found {}", found.token), found.span));
+        return Err(Diagnostic::at(format!("expected TABLE, VIEW or MODEL after CREATE, found {}", found.token), found.span));
     }
     if parser.parse_keyword(Keyword::INSERT) {
         expect_keyword(parser, Keyword::INTO, "INTO")?;
@@ -89,7 +93,7 @@ fn parse_statement(parser: &mut Parser<'_>, start: Location) -> PResult<Pipeline
             .with_help("write INSERT INTO <sink table> SELECT ..., with a sink such as 'connector' = 'stdout'"));
     }
     Err(Diagnostic::at(
-        format!("expected CREATE TABLE, CREATE VIEW or INSERT INTO, found {}", first.token),
+        format!("expected CREATE TABLE, CREATE VIEW, CREATE MODEL or INSERT INTO, found {}", first.token),
         first.span,
     ))
 }
@@ -190,9 +194,14 @@ fn parse_create_table(parser: &mut Parser<'_>, start: Location) -> PResult<Creat
         }
         columns = Some(declared);
     }
+    let (options, options_span) = parse_with(parser, start)?;
+    Ok(CreateTable { name, columns, computed, watermark, options, options_span, span: Span::new(start, end_of(parser)) })
+}
+
+/// An optional `WITH ('key' = 'value', ...)` clause ending the statement.
+fn parse_with(parser: &mut Parser<'_>, start: Location) -> PResult<(Vec<SqlOption>, Span)> {
     let with_start = parser.peek_token().span;
     let mut options = Vec::new();
-    let options_span;
     if parser.parse_keyword(Keyword::WITH) {
         expect_token(parser, Token::LParen, "'(' after WITH")?;
         if parser.peek_token().token != Token::RParen {
@@ -204,15 +213,55 @@ fn parse_create_table(parser: &mut Parser<'_>, start: Location) -> PResult<Creat
             }
         }
         expect_token(parser, Token::RParen, "',' or ')' in the WITH options")?;
-        options_span = Span::new(with_start.start, end_of(parser));
-    } else {
-        let found = parser.peek_token();
-        if found.token != Token::SemiColon && found.token != Token::EOF {
-            return Err(Diagnostic::at(format!("expected WITH (...) options, found {}", found.token), found.span));
-        }
-        options_span = Span::new(start, end_of(parser));
+        return Ok((options, Span::new(with_start.start, end_of(parser))));
     }
-    Ok(CreateTable { name, columns, computed, watermark, options, options_span, span: Span::new(start, end_of(parser)) })
+    let found = parser.peek_token();
+    if found.token != Token::SemiColon && found.token != Token::EOF {
+        return Err(Diagnostic::at(format!("expected WITH (...) options, found {}", found.token), found.span));
+    }
+    Ok((options, Span::new(start, end_of(parser))))
+}
+
+/// `CREATE MODEL name INPUT (col TYPE, ...) OUTPUT (col TYPE) WITH (...)`.
+fn parse_create_model(parser: &mut Parser<'_>, start: Location) -> PResult<CreateModel> {
+    let _ = parser.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
+    let name = parser.parse_object_name(false).map_err(from_parser_error)?;
+    let mut lists = Vec::new();
+    for clause in ["INPUT", "OUTPUT"] {
+        let found = parser.peek_token();
+        if !is_word(&found.token, clause) {
+            return Err(Diagnostic::at(format!("expected {clause} (column TYPE, ...), found {}", found.token), found.span)
+                .with_help("CREATE MODEL m INPUT (speed DOUBLE, occupancy DOUBLE) OUTPUT (congested BOOLEAN) WITH (...)"));
+        }
+        parser.next_token();
+        let list_start = parser.peek_token().span.start;
+        expect_token(parser, Token::LParen, &format!("'(' after {clause}"))?;
+        let mut columns = Vec::new();
+        loop {
+            let name = parse_ident(parser)?;
+            let type_start = parser.peek_token();
+            if matches!(type_start.token, Token::Comma | Token::RParen) {
+                return Err(Diagnostic::at(
+                    format!("expected a type for column '{}', found {}", name.value, type_start.token),
+                    type_start.span,
+                ));
+            }
+            let data_type = parser.parse_data_type().map_err(from_parser_error)?;
+            let type_span = Span::new(type_start.span.start, end_of(parser));
+            columns.push(ColumnDef { name, data_type, type_span, not_null: false });
+            if parser.consume_token(&Token::Comma) {
+                continue;
+            }
+            expect_token(parser, Token::RParen, &format!("',' or ')' in the {clause} list"))?;
+            break;
+        }
+        lists.push((columns, Span::new(list_start, end_of(parser))));
+    }
+    let empty = || (Vec::new(), Span::new(start, start));
+    let (outputs, outputs_span) = lists.pop().unwrap_or_else(empty);
+    let (inputs, _) = lists.pop().unwrap_or_else(empty);
+    let (options, options_span) = parse_with(parser, start)?;
+    Ok(CreateModel { name, inputs, outputs, outputs_span, options, options_span, span: Span::new(start, end_of(parser)) })
 }
 
 fn for_word() -> datafusion::sql::sqlparser::tokenizer::Word {

@@ -35,6 +35,9 @@ pub enum WindowFunction {
     /// `LATE_ROWS(table)`: the rows of a table that arrived behind its
     /// watermark (the side output of its windows).
     LateRows,
+    /// `ML_PREDICT(TABLE t, MODEL m, DESCRIPTOR(a, b))`: the rows of `t`
+    /// with model `m`'s prediction appended.
+    MlPredict,
 }
 
 impl WindowFunction {
@@ -44,6 +47,7 @@ impl WindowFunction {
             "HOP" => Some(Self::Hop),
             "SESSION" => Some(Self::Session),
             "LATE_ROWS" => Some(Self::LateRows),
+            "ML_PREDICT" => Some(Self::MlPredict),
             _ => None,
         }
     }
@@ -55,6 +59,7 @@ impl WindowFunction {
             Self::Hop => "HOP(TABLE t, DESCRIPTOR(ts), INTERVAL '10' SECOND, INTERVAL '1' MINUTE) -- slide, then size",
             Self::Session => "SESSION(TABLE t, DESCRIPTOR(ts), INTERVAL '5' MINUTE) -- the gap",
             Self::LateRows => "LATE_ROWS(t)",
+            Self::MlPredict => "ML_PREDICT(TABLE t, MODEL m, DESCRIPTOR(feature, ...))",
         }
     }
 
@@ -62,7 +67,7 @@ impl WindowFunction {
     fn arguments(self) -> usize {
         match self {
             Self::Hop => 4,
-            Self::Tumble | Self::Session => 3,
+            Self::Tumble | Self::Session | Self::MlPredict => 3,
             Self::LateRows => 1,
         }
     }
@@ -83,15 +88,32 @@ pub struct WindowCall {
     pub time: Option<Ident>,
     /// The interval arguments, in order (size; or slide and size for HOP).
     pub intervals: Vec<Expr>,
+    /// `ML_PREDICT`'s model.
+    pub model: Option<Ident>,
+    /// `ML_PREDICT`'s DESCRIPTOR columns (the features, in the model's
+    /// INPUT order).
+    pub columns: Vec<Ident>,
 }
 
-/// Drops the `TABLE` keyword of Flink's `TUMBLE(TABLE t, ...)` argument,
-/// which sqlparser does not parse inside a function call; spans are kept.
+/// Drops the `TABLE` keyword of Flink's `TUMBLE(TABLE t, ...)` argument
+/// and the `MODEL` keyword of `ML_PREDICT(TABLE t, MODEL m, ...)`, which
+/// sqlparser does not parse inside a function call; spans are kept.
 pub(crate) fn strip_table_keyword(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
     let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
+    let word = |t: &TokenWithSpan, s: &str| matches!(&t.token, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(s));
     for token in tokens {
-        let is_table = matches!(&token.token, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("TABLE"));
-        if is_table {
+        if word(&token, "MODEL") {
+            // `ML_PREDICT ( t , MODEL`: the model argument.
+            let mut previous = out.iter().rev().filter(|t| !matches!(t.token, Token::Whitespace(_)));
+            let comma = previous.next().is_some_and(|t| t.token == Token::Comma);
+            let table = previous.next().is_some_and(|t| matches!(t.token, Token::Word(_)));
+            let paren = previous.next().is_some_and(|t| t.token == Token::LParen);
+            let predict = previous.next().is_some_and(|t| word(t, "ML_PREDICT"));
+            if comma && table && paren && predict {
+                continue;
+            }
+        }
+        if word(&token, "TABLE") {
             let mut previous = out.iter().rev().filter(|t| !matches!(t.token, Token::Whitespace(_)));
             let paren = previous.next().is_some_and(|t| t.token == Token::LParen);
             let function = previous.next().is_some_and(
@@ -193,8 +215,33 @@ impl Extractor<'_> {
                     .with_help(usage()));
             }
         };
+        let call = WindowCall { placeholder: String::new(), function, span, input, time: None, intervals: Vec::new(), model: None, columns: Vec::new() };
         if function == WindowFunction::LateRows {
-            return Ok(WindowCall { placeholder: String::new(), function, span, input, time: None, intervals: Vec::new() });
+            return Ok(call);
+        }
+        if function == WindowFunction::MlPredict {
+            let model = match &exprs[1] {
+                Expr::Identifier(i) => i.clone(),
+                other => return Err(Diagnostic::at("the second argument of ML_PREDICT is the model: MODEL m", other.span()).with_help(usage())),
+            };
+            let columns = match &exprs[2] {
+                Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("DESCRIPTOR") => match &f.args {
+                    FunctionArguments::List(list) => list
+                        .args
+                        .iter()
+                        .map(|a| match a {
+                            FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Identifier(i))) => Ok(i.clone()),
+                            other => Err(Diagnostic::at("DESCRIPTOR lists column names", other.span())),
+                        })
+                        .collect::<Result<Vec<_>, _>>()?,
+                    _ => return Err(Diagnostic::at("DESCRIPTOR lists the feature columns", f.span()).with_help(usage())),
+                },
+                other => {
+                    return Err(Diagnostic::at("the third argument of ML_PREDICT is DESCRIPTOR(feature, ...)", other.span())
+                        .with_help(usage()));
+                }
+            };
+            return Ok(WindowCall { model: Some(model), columns, ..call });
         }
         let time = match &exprs[1] {
             Expr::Identifier(i) => i.clone(),
@@ -210,14 +257,7 @@ impl Extractor<'_> {
                     .with_help("write DESCRIPTOR(ts), or just the column name"));
             }
         };
-        Ok(WindowCall {
-            placeholder: String::new(),
-            function,
-            span,
-            input,
-            time: Some(time),
-            intervals: exprs[2..].to_vec(),
-        })
+        Ok(WindowCall { time: Some(time), intervals: exprs[2..].to_vec(), ..call })
     }
 }
 

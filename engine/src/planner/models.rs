@@ -1,0 +1,321 @@
+//! `CREATE MODEL`, training by `INSERT INTO model SELECT ...`, and scoring
+//! by `ML_PREDICT(TABLE t, MODEL m, DESCRIPTOR(...))`.
+//!
+//! A model is declared once with Flink SQL's syntax and Weir's options for
+//! online learning; the planner checks its options, then matches every
+//! training query's columns to the model by name (INPUT columns, the
+//! OUTPUT column as the label, the `partition_by` column as the key) and
+//! every `ML_PREDICT` call's DESCRIPTOR to the INPUT columns by position,
+//! as Flink does.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::datasource::empty::EmptyTable;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::expressions::Column;
+use datafusion::sql::sqlparser::ast::Spanned;
+use weir_kernels::{DeviceRequest, LinearSpec, Optimizer, Task};
+
+use super::{Planner, from_datafusion};
+use crate::diagnostic::Diagnostic;
+use crate::plan::{ModelPlan, Node, SinkPlan, SourceRows, type_name};
+use crate::sql::{self, CreateModel, Insert, SqlOption, WindowCall};
+
+/// Every option of `CREATE MODEL ... WITH (...)`, with what it takes.
+const MODEL_OPTIONS: &[(&str, &str)] = &[
+    ("task", "'classification' (binary, BOOLEAN output) or 'regression' (numeric output); required"),
+    ("algorithm", "'logistic_regression' (classification) or 'linear_regression' (regression)"),
+    ("optimizer", "'sgd' (default) or 'adam'"),
+    ("learning_rate", "step size: default 0.01 for sgd, 0.1 for adam (River's defaults)"),
+    ("l2", "L2 penalty l2·‖w‖², default 0"),
+    ("intercept_lr", "step size of the bias, default 0.01"),
+    ("scaler", "'standard' (running mean and variance per key) or 'none' (default)"),
+    ("partition_by", "a column: one model per value of it, created on first sight"),
+    ("device", "'auto' (default: CUDA for per-key banks when a GPU is usable), 'cpu' or 'cuda'"),
+];
+
+/// A model's declaration, kept for positioned errors.
+#[derive(Debug, Clone)]
+pub(super) struct Model {
+    pub(super) plan: ModelPlan,
+    /// Whether some query trains or scores it.
+    pub(super) used: bool,
+}
+
+fn is_numeric(t: &DataType) -> bool {
+    t.is_numeric()
+}
+
+impl Planner {
+    pub(super) fn model(&self, name: &str) -> Option<&Model> {
+        self.models.iter().find(|m| m.plan.name == name)
+    }
+
+    pub(super) fn create_model(&mut self, m: CreateModel) -> Result<(), Diagnostic> {
+        let name = sql::object_name(&m.name);
+        self.check_new_name(&name, m.name.span())?;
+        let mut options: BTreeMap<String, &SqlOption> = BTreeMap::new();
+        for option in &m.options {
+            let key = option.key.to_ascii_lowercase();
+            if !MODEL_OPTIONS.iter().any(|(k, _)| *k == key) {
+                let known: Vec<&str> = MODEL_OPTIONS.iter().map(|(k, _)| *k).collect();
+                let d = Diagnostic::at(format!("unknown model option '{}'", option.key), option.span);
+                return Err(match weir_connectors::options::closest(&key, &known) {
+                    Some(k) => d.with_help(format!("did you mean '{k}'?")),
+                    None => d.with_help(format!("model options: {}", known.join(", "))),
+                });
+            }
+            if options.insert(key, option).is_some() {
+                return Err(Diagnostic::at(format!("option '{}' is given twice", option.key), option.span));
+            }
+        }
+        let value = |key: &str| options.get(key).map(|o| o.value.to_ascii_lowercase());
+        let bad = |key: &str, why: String| {
+            let span = options.get(key).map_or(m.options_span, |o| o.span);
+            let help = MODEL_OPTIONS.iter().find(|(k, _)| *k == key).map_or("", |(_, h)| h);
+            Diagnostic::at(why, span).with_help(format!("'{key}': {help}"))
+        };
+        let task = match value("task").as_deref() {
+            Some("classification") => Task::Binary,
+            Some("regression") => Task::Regression,
+            Some(other) => return Err(bad("task", format!("unknown task '{other}'"))),
+            None => return Err(Diagnostic::at(format!("model '{name}' needs a 'task'"), m.options_span)
+                .with_help("add 'task' = 'classification' or 'task' = 'regression' to its WITH options")),
+        };
+        let algorithm = value("algorithm").unwrap_or_else(|| match task {
+            Task::Binary => "logistic_regression".into(),
+            Task::Regression => "linear_regression".into(),
+        });
+        match (algorithm.as_str(), task) {
+            ("logistic_regression", Task::Binary) | ("linear_regression", Task::Regression) => {}
+            ("logistic_regression", Task::Regression) | ("linear_regression", Task::Binary) => {
+                return Err(bad("algorithm", format!("'{algorithm}' does not fit the task '{}'", value("task").unwrap_or_default())));
+            }
+            (other, _) => {
+                let mut d = bad("algorithm", format!("unknown algorithm '{other}'"));
+                if matches!(other, "softmax_regression" | "mlp") {
+                    d = d.with_help("this version of Weir has 'logistic_regression' and 'linear_regression'; multiclass softmax and MLPs are not implemented yet");
+                }
+                return Err(d);
+            }
+        }
+        let number = |key: &str, default: f32| -> Result<f32, Diagnostic> {
+            match value(key) {
+                None => Ok(default),
+                Some(v) => match v.parse::<f32>() {
+                    Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
+                    _ => Err(bad(key, format!("'{key}' must be a non-negative number, found '{v}'"))),
+                },
+            }
+        };
+        let optimizer = match value("optimizer").as_deref() {
+            None | Some("sgd") => Optimizer::Sgd { lr: number("learning_rate", 0.01)? },
+            Some("adam") => Optimizer::Adam { lr: number("learning_rate", 0.1)?, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+            Some(other) => return Err(bad("optimizer", format!("unknown optimizer '{other}'"))),
+        };
+        let scale = match value("scaler").as_deref() {
+            None | Some("none") => false,
+            Some("standard") => true,
+            Some(other) => return Err(bad("scaler", format!("unknown scaler '{other}'"))),
+        };
+        let device: DeviceRequest = value("device").unwrap_or_else(|| "auto".into()).parse().map_err(|e: String| bad("device", e))?;
+        if device == DeviceRequest::Cuda
+            && let Some(reason) = weir_kernels::cuda_unavailable()
+        {
+            return Err(bad("device", format!("'device' = 'cuda' was asked for, but {reason}"))
+                .with_help("use 'device' = 'auto' to run on the CPU when no GPU is usable"));
+        }
+        let partition_by = options.get("partition_by").map(|o| o.value.clone());
+        // INPUT: numeric features; OUTPUT: one column whose type fits the task.
+        let mut inputs = Vec::new();
+        for c in &m.inputs {
+            let t = sql::sql_type_to_arrow(&c.data_type).filter(is_numeric).ok_or_else(|| {
+                Diagnostic::at(format!("model input '{}' must be numeric, found {}", c.name.value, c.data_type), c.type_span)
+            })?;
+            let _ = t;
+            inputs.push(c.name.value.clone());
+        }
+        let [output] = m.outputs.as_slice() else {
+            return Err(Diagnostic::at(format!("a model has one OUTPUT column, found {}", m.outputs.len()), m.outputs_span));
+        };
+        let out_type = sql::sql_type_to_arrow(&output.data_type);
+        match (task, &out_type) {
+            (Task::Binary, Some(DataType::Boolean)) => {}
+            (Task::Regression, Some(t)) if is_numeric(t) => {}
+            (Task::Binary, _) => {
+                return Err(Diagnostic::at(
+                    format!("a classification model's OUTPUT is BOOLEAN, found {}", output.data_type),
+                    output.type_span,
+                )
+                .with_help("binary classification predicts a BOOLEAN; for a number use 'task' = 'regression'"));
+            }
+            (Task::Regression, _) => {
+                return Err(Diagnostic::at(
+                    format!("a regression model's OUTPUT is numeric, found {}", output.data_type),
+                    output.type_span,
+                ));
+            }
+        }
+        let l2 = number("l2", 0.0)?;
+        let intercept_lr = number("intercept_lr", 0.01)?;
+        let spec = LinearSpec { task, n_features: inputs.len(), optimizer, l2, intercept_lr, scale };
+        let plan = ModelPlan { name, algorithm, spec, device, partition_by, inputs, output: output.name.value.clone() };
+        self.models.push(Model { plan, used: false });
+        Ok(())
+    }
+
+    /// `INSERT INTO model SELECT ...`: trains the model on the query's rows.
+    pub(super) fn train(&mut self, insert: Insert) -> Result<(), Diagnostic> {
+        let name = sql::object_name(&insert.table);
+        let Some(model) = self.model(&name).map(|m| m.plan.clone()) else {
+            return Err(Diagnostic::at(format!("unknown model '{name}'"), insert.table.span()));
+        };
+        let query = self.windowed(&insert.query)?;
+        let plan = self.plan_query(&query)?;
+        let optimized = self.state().optimize(&plan).map_err(from_datafusion)?;
+        let input = self.lower(&optimized, insert.span)?;
+        self.apply_default_watermarks()?;
+        let schema = input.schema();
+        let at = insert.query.span();
+        let columns: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        let find = |column: &str, role: &str| -> Result<usize, Diagnostic> {
+            schema.index_of(column).map_err(|_| {
+                Diagnostic::at(format!("the query that trains '{name}' has no column '{column}' ({role})"), at)
+                    .with_help(format!("the query's columns: {}; name them with AS to match the model", columns.join(", ")))
+            })
+        };
+        let mut features = Vec::new();
+        for column in &model.inputs {
+            let i = find(column, "an INPUT column of the model")?;
+            let t = schema.field(i).data_type();
+            if !is_numeric(t) {
+                return Err(Diagnostic::at(format!("feature '{column}' is {}, not a number", type_name(t)), at));
+            }
+            features.push(i);
+        }
+        let label = find(&model.output, "the model's OUTPUT, the label to learn")?;
+        let label_type = schema.field(label).data_type();
+        let fits = match model.spec.task {
+            Task::Binary => label_type == &DataType::Boolean,
+            Task::Regression => is_numeric(label_type),
+        };
+        if !fits {
+            let want = if model.spec.task == Task::Binary { "BOOLEAN (classification)" } else { "numeric (regression)" };
+            return Err(Diagnostic::at(
+                format!("the label '{}' is {}, but '{name}' learns a {want} label", model.output, type_name(label_type)),
+                at,
+            ));
+        }
+        let key = match &model.partition_by {
+            Some(k) => Some(find(k, "the model's 'partition_by' key")?),
+            None => None,
+        };
+        let input = Node::Train {
+            input: Box::new(input),
+            model: name.clone(),
+            key,
+            features,
+            label,
+            schema: Arc::new(Schema::empty()),
+        };
+        let spec = weir_connectors::sink_spec("blackhole", &BTreeMap::new()).map_err(|e| Diagnostic::new(e.to_string()))?;
+        let schema = input.schema();
+        if let Some(m) = self.models.iter_mut().find(|m| m.plan.name == name) {
+            m.used = true;
+        }
+        self.sinks.push(SinkPlan { table: name, line: insert.span.start.line, spec, input, cast: None, schema });
+        Ok(())
+    }
+
+    /// `ML_PREDICT(TABLE t, MODEL m, DESCRIPTOR(...))`: registers the
+    /// placeholder for the scored rows.
+    pub(super) fn register_predict(&mut self, call: WindowCall) -> Result<(), Diagnostic> {
+        let usage = || format!("write {}", call.function.signature());
+        let name = sql::object_name(&call.input);
+        let input = if let Some(table) = self.table(&name) {
+            let Some(source) = &table.source else {
+                return Err(Diagnostic::at(format!("'{name}' can only be written to"), call.input.span()));
+            };
+            Node::Source { table: name.clone(), projection: None, schema: Arc::clone(&source.schema), rows: SourceRows::All }
+        } else if let Some(plan) = self.view_plans.get(&name) {
+            self.lower(plan, call.span)?
+        } else {
+            return Err(Diagnostic::at(format!("unknown table or view '{name}'"), call.input.span()).with_help(usage()));
+        };
+        let Some(model_ident) = call.model.clone() else {
+            return Err(Diagnostic::at("ML_PREDICT needs a model", call.span).with_help(usage()));
+        };
+        let Some(model) = self.model(&model_ident.value).map(|m| m.plan.clone()) else {
+            let known: Vec<&str> = self.models.iter().map(|m| m.plan.name.as_str()).collect();
+            let d = Diagnostic::at(format!("unknown model '{}'", model_ident.value), model_ident.span);
+            return Err(match weir_connectors::options::closest(&model_ident.value, &known) {
+                Some(k) => d.with_help(format!("did you mean '{k}'?")),
+                None => d.with_help("declare it first: CREATE MODEL m INPUT (...) OUTPUT (...) WITH (...)"),
+            });
+        };
+        let schema = input.schema();
+        if call.columns.len() != model.inputs.len() {
+            return Err(Diagnostic::at(
+                format!(
+                    "model '{}' takes {} features ({}), but DESCRIPTOR names {}",
+                    model.name,
+                    model.inputs.len(),
+                    model.inputs.join(", "),
+                    call.columns.len()
+                ),
+                call.span,
+            ));
+        }
+        let mut features = Vec::new();
+        for c in &call.columns {
+            let i = schema.index_of(&c.value).map_err(|_| {
+                let columns: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+                Diagnostic::at(format!("'{}' is not a column of '{name}'", c.value), c.span)
+                    .with_help(format!("columns: {}", columns.join(", ")))
+            })?;
+            let t = schema.field(i).data_type();
+            if !is_numeric(t) {
+                return Err(Diagnostic::at(format!("feature '{}' is {}, not a number", c.value, type_name(t)), c.span));
+            }
+            features.push(i);
+        }
+        let key = match &model.partition_by {
+            Some(k) => Some(schema.index_of(k).map_err(|_| {
+                Diagnostic::at(format!("model '{}' is partitioned by '{k}', which is not a column of '{name}'", model.name), call.span)
+                    .with_help("each row is scored by its key's model, so the scored rows need the key column")
+            })?),
+            None => None,
+        };
+        let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        let appended: &[(&str, DataType)] = match model.spec.task {
+            Task::Binary => &[("prediction", DataType::Boolean), ("probability", DataType::Float64)],
+            Task::Regression => &[("prediction", DataType::Float64)],
+        };
+        for (column, t) in appended {
+            if fields.iter().any(|f| f.name() == column) {
+                return Err(Diagnostic::at(format!("'{name}' already has a column '{column}'"), call.span)
+                    .with_help("rename it in a view before scoring"));
+            }
+            fields.push(Field::new(*column, t.clone(), true));
+        }
+        let scored = Arc::new(Schema::new(fields));
+        self.ctx
+            .register_table(call.placeholder.as_str(), Arc::new(EmptyTable::new(Arc::clone(&scored))))
+            .map_err(from_datafusion)?;
+        if let Some(m) = self.models.iter_mut().find(|m| m.plan.name == model.name) {
+            m.used = true;
+        }
+        self.windows.insert(
+            call.placeholder,
+            Node::Predict { input: Box::new(input), model: model.name, key, features, schema: scored },
+        );
+        Ok(())
+    }
+}
+
+/// The key column of a model's operator as a partitioning expression.
+pub(crate) fn key_exprs(schema: &Schema, key: Option<usize>) -> Vec<Arc<dyn PhysicalExpr>> {
+    key.map(|k| Arc::new(Column::new(schema.field(k).name(), k)) as Arc<dyn PhysicalExpr>).into_iter().collect()
+}

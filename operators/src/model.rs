@@ -1,0 +1,318 @@
+//! Online models as operators: [`Train`] learns from labelled rows
+//! (test-then-train) and [`Predict`] appends predictions to rows, both
+//! against one [`ModelState`] that the worker shares between them, so a
+//! prediction uses the model as it is at that moment.
+//!
+//! Rows reach a model's operators through a keyed exchange on the model's
+//! `partition_by` column (all rows to one worker for a global model), so
+//! every key's model lives on exactly one worker and learns that key's rows
+//! in the order they arrive there. Keys become dense indices into the
+//! kernels' bank the first time they are seen: per-key models are created
+//! on first sight, by training or by scoring.
+//!
+//! A row whose key, label or any feature is NULL cannot be learned: it is
+//! counted in [`Prequential::skipped`] and left out, never a failure. A row
+//! scored with a NULL feature gets a NULL prediction.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, RecordBatch, StringArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Float32Type, SchemaRef};
+use weir_kernels::{LinearBank, Task};
+
+use crate::error::{OperatorError, Result};
+use crate::operator::Operator;
+
+/// A model's bank on one worker, shared by its `Train` and `Predict`
+/// operators.
+pub type SharedModel = Arc<Mutex<ModelState>>;
+
+/// Prequential (test-then-train) metrics: every training row is scored
+/// before it is learned, so these estimate accuracy on unseen data.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Prequential {
+    /// Rows learned.
+    pub rows: u64,
+    /// Rows left out because a key, label or feature was NULL.
+    pub skipped: u64,
+    /// Rows predicted correctly (classification).
+    pub correct: u64,
+    /// Sum of log losses (classification, probabilities clipped to 1e-15).
+    pub log_loss_sum: f64,
+    /// Sum of absolute errors (regression; for classification, of
+    /// probability against the 0/1 label).
+    pub abs_error_sum: f64,
+    /// Sum of squared errors.
+    pub sq_error_sum: f64,
+}
+
+impl Prequential {
+    fn add(&mut self, task: Task, prediction: f32, label: f32) {
+        let (p, y) = (f64::from(prediction), f64::from(label));
+        self.rows += 1;
+        if task == Task::Binary {
+            self.correct += u64::from((p > 0.5) == (y > 0.5));
+            let q = p.clamp(1e-15, 1.0 - 1e-15);
+            self.log_loss_sum -= if y > 0.5 { q.ln() } else { (1.0 - q).ln() };
+        }
+        self.abs_error_sum += (p - y).abs();
+        self.sq_error_sum += (p - y) * (p - y);
+    }
+
+    /// Adds another worker's counts.
+    pub fn merge(&mut self, other: &Prequential) {
+        self.rows += other.rows;
+        self.skipped += other.skipped;
+        self.correct += other.correct;
+        self.log_loss_sum += other.log_loss_sum;
+        self.abs_error_sum += other.abs_error_sum;
+        self.sq_error_sum += other.sq_error_sum;
+    }
+
+    fn mean(&self, sum: f64) -> Option<f64> {
+        (self.rows > 0).then(|| sum / self.rows as f64)
+    }
+
+    /// Fraction of rows predicted correctly.
+    pub fn accuracy(&self) -> Option<f64> {
+        self.mean(self.correct as f64)
+    }
+
+    /// Mean log loss.
+    pub fn log_loss(&self) -> Option<f64> {
+        self.mean(self.log_loss_sum)
+    }
+
+    /// Mean absolute error.
+    pub fn mae(&self) -> Option<f64> {
+        self.mean(self.abs_error_sum)
+    }
+
+    /// Root mean squared error.
+    pub fn rmse(&self) -> Option<f64> {
+        self.mean(self.sq_error_sum).map(f64::sqrt)
+    }
+}
+
+/// One model's bank on one worker, its key index and its metrics.
+pub struct ModelState {
+    name: String,
+    bank: Box<dyn LinearBank>,
+    keys: HashMap<String, u32>,
+    /// Metrics over every row learned.
+    pub metrics: Prequential,
+    /// Rows scored by `ML_PREDICT`.
+    pub rows_scored: u64,
+    /// Where the bank runs and why (from `open_linear_bank`).
+    pub device: String,
+}
+
+impl std::fmt::Debug for ModelState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelState").field("name", &self.name).field("keys", &self.keys.len()).field("device", &self.device).finish()
+    }
+}
+
+impl ModelState {
+    /// A model named `name` over `bank`.
+    pub fn new(name: impl Into<String>, bank: Box<dyn LinearBank>, device: String) -> Self {
+        Self { name: name.into(), bank, keys: HashMap::new(), metrics: Prequential::default(), rows_scored: 0, device }
+    }
+
+    /// Wraps the state for sharing between a worker's operators.
+    pub fn shared(self) -> SharedModel {
+        Arc::new(Mutex::new(self))
+    }
+
+    /// Number of models in the bank (keys seen; 1 for a global model).
+    pub fn keys(&self) -> usize {
+        self.bank.n_keys()
+    }
+
+    fn error(&self, source: weir_kernels::KernelError) -> OperatorError {
+        OperatorError::Model { model: self.name.clone(), source }
+    }
+
+    /// The dense index of every row's key (`None` for a NULL key), creating
+    /// models for keys seen for the first time. Without a key column every
+    /// row maps to model 0.
+    fn key_indices(&mut self, key: Option<&ArrayRef>, rows: usize) -> Result<Vec<Option<u32>>> {
+        let indices = match key {
+            None => vec![Some(0); rows],
+            Some(column) => {
+                let text = cast(column, &DataType::Utf8).map_err(|source| self.arrow(source))?;
+                let text: &StringArray = text.as_string();
+                text.iter()
+                    .map(|k| {
+                        k.map(|k| match self.keys.get(k) {
+                            Some(&i) => i,
+                            None => {
+                                let i = self.keys.len() as u32;
+                                self.keys.insert(k.to_string(), i);
+                                i
+                            }
+                        })
+                    })
+                    .collect()
+            }
+        };
+        let needed = if key.is_none() { 1 } else { self.keys.len() };
+        if needed > self.bank.n_keys() {
+            self.bank.ensure_keys(needed).map_err(|e| self.error(e))?;
+        }
+        Ok(indices)
+    }
+
+    fn arrow(&self, source: datafusion::arrow::error::ArrowError) -> OperatorError {
+        OperatorError::Arrow { operator: format!("model {}", self.name), source }
+    }
+}
+
+fn lock(model: &SharedModel) -> MutexGuard<'_, ModelState> {
+    match model.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// The feature columns of a batch as Float32 arrays.
+fn feature_columns(batch: &RecordBatch, features: &[usize], state: &ModelState) -> Result<Vec<ArrayRef>> {
+    features.iter().map(|&i| cast(batch.column(i), &DataType::Float32).map_err(|e| state.arrow(e))).collect()
+}
+
+/// Whether row `r` has every feature.
+fn complete(columns: &[ArrayRef], r: usize) -> bool {
+    columns.iter().all(|c| c.is_valid(r))
+}
+
+/// Appends row `r`'s features to `rows`.
+fn push_row(columns: &[ArrayRef], r: usize, rows: &mut Vec<f32>) {
+    rows.extend(columns.iter().map(|c| c.as_primitive::<Float32Type>().value(r)));
+}
+
+/// Learns from labelled rows: the operator behind `INSERT INTO model`.
+/// It emits nothing; its effect is on the shared model.
+#[derive(Debug)]
+pub struct Train {
+    model: SharedModel,
+    key: Option<usize>,
+    features: Vec<usize>,
+    label: usize,
+    keys: Vec<u32>,
+    rows: Vec<f32>,
+    labels: Vec<f32>,
+    out: Vec<f32>,
+}
+
+impl Train {
+    /// Trains `model` on column `label` from the `features` columns, per
+    /// value of column `key` (or one global model).
+    pub fn new(model: SharedModel, key: Option<usize>, features: Vec<usize>, label: usize) -> Self {
+        Self { model, key, features, label, keys: Vec::new(), rows: Vec::new(), labels: Vec::new(), out: Vec::new() }
+    }
+}
+
+impl Operator for Train {
+    fn name(&self) -> &str {
+        "train"
+    }
+
+    fn process(&mut self, batch: RecordBatch, _out: &mut Vec<RecordBatch>) -> Result<()> {
+        let model = Arc::clone(&self.model);
+        let mut state = lock(&model);
+        let n = batch.num_rows();
+        let indices = state.key_indices(self.key.map(|k| batch.column(k)), n)?;
+        let columns = feature_columns(&batch, &self.features, &state)?;
+        let labels = cast(batch.column(self.label), &DataType::Float32).map_err(|e| state.arrow(e))?;
+        let labels = labels.as_primitive::<Float32Type>();
+        self.keys.clear();
+        self.rows.clear();
+        self.labels.clear();
+        for (r, key) in indices.iter().enumerate() {
+            match key {
+                Some(k) if labels.is_valid(r) && complete(&columns, r) => {
+                    self.keys.push(*k);
+                    push_row(&columns, r, &mut self.rows);
+                    self.labels.push(labels.value(r));
+                }
+                _ => state.metrics.skipped += 1,
+            }
+        }
+        self.out.resize(self.keys.len(), 0.0);
+        let task = state.bank.spec().task;
+        let result = state.bank.learn(&self.keys, &self.rows, &self.labels, &mut self.out);
+        result.map_err(|e| state.error(e))?;
+        for (&p, &y) in self.out.iter().zip(&self.labels) {
+            state.metrics.add(task, p, y);
+        }
+        Ok(())
+    }
+}
+
+/// Appends `prediction` (and `probability` for classification) to every
+/// row: the operator behind `ML_PREDICT`.
+#[derive(Debug)]
+pub struct Predict {
+    model: SharedModel,
+    key: Option<usize>,
+    features: Vec<usize>,
+    schema: SchemaRef,
+    keys: Vec<u32>,
+    rows: Vec<f32>,
+    out: Vec<f32>,
+}
+
+impl Predict {
+    /// Scores the `features` columns with `model` per value of column `key`;
+    /// `schema` is the input's plus the appended columns.
+    pub fn new(model: SharedModel, key: Option<usize>, features: Vec<usize>, schema: SchemaRef) -> Self {
+        Self { model, key, features, schema, keys: Vec::new(), rows: Vec::new(), out: Vec::new() }
+    }
+}
+
+impl Operator for Predict {
+    fn name(&self) -> &str {
+        "ml_predict"
+    }
+
+    fn process(&mut self, batch: RecordBatch, out: &mut Vec<RecordBatch>) -> Result<()> {
+        let model = Arc::clone(&self.model);
+        let mut state = lock(&model);
+        let n = batch.num_rows();
+        let indices = state.key_indices(self.key.map(|k| batch.column(k)), n)?;
+        let columns = feature_columns(&batch, &self.features, &state)?;
+        self.keys.clear();
+        self.rows.clear();
+        let mut scored = Vec::with_capacity(n);
+        for (r, key) in indices.iter().enumerate() {
+            let ok = matches!(key, Some(_)) && complete(&columns, r);
+            if let (true, Some(k)) = (ok, key) {
+                self.keys.push(*k);
+                push_row(&columns, r, &mut self.rows);
+            }
+            scored.push(ok);
+        }
+        self.out.resize(self.keys.len(), 0.0);
+        let result = state.bank.predict(&self.keys, &self.rows, &mut self.out);
+        result.map_err(|e| state.error(e))?;
+        state.rows_scored += self.keys.len() as u64;
+        let task = state.bank.spec().task;
+        drop(state);
+        let mut values = self.out.iter();
+        let per_row: Vec<Option<f64>> = scored.iter().map(|&ok| if ok { values.next().map(|&v| f64::from(v)) } else { None }).collect();
+        let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+        match task {
+            Task::Binary => {
+                columns.push(Arc::new(per_row.iter().map(|p| p.map(|p| p > 0.5)).collect::<BooleanArray>()));
+                columns.push(Arc::new(per_row.into_iter().collect::<Float64Array>()));
+            }
+            Task::Regression => columns.push(Arc::new(per_row.into_iter().collect::<Float64Array>())),
+        }
+        let batch = RecordBatch::try_new(Arc::clone(&self.schema), columns)
+            .map_err(|source| OperatorError::Arrow { operator: "ml_predict".into(), source })?;
+        out.push(batch);
+        Ok(())
+    }
+}
