@@ -151,7 +151,7 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                     if !quiet {
                         let read: Vec<String> = report.rows_read.iter().map(|(t, n)| format!("{n} rows from {t}")).collect();
                         let written: Vec<String> =
-                            report.rows_written.iter().map(|(t, n)| format!("{n} rows to {t}")).collect();
+                            report.rows_written.iter().filter(|(t, _)| !report.models.contains_key(t)).map(|(t, n)| format!("{n} rows to {t}")).collect();
                         eprintln!(
                             "weir: read {}; wrote {}; {:.3} s on {workers} worker{}",
                             read.join(", "),

@@ -35,51 +35,74 @@ fn check_prints_the_plan() {
     let out = weir(&["check", "examples/traffic.sql"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let plan = text(&out.stdout);
-    assert!(plan.contains("source traffic: generator sensors=200 seed=7 events=6000 rate=400/s disorder_ms=2000"), "{plan}");
+    assert!(plan.contains("source traffic: generator sensors=50 seed=7 events=20000 rate=1000/s disorder_ms=2000"), "{plan}");
+    assert!(plan.contains("trains model congestion"), "{plan}");
+    assert!(plan.contains("ml_predict congestion: features [speed, volume, occupancy]"), "{plan}");
     assert!(plan.contains("watermark: for ts as ts - INTERVAL '2' SECOND"), "{plan}");
     assert!(plan.contains("exchange: gather to worker 0"), "{plan}");
     assert!(plan.contains("filter"), "{plan}");
 }
 
-/// The main example, unpaced and written as JSON, against DataFusion running
-/// the same SELECT over the generator's events.
+/// The main example, unpaced and written as JSON: its feature columns
+/// against DataFusion running the same SELECT over the generator's events,
+/// and a prediction from the sensor's model on every row.
 #[test]
 fn main_example_matches_datafusion() {
     let sql = std::fs::read_to_string(root().join("examples/traffic.sql")).expect("example");
-    let sql = sql.replace("'rate' = '400'", "'rate' = '0'").replace("'format' = 'table'", "'format' = 'json'");
+    let sql = sql.replace("'rate' = '1000'", "'rate' = '0'").replace("'format' = 'table'", "'format' = 'json'");
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("traffic.sql");
     std::fs::write(&path, &sql).expect("write");
     let out = weir(&["run", "--workers", "2", path.to_str().expect("utf8 path")]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let mut got: Vec<String> = text(&out.stdout).lines().map(str::to_string).collect();
+    // The model's columns depend on what it has learned when the row is
+    // scored; they must be consistent, and the rest must match exactly.
+    let mut got: Vec<String> = text(&out.stdout)
+        .lines()
+        .map(|line| {
+            let mut v: serde_json::Value = serde_json::from_str(line).expect("json");
+            let map = v.as_object_mut().expect("object");
+            let p = map.remove("p_congested").and_then(|p| p.as_f64()).expect("probability");
+            let predicted = map.remove("predicted_congested").and_then(|p| p.as_bool()).expect("prediction");
+            assert!((0.0..=1.0).contains(&p) && predicted == (p > 0.5), "{line}");
+            v.to_string()
+        })
+        .collect();
     got.sort();
 
     let options = weir_connectors::generator::GeneratorOptions {
-        sensors: 200,
-        events: 6000,
+        sensors: 50,
+        events: 20_000,
         disorder_ms: 2000,
         seed: 7,
         ..Default::default()
     };
-    let events = weir_connectors::generator::generate(&options, 0..6000).expect("events");
+    let events = weir_connectors::generator::generate(&options, 0..20_000).expect("events");
     let ctx = weir_engine::session();
     let table = MemTable::try_new(events.schema(), vec![vec![events]]).expect("table");
     ctx.register_table("traffic", Arc::new(table)).expect("register");
     let view = sql.split("CREATE VIEW features AS").nth(1).and_then(|s| s.split(';').next()).expect("view text");
-    let query = format!("SELECT * FROM ({view}) AS features WHERE level <> 'free'");
+    let query = format!(
+        "SELECT sensor_id, ts, round(speed, 1) AS speed_kmh, round(occupancy * 100, 1) AS occupancy_pct, level, congested \
+         FROM ({view}) AS features WHERE level <> 'free'"
+    );
     let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
     let batches = rt.block_on(async { ctx.sql(&query).await.expect("plans").collect().await.expect("runs") });
     let mut buf = Vec::new();
     for b in &batches {
         weir_connectors::encode::write_json(b, &mut buf).expect("encode");
     }
-    let mut expected: Vec<String> = text(&buf).lines().map(str::to_string).collect();
+    let mut expected: Vec<String> = text(&buf)
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("json").to_string())
+        .collect();
     expected.sort();
     assert!(!expected.is_empty());
     assert_eq!(got.len(), expected.len());
     assert_eq!(got, expected);
-    assert!(text(&out.stderr).contains("read 6000 rows from traffic"), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("read 20000 rows from traffic"), "{stderr}");
+    assert!(stderr.contains("model congestion: learned 19950 rows, scored 20000, 50 keys"), "{stderr}");
 }
 
 #[test]
