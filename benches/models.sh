@@ -39,6 +39,8 @@ with open(sys.argv[1]) as src, open(sys.argv[2], "w") as dst:
         dst.write(f"{r['speed']},{r['volume']},{r['occupancy']},{int(r['congested'])}\n")
 PY
 
+# The kernels-alone runner (only weir-kernels: no DataFusion in its build).
+cargo build --release --locked -p weir-kernels --example prequential >&2
 RESULTS="$DATA/models-results.jsonl"
 "$VENV/bin/python" benches/models_baselines.py --input "$JSON" > "$RESULTS"
 for _ in 1 2 3; do "$CARGO_TARGET_DIR/release/examples/prequential" "$CSV"; done >> "$RESULTS"
