@@ -400,6 +400,15 @@ pub struct ModelPlan {
     pub inputs: Vec<String>,
     /// The OUTPUT column name (the label when training).
     pub output: String,
+    /// `'snapshot.path'`: the JSON file the model is saved to and starts
+    /// warm from.
+    pub snapshot: Option<std::path::PathBuf>,
+    /// `'snapshot.interval'`: how often the snapshot is rewritten while the
+    /// pipeline runs (it is always written when the run ends).
+    pub snapshot_interval: std::time::Duration,
+    /// The type of the `partition_by` column (the same in every query that
+    /// trains or scores the model, so a key hashes to one worker).
+    pub key_type: Option<datafusion::arrow::datatypes::DataType>,
 }
 
 impl Pipeline {

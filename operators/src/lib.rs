@@ -44,12 +44,14 @@ mod over;
 mod partition;
 mod project;
 pub mod model;
+pub mod model_snapshot;
 pub mod window;
 
 pub use batch::Batch;
 pub use error::{OperatorError, Result};
 pub use filter::Filter;
 pub use model::{ModelState, Predict, Prequential, SharedModel, Train};
+pub use model_snapshot::{KeySnapshot, ModelSnapshot, SNAPSHOT_FORMAT};
 pub use operator::{Operator, StateSnapshot};
 pub use over::{OverAggregate, OverFrame, OverFunction};
 pub use partition::Partitioner;

@@ -131,6 +131,30 @@ impl ModelState {
         self.bank.n_keys()
     }
 
+    /// A model that starts from saved keys: `keys[i]` names bank entry `i`
+    /// (`None` for a global model's single entry).
+    pub fn with_keys(mut self, keys: Vec<Option<String>>) -> Self {
+        for (i, key) in keys.into_iter().enumerate() {
+            if let Some(k) = key {
+                self.keys.insert(k, i as u32);
+            }
+        }
+        self
+    }
+
+    /// Every key's numbers, for a snapshot.
+    pub fn snapshot_keys(&mut self) -> Result<Vec<crate::model_snapshot::KeySnapshot>> {
+        let state = self.bank.state().map_err(|e| self.error(e))?;
+        let f = self.bank.spec().n_features;
+        let mut names: Vec<Option<String>> = vec![None; state.n_keys()];
+        for (k, &i) in &self.keys {
+            if let Some(slot) = names.get_mut(i as usize) {
+                *slot = Some(k.clone());
+            }
+        }
+        Ok(names.into_iter().enumerate().map(|(i, key)| crate::model_snapshot::KeySnapshot::from_state(key, &state, i, f)).collect())
+    }
+
     fn error(&self, source: weir_kernels::KernelError) -> OperatorError {
         OperatorError::Model { model: self.name.clone(), source }
     }

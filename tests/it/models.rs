@@ -165,3 +165,82 @@ fn device_cuda_without_a_gpu_is_a_clear_planning_error() {
         (reason, result) => panic!("GPU unavailable: {reason:?}, plan: {:?}", result.map(|_| ())),
     }
 }
+
+/// Writes generator events `range` as JSON lines, the format a file table reads.
+fn write_events(path: &std::path::Path, sensors: u64, range: std::ops::Range<u64>) {
+    let opts = GeneratorOptions { events: EVENTS, rate: 0.0, sensors, seed: 11, ..GeneratorOptions::default() };
+    let batch = generate(&opts, range).expect("generate");
+    let mut buf = Vec::new();
+    weir_connectors::encode::write_json(&batch, &mut buf).expect("encode");
+    std::fs::write(path, buf).expect("write");
+}
+
+fn file_pipeline(data: &std::path::Path, snapshot: &std::path::Path) -> String {
+    format!(
+        "CREATE TABLE traffic (sensor_id BIGINT NOT NULL, ts TIMESTAMP NOT NULL, speed DOUBLE NOT NULL, volume BIGINT NOT NULL,
+           occupancy DOUBLE NOT NULL, congested BOOLEAN NOT NULL) WITH ('connector' = 'file', 'path' = '{}', 'format' = 'json');
+         CREATE MODEL m INPUT (speed DOUBLE, volume DOUBLE, occupancy DOUBLE) OUTPUT (congested BOOLEAN)
+           WITH ('task' = 'classification', 'optimizer' = 'adam', 'scaler' = 'standard', 'device' = 'cpu',
+                 'partition_by' = 'sensor_id', 'snapshot.path' = '{}');
+         INSERT INTO m SELECT sensor_id, speed, CAST(volume AS DOUBLE) AS volume, occupancy, congested FROM traffic;",
+        data.display(),
+        snapshot.display()
+    )
+}
+
+fn read_snapshot(path: &std::path::Path) -> weir_operators::ModelSnapshot {
+    serde_json::from_str(&std::fs::read_to_string(path).expect("snapshot written")).expect("snapshot parses")
+}
+
+#[test]
+fn a_model_resumes_from_its_snapshot_exactly_where_it_stopped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (all, first, second) = (dir.path().join("all.json"), dir.path().join("first.json"), dir.path().join("second.json"));
+    write_events(&all, 8, 0..EVENTS);
+    write_events(&first, 8, 0..EVENTS / 2);
+    write_events(&second, 8, EVENTS / 2..EVENTS);
+    let one = |data: &std::path::Path, snapshot: &std::path::Path, workers: usize| {
+        let plan = plan_pipeline(&file_pipeline(data, snapshot)).expect("plan");
+        run(plan, RunOptions::default().workers(workers)).expect("run")
+    };
+    // One run over everything, against two runs with a stop in between.
+    let (straight, resumed) = (dir.path().join("straight.model.json"), dir.path().join("resumed.model.json"));
+    one(&all, &straight, 1);
+    one(&first, &resumed, 1);
+    assert_eq!(read_snapshot(&resumed).rows_learned, EVENTS / 2);
+    one(&second, &resumed, 1);
+    let (a, b) = (read_snapshot(&straight), read_snapshot(&resumed));
+    assert_eq!(b.rows_learned, EVENTS);
+    let sorted = |s: &weir_operators::ModelSnapshot| {
+        let mut keys = s.keys.clone();
+        keys.sort_by(|x, y| x.key.cmp(&y.key));
+        keys
+    };
+    assert_eq!(sorted(&a), sorted(&b), "the resumed model is the uninterrupted one, number for number");
+
+    // A warm start on a different number of workers gives each key to the
+    // worker its rows hash to: every key once, with all of its rows.
+    let spread = dir.path().join("spread.model.json");
+    one(&first, &spread, 1);
+    let report = one(&second, &spread, 3);
+    assert_eq!(report.models["m"].keys, 8, "no key duplicated or lost across workers");
+    let s = read_snapshot(&spread);
+    assert_eq!(s.keys.len(), 8);
+    assert_eq!(s.keys.iter().map(|k| k.count as u64).sum::<u64>(), EVENTS, "every row counted once in its key's scaler");
+}
+
+#[test]
+fn a_snapshot_of_another_model_is_refused_with_the_reason() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (data, snapshot) = (dir.path().join("data.json"), dir.path().join("m.json"));
+    write_events(&data, 4, 0..1000);
+    run(plan_pipeline(&file_pipeline(&data, &snapshot)).expect("plan"), RunOptions::default().workers(1)).expect("run");
+    let other = file_pipeline(&data, &snapshot).replace("INPUT (speed DOUBLE, volume DOUBLE,", "INPUT (speed DOUBLE, volume2 DOUBLE,").replace(
+        "CAST(volume AS DOUBLE) AS volume,",
+        "CAST(volume AS DOUBLE) AS volume2,",
+    );
+    let err = run(plan_pipeline(&other).expect("plan"), RunOptions::default().workers(1)).expect_err("must refuse");
+    let text = err.to_string();
+    assert!(text.contains("holds a classification model of (speed, volume, occupancy)"), "{text}");
+    assert!(text.contains("move the file away"), "{text}");
+}

@@ -16,6 +16,7 @@ use datafusion::datasource::empty::EmptyTable;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::Column;
 use datafusion::sql::sqlparser::ast::Spanned;
+use datafusion::sql::sqlparser::tokenizer::Span;
 use weir_kernels::{DeviceRequest, LinearSpec, Optimizer, Task};
 
 use super::{Planner, from_datafusion};
@@ -34,6 +35,8 @@ const MODEL_OPTIONS: &[(&str, &str)] = &[
     ("scaler", "'standard' (running mean and variance per key) or 'none' (default)"),
     ("partition_by", "a column: one model per value of it, created on first sight"),
     ("device", "'auto' (default: CUDA for per-key banks when a GPU is usable), 'cpu' or 'cuda'"),
+    ("snapshot.path", "a JSON file: the model starts warm from it if it exists, and is saved to it"),
+    ("snapshot.interval", "how often the snapshot is rewritten while running, such as '30 s' (default '1 min')"),
 ];
 
 /// A model's declaration, kept for positioned errors.
@@ -161,9 +164,54 @@ impl Planner {
         let l2 = number("l2", 0.0)?;
         let intercept_lr = number("intercept_lr", 0.01)?;
         let spec = LinearSpec { task, n_features: inputs.len(), optimizer, l2, intercept_lr, scale };
-        let plan = ModelPlan { name, algorithm, spec, device, partition_by, inputs, output: output.name.value.clone() };
+        let snapshot = options.get("snapshot.path").map(|o| std::path::PathBuf::from(&o.value));
+        let snapshot_interval = match options.get("snapshot.interval") {
+            None => std::time::Duration::from_secs(60),
+            Some(o) => match humantime::parse_duration(o.value.trim()) {
+                Ok(d) if !d.is_zero() => d,
+                _ => return Err(bad("snapshot.interval", format!("'snapshot.interval' must be a duration such as '30 s', found '{}'", o.value))),
+            },
+        };
+        if snapshot.is_none() && options.contains_key("snapshot.interval") {
+            return Err(bad("snapshot.interval", "'snapshot.interval' needs 'snapshot.path'".into()));
+        }
+        let plan = ModelPlan {
+            name,
+            algorithm,
+            spec,
+            device,
+            partition_by,
+            inputs,
+            output: output.name.value.clone(),
+            snapshot,
+            snapshot_interval,
+            key_type: None,
+        };
         self.models.push(Model { plan, used: false });
         Ok(())
+    }
+
+    /// Records the type of a model's key column, or says why this query's
+    /// differs from an earlier one's: keys of different types hash to
+    /// different workers, so one key would have two models.
+    fn use_key_type(&mut self, model: &str, key_type: &DataType, at: Span) -> Result<(), Diagnostic> {
+        let Some(m) = self.models.iter_mut().find(|m| m.plan.name == model) else { return Ok(()) };
+        match &m.plan.key_type {
+            Some(t) if t != key_type => Err(Diagnostic::at(
+                format!(
+                    "'{}' is {} here but {} in an earlier query of model '{model}'",
+                    m.plan.partition_by.clone().unwrap_or_default(),
+                    type_name(key_type),
+                    type_name(t)
+                ),
+                at,
+            )
+            .with_help("CAST the key to one type in every query that trains or scores the model")),
+            _ => {
+                m.plan.key_type = Some(key_type.clone());
+                Ok(())
+            }
+        }
     }
 
     /// `INSERT INTO model SELECT ...`: trains the model on the query's rows.
@@ -212,6 +260,9 @@ impl Planner {
             Some(k) => Some(find(k, "the model's 'partition_by' key")?),
             None => None,
         };
+        if let Some(k) = key {
+            self.use_key_type(&name, schema.field(k).data_type(), at)?;
+        }
         let input = Node::Train {
             input: Box::new(input),
             model: name.clone(),
@@ -288,6 +339,9 @@ impl Planner {
             })?),
             None => None,
         };
+        if let Some(k) = key {
+            self.use_key_type(&model.name, schema.field(k).data_type(), call.span)?;
+        }
         let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
         let appended: &[(&str, DataType)] = match model.spec.task {
             Task::Binary => &[("prediction", DataType::Boolean), ("probability", DataType::Float64)],

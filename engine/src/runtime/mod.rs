@@ -19,6 +19,7 @@
 mod clock;
 mod keyed;
 mod models;
+mod snapshots;
 mod operators;
 mod shared;
 mod sinks;
@@ -84,12 +85,15 @@ pub fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunReport> {
     let pipeline = Arc::new(pipeline);
     let shared = Arc::new(Shared::new(&pipeline, Arc::clone(&options.stop)));
     let workers = options.workers.max(1);
+    let base_rows = snapshots::base_rows(&pipeline)?;
+    let saving = Arc::new(AtomicBool::new(false));
+    let saver = snapshots::periodic(Arc::clone(&pipeline), Arc::clone(&shared), base_rows.clone(), Arc::clone(&saving));
     let (p, s) = (Arc::clone(&pipeline), Arc::clone(&shared));
     let guards = timely::execute(timely::Config::process(workers), move |worker| {
         let index = worker.index();
         let peers = worker.peers();
         let split = weir_connectors::Split { worker: index, workers: peers };
-        let models = models::open(&p, index, &s);
+        let models = models::open(&p, index, peers, &s);
         worker.dataflow::<u64, _, _>(|scope| {
             let mut streams: HashMap<&str, (BatchStream<'_>, bool)> = HashMap::new();
             for source in &p.sources {
@@ -108,6 +112,13 @@ pub fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunReport> {
         if let Err(panic) = result {
             shared.fail(EngineError::Runtime(format!("a worker stopped unexpectedly: {panic}")));
         }
+    }
+    saving.store(true, std::sync::atomic::Ordering::Relaxed);
+    if let Some(saver) = saver {
+        let _ = saver.join();
+    }
+    if let Err(e) = snapshots::save_all(&pipeline, &shared, &base_rows) {
+        shared.fail(e);
     }
     let shared = Arc::try_unwrap(shared).map_err(|_| EngineError::Runtime("workers outlived the run".into()))?;
     shared.into_report(started.elapsed())

@@ -18,16 +18,27 @@ pub(super) type Models = HashMap<String, SharedModel>;
 
 /// Opens worker `index`'s bank of every model, on the device each asks
 /// for. Worker 0 logs where each model runs.
-pub(super) fn open(pipeline: &Pipeline, index: usize, shared: &Arc<Shared>) -> Models {
+pub(super) fn open(pipeline: &Pipeline, index: usize, workers: usize, shared: &Arc<Shared>) -> Models {
     let mut models = Models::new();
     for m in &pipeline.models {
         let per_key = m.partition_by.is_some();
-        match weir_kernels::open_linear_bank(m.spec, None, m.device, per_key) {
+        let (saved, names) = match super::snapshots::load(m, index, workers) {
+            Ok(Some((state, names))) => (Some(state), names),
+            Ok(None) => (None, Vec::new()),
+            Err(e) => {
+                shared.fail(e);
+                continue;
+            }
+        };
+        if index == 0 && saved.is_some() {
+            tracing::info!(model = %m.name, "model starts warm from its snapshot");
+        }
+        match weir_kernels::open_linear_bank(m.spec, saved, m.device, per_key) {
             Ok(opened) => {
                 if index == 0 {
                     tracing::info!(model = %m.name, device = %opened.choice, "model bank opened");
                 }
-                let state = ModelState::new(m.name.clone(), opened.bank, opened.choice).shared();
+                let state = ModelState::new(m.name.clone(), opened.bank, opened.choice).with_keys(names).shared();
                 if let Ok(mut all) = shared.models.lock() {
                     all.push((m.name.clone(), Arc::clone(&state)));
                 }

@@ -1,0 +1,167 @@
+//! Model snapshots: `'snapshot.path'` files written while the pipeline runs
+//! and when it ends, and read when it starts (warm start).
+//!
+//! Every worker holds the keys that hash to it, so a snapshot merges the
+//! banks of all workers into one file, and a warm start gives each worker
+//! back the keys that hash to it under the run's worker count (which may
+//! differ from the run that wrote the file). Files are replaced atomically
+//! (written beside, then renamed), so a crash never leaves half a model.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch, StringArray, UInt32Array};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, UInt32Type};
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::PhysicalExpr;
+use weir_kernels::{LinearState, Task};
+use weir_operators::{ModelSnapshot, Partitioner, SNAPSHOT_FORMAT};
+
+use super::shared::Shared;
+use crate::plan::{ModelPlan, Pipeline};
+use crate::{EngineError, Result};
+
+fn error(model: &ModelPlan, what: impl std::fmt::Display) -> EngineError {
+    let path = model.snapshot.as_deref().unwrap_or(Path::new("")).display();
+    EngineError::Runtime(format!("model '{}': snapshot {path}: {what}", model.name))
+}
+
+fn read(model: &ModelPlan, path: &Path) -> Result<Option<ModelSnapshot>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(error(model, e)),
+    };
+    let snapshot: ModelSnapshot = serde_json::from_str(&text).map_err(|e| error(model, e))?;
+    let task = if model.spec.task == Task::Binary { "classification" } else { "regression" };
+    if snapshot.format != SNAPSHOT_FORMAT {
+        return Err(error(model, format!("format '{}', expected '{SNAPSHOT_FORMAT}'", snapshot.format)));
+    }
+    if snapshot.features != model.inputs || snapshot.task != task || snapshot.partition_by != model.partition_by {
+        return Err(error(
+            model,
+            format!(
+                "it holds a {} model of ({}) by {:?}, but the pipeline declares a {task} model of ({}) by {:?}; \
+                 move the file away to start afresh",
+                snapshot.task,
+                snapshot.features.join(", "),
+                snapshot.partition_by,
+                model.inputs.join(", "),
+                model.partition_by
+            ),
+        ));
+    }
+    Ok(Some(snapshot))
+}
+
+/// The saved keys that worker `index` of `workers` owns, as a bank state
+/// and the key of each entry, or `None` without a snapshot file.
+pub(super) fn load(model: &ModelPlan, index: usize, workers: usize) -> Result<Option<(LinearState, Vec<Option<String>>)>> {
+    let Some(path) = &model.snapshot else { return Ok(None) };
+    let Some(snapshot) = read(model, path)? else { return Ok(None) };
+    let owned: Vec<usize> = match &model.key_type {
+        None => if index == 0 { (0..snapshot.keys.len()).collect() } else { Vec::new() },
+        Some(key_type) => owned_keys(&snapshot, key_type, index, workers).map_err(|e| error(model, e))?,
+    };
+    let f = model.spec.n_features;
+    let mut state = LinearState::zeros(f, 0);
+    let mut names = Vec::with_capacity(owned.len());
+    for i in owned {
+        let key = &snapshot.keys[i];
+        key.append_to(&mut state, f).map_err(|e| error(model, e))?;
+        names.push(key.key.clone());
+    }
+    Ok(Some((state, names)))
+}
+
+/// Which entries hash to worker `index`: the same hash as the exchange in
+/// front of the model, on the key cast back to its column's type.
+fn owned_keys(snapshot: &ModelSnapshot, key_type: &DataType, index: usize, workers: usize) -> std::result::Result<Vec<usize>, String> {
+    let text: StringArray = snapshot.keys.iter().map(|k| k.key.as_deref()).collect();
+    let keys = cast(&text, key_type).map_err(|e| e.to_string())?;
+    let positions: ArrayRef = Arc::new(UInt32Array::from_iter_values(0..snapshot.keys.len() as u32));
+    let schema = Arc::new(Schema::new(vec![Field::new("key", key_type.clone(), true), Field::new("i", DataType::UInt32, false)]));
+    let batch = RecordBatch::try_new(schema, vec![keys, positions]).map_err(|e| e.to_string())?;
+    let key: Arc<dyn PhysicalExpr> = Arc::new(Column::new("key", 0));
+    let mut partitioner = Partitioner::new(vec![key], workers);
+    let mut owned = Vec::new();
+    for (worker, part) in partitioner.partition(&batch).map_err(|e| e.to_string())? {
+        if worker as usize == index {
+            owned.extend(part.column(1).as_primitive::<UInt32Type>().values().iter().map(|&i| i as usize));
+        }
+    }
+    owned.sort_unstable();
+    Ok(owned)
+}
+
+/// Writes every model with a `'snapshot.path'`, merging all workers' banks.
+pub(super) fn save_all(pipeline: &Pipeline, shared: &Shared, base_rows: &[u64]) -> Result<()> {
+    for (model, base) in pipeline.models.iter().zip(base_rows) {
+        let Some(path) = &model.snapshot else { continue };
+        let states: Vec<_> = match shared.models.lock() {
+            Ok(all) => all.iter().filter(|(name, _)| *name == model.name).map(|(_, s)| Arc::clone(s)).collect(),
+            Err(_) => return Err(error(model, "the model registry is poisoned")),
+        };
+        let mut keys = Vec::new();
+        let mut rows = *base;
+        for state in states {
+            let mut state = match state.lock() {
+                Ok(s) => s,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            keys.extend(state.snapshot_keys().map_err(|e| error(model, e))?);
+            rows += state.metrics.rows;
+        }
+        let snapshot = ModelSnapshot {
+            format: SNAPSHOT_FORMAT.to_string(),
+            model: model.name.clone(),
+            task: if model.spec.task == Task::Binary { "classification" } else { "regression" }.to_string(),
+            features: model.inputs.clone(),
+            partition_by: model.partition_by.clone(),
+            keys,
+            rows_learned: rows,
+        };
+        let text = serde_json::to_string(&snapshot).map_err(|e| error(model, e))?;
+        let mut partial = path.clone().into_os_string();
+        partial.push(".partial");
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| error(model, e))?;
+        }
+        std::fs::write(&partial, text).map_err(|e| error(model, e))?;
+        std::fs::rename(&partial, path).map_err(|e| error(model, e))?;
+    }
+    Ok(())
+}
+
+/// Rows learned according to each model's existing snapshot (0 without one).
+pub(super) fn base_rows(pipeline: &Pipeline) -> Result<Vec<u64>> {
+    pipeline
+        .models
+        .iter()
+        .map(|m| match &m.snapshot {
+            Some(path) => Ok(read(m, path)?.map_or(0, |s| s.rows_learned)),
+            None => Ok(0),
+        })
+        .collect()
+}
+
+/// Rewrites the snapshots every model's interval (the shortest) until
+/// `done` is raised; failures are logged, and the final save reports them.
+pub(super) fn periodic(pipeline: Arc<Pipeline>, shared: Arc<Shared>, base: Vec<u64>, done: Arc<AtomicBool>) -> Option<std::thread::JoinHandle<()>> {
+    let interval = pipeline.models.iter().filter(|m| m.snapshot.is_some()).map(|m| m.snapshot_interval).min()?;
+    Some(std::thread::spawn(move || {
+        let mut last = Instant::now();
+        while !done.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(50));
+            if last.elapsed() >= interval {
+                if let Err(e) = save_all(&pipeline, &shared, &base) {
+                    tracing::warn!("{e}");
+                }
+                last = Instant::now();
+            }
+        }
+    }))
+}
