@@ -195,6 +195,13 @@ pub enum Node {
         /// The output schema.
         schema: SchemaRef,
     },
+    /// `ML_METRICS(MODEL m)`: the metrics rows of the query that trains `m`.
+    Metrics {
+        /// The model.
+        model: String,
+        /// The output schema (`weir_operators::model::metrics_schema`).
+        schema: SchemaRef,
+    },
     /// A query the planner proved empty (for example `WHERE false`).
     Empty {
         /// The output schema.
@@ -212,6 +219,7 @@ impl Node {
             | Node::Over { schema, .. }
             | Node::Train { schema, .. }
             | Node::Predict { schema, .. }
+            | Node::Metrics { schema, .. }
             | Node::Project { schema, .. }
             | Node::Union { schema, .. }
             | Node::Empty { schema } => Arc::clone(schema),
@@ -231,7 +239,7 @@ impl Node {
             | Node::Predict { input, .. }
             | Node::WindowAggregate { input, .. } => input.tables(),
             Node::Union { inputs, .. } => inputs.iter().flat_map(Node::tables).collect(),
-            Node::Empty { .. } => Vec::new(),
+            Node::Empty { .. } | Node::Metrics { .. } => Vec::new(),
         }
     }
 
@@ -338,8 +346,21 @@ impl Node {
                 input.explain(depth + 2, out);
                 r
             }
+            Node::Metrics { model, .. } => {
+                writeln!(out, "{pad}ml_metrics {model} (per key, after each batch the model trains on)")
+            }
             Node::Empty { .. } => writeln!(out, "{pad}empty (the query can produce no rows)"),
         };
+    }
+}
+
+impl SinkPlan {
+    /// The model this `INSERT` trains, if it trains one.
+    pub fn trains(&self) -> Option<&str> {
+        match &self.input {
+            Node::Train { model, .. } => Some(model),
+            _ => None,
+        }
     }
 }
 
@@ -421,7 +442,7 @@ impl Pipeline {
                         out.push(table.clone());
                     }
                 }
-                Node::Source { .. } | Node::Empty { .. } => {}
+                Node::Source { .. } | Node::Empty { .. } | Node::Metrics { .. } => {}
                 Node::Project { input, .. }
                 | Node::Filter { input, .. }
                 | Node::WindowAssign { input, .. }

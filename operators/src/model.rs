@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, RecordBatch, StringArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Float32Type, SchemaRef};
 use weir_kernels::{LinearBank, Task};
@@ -96,11 +96,89 @@ impl Prequential {
     }
 }
 
+/// Rows over which the `recent_*` metrics are averaged (exponentially
+/// weighted: a row's weight halves about every 700 rows).
+pub const RECENT_ROWS: f64 = 1000.0;
+
+/// Exponentially weighted means of the recent rows' errors.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Recent {
+    accuracy: Option<f64>,
+    log_loss: Option<f64>,
+    abs_error: Option<f64>,
+    sq_error: Option<f64>,
+}
+
+impl Recent {
+    fn add(&mut self, rows: u64, correct: f64, log_loss: f64, abs_error: f64, sq_error: f64) {
+        // Plain means until the window fills, then exponential decay.
+        let alpha = 1.0 / (rows as f64).min(RECENT_ROWS);
+        let ew = |slot: &mut Option<f64>, x: f64| *slot = Some(slot.map_or(x, |m| m + alpha * (x - m)));
+        ew(&mut self.accuracy, correct);
+        ew(&mut self.log_loss, log_loss);
+        ew(&mut self.abs_error, abs_error);
+        ew(&mut self.sq_error, sq_error);
+    }
+}
+
+/// One key's prequential metrics: over all rows and over recent ones.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct KeyMetrics {
+    total: Prequential,
+    recent: Recent,
+    /// Marks the key as already listed in the current batch's output.
+    batch_mark: u64,
+}
+
+impl KeyMetrics {
+    fn add(&mut self, task: Task, prediction: f32, label: f32) {
+        let before = self.total.clone();
+        self.total.add(task, prediction, label);
+        let d = |a: f64, b: f64| a - b;
+        self.recent.add(
+            self.total.rows,
+            d(self.total.correct as f64, before.correct as f64),
+            d(self.total.log_loss_sum, before.log_loss_sum),
+            d(self.total.abs_error_sum, before.abs_error_sum),
+            d(self.total.sq_error_sum, before.sq_error_sum),
+        );
+    }
+}
+
+/// The columns of `ML_METRICS(MODEL m)`: after each training batch, one row
+/// per key it trained, with prequential metrics over all of that key's rows
+/// and over its recent ones ([`RECENT_ROWS`], exponentially weighted).
+/// Accuracy and log loss are NULL for regression.
+pub fn metrics_schema() -> SchemaRef {
+    use datafusion::arrow::datatypes::{Field, Schema};
+    static SCHEMA: std::sync::LazyLock<SchemaRef> = std::sync::LazyLock::new(|| {
+        let f = |name: &str, t: DataType, nullable: bool| Field::new(name, t, nullable);
+        Arc::new(Schema::new(vec![
+            f("model", DataType::Utf8, false),
+            f("key", DataType::Utf8, true),
+            f("rows", DataType::Int64, false),
+            f("accuracy", DataType::Float64, true),
+            f("log_loss", DataType::Float64, true),
+            f("mae", DataType::Float64, true),
+            f("rmse", DataType::Float64, true),
+            f("recent_accuracy", DataType::Float64, true),
+            f("recent_log_loss", DataType::Float64, true),
+            f("recent_mae", DataType::Float64, true),
+            f("recent_rmse", DataType::Float64, true),
+        ]))
+    });
+    Arc::clone(&SCHEMA)
+}
+
 /// One model's bank on one worker, its key index and its metrics.
 pub struct ModelState {
     name: String,
     bank: Box<dyn LinearBank>,
     keys: HashMap<String, u32>,
+    /// The key of each bank entry (`None` for a global model).
+    names: Vec<Option<String>>,
+    /// Metrics of each bank entry.
+    per_key: Vec<KeyMetrics>,
     /// Metrics over every row learned.
     pub metrics: Prequential,
     /// Rows scored by `ML_PREDICT`.
@@ -118,7 +196,16 @@ impl std::fmt::Debug for ModelState {
 impl ModelState {
     /// A model named `name` over `bank`.
     pub fn new(name: impl Into<String>, bank: Box<dyn LinearBank>, device: String) -> Self {
-        Self { name: name.into(), bank, keys: HashMap::new(), metrics: Prequential::default(), rows_scored: 0, device }
+        Self {
+            name: name.into(),
+            bank,
+            keys: HashMap::new(),
+            names: Vec::new(),
+            per_key: Vec::new(),
+            metrics: Prequential::default(),
+            rows_scored: 0,
+            device,
+        }
     }
 
     /// Wraps the state for sharing between a worker's operators.
@@ -134,11 +221,12 @@ impl ModelState {
     /// A model that starts from saved keys: `keys[i]` names bank entry `i`
     /// (`None` for a global model's single entry).
     pub fn with_keys(mut self, keys: Vec<Option<String>>) -> Self {
-        for (i, key) in keys.into_iter().enumerate() {
+        for (i, key) in keys.iter().enumerate() {
             if let Some(k) = key {
-                self.keys.insert(k, i as u32);
+                self.keys.insert(k.clone(), i as u32);
             }
         }
+        self.names = keys;
         self
     }
 
@@ -175,6 +263,7 @@ impl ModelState {
                             None => {
                                 let i = self.keys.len() as u32;
                                 self.keys.insert(k.to_string(), i);
+                                self.names.push(Some(k.to_string()));
                                 i
                             }
                         })
@@ -236,6 +325,47 @@ impl Train {
     pub fn new(model: SharedModel, key: Option<usize>, features: Vec<usize>, label: usize) -> Self {
         Self { model, key, features, label, keys: Vec::new(), rows: Vec::new(), labels: Vec::new(), out: Vec::new() }
     }
+
+    /// One [`metrics_schema`] row per key that this batch trained.
+    fn metrics_batch(&self, state: &mut ModelState, task: Task) -> Result<Option<RecordBatch>> {
+        let mut touched: Vec<u32> = Vec::new();
+        if state.per_key.len() < state.bank.n_keys() {
+            state.per_key.resize(state.bank.n_keys(), KeyMetrics::default());
+        }
+        for ((&k, &p), &y) in self.keys.iter().zip(&self.out).zip(&self.labels) {
+            let m = &mut state.per_key[k as usize];
+            if m.batch_mark != state.metrics.rows + 1 {
+                m.batch_mark = state.metrics.rows + 1;
+                touched.push(k);
+            }
+            m.add(task, p, y);
+        }
+        if touched.is_empty() {
+            return Ok(None);
+        }
+        let name = state.name.clone();
+        let key_name = |k: u32| state.names.get(k as usize).cloned().flatten();
+        let metric = |f: &dyn Fn(&KeyMetrics) -> Option<f64>| -> ArrayRef {
+            Arc::new(touched.iter().map(|&k| f(&state.per_key[k as usize])).collect::<Float64Array>())
+        };
+        let classification = task == Task::Binary;
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from_iter_values(touched.iter().map(|_| name.as_str()))),
+            Arc::new(touched.iter().map(|&k| key_name(k)).collect::<StringArray>()),
+            Arc::new(touched.iter().map(|&k| state.per_key[k as usize].total.rows as i64).collect::<Int64Array>()),
+            metric(&|m| m.total.accuracy().filter(|_| classification)),
+            metric(&|m| m.total.log_loss().filter(|_| classification)),
+            metric(&|m| m.total.mae()),
+            metric(&|m| m.total.rmse()),
+            metric(&|m| m.recent.accuracy.filter(|_| classification)),
+            metric(&|m| m.recent.log_loss.filter(|_| classification)),
+            metric(&|m| m.recent.abs_error),
+            metric(&|m| m.recent.sq_error.map(f64::sqrt)),
+        ];
+        RecordBatch::try_new(metrics_schema(), columns)
+            .map(Some)
+            .map_err(|source| OperatorError::Arrow { operator: "train".into(), source })
+    }
 }
 
 impl Operator for Train {
@@ -243,7 +373,7 @@ impl Operator for Train {
         "train"
     }
 
-    fn process(&mut self, batch: RecordBatch, _out: &mut Vec<RecordBatch>) -> Result<()> {
+    fn process(&mut self, batch: RecordBatch, out: &mut Vec<RecordBatch>) -> Result<()> {
         let model = Arc::clone(&self.model);
         let mut state = lock(&model);
         let n = batch.num_rows();
@@ -268,9 +398,11 @@ impl Operator for Train {
         let task = state.bank.spec().task;
         let result = state.bank.learn(&self.keys, &self.rows, &self.labels, &mut self.out);
         result.map_err(|e| state.error(e))?;
+        let metrics = self.metrics_batch(&mut state, task)?;
         for (&p, &y) in self.out.iter().zip(&self.labels) {
             state.metrics.add(task, p, y);
         }
+        out.extend(metrics);
         Ok(())
     }
 }

@@ -244,3 +244,56 @@ fn a_snapshot_of_another_model_is_refused_with_the_reason() {
     assert!(text.contains("holds a classification model of (speed, volume, occupancy)"), "{text}");
     assert!(text.contains("move the file away"), "{text}");
 }
+
+#[test]
+fn ml_metrics_streams_each_keys_prequential_metrics() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("metrics.json");
+    let sql = format!(
+        "{}\n{}\nCREATE TABLE metrics WITH ('connector' = 'file', 'path' = '{}', 'format' = 'json');
+         INSERT INTO metrics SELECT key, rows, accuracy, log_loss, recent_accuracy, mae, rmse FROM ML_METRICS(MODEL m) WHERE rows > 0;",
+        traffic(5),
+        model_sql("m", ", 'partition_by' = 'sensor_id'"),
+        path.display()
+    );
+    run(plan_pipeline(&sql).expect("plan"), RunOptions::default().workers(1)).expect("run");
+
+    // The oracle: the kernels on the same rows, per key.
+    let (keys, features, labels) = rows(5);
+    let spec = LinearSpec {
+        optimizer: Optimizer::Adam { lr: 0.05, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+        scale: true,
+        ..LinearSpec::river_defaults(Task::Binary, 3)
+    };
+    let mut index = std::collections::HashMap::new();
+    let dense: Vec<u32> = keys.iter().map(|k| { let n = index.len() as u32; *index.entry(*k).or_insert(n) }).collect();
+    let mut bank = CpuBank::new(spec, index.len());
+    let mut out = vec![0.0; labels.len()];
+    bank.learn(&dense, &features, &labels, &mut out).expect("learn");
+    let mut want: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+    for ((k, p), y) in keys.iter().zip(&out).zip(&labels) {
+        let e = want.entry(k.to_string()).or_default();
+        e.0 += 1;
+        e.1 += u64::from((*p > 0.5) == (*y > 0.5));
+    }
+
+    // The last row of each key is its total.
+    let mut last: std::collections::BTreeMap<String, serde_json::Value> = Default::default();
+    for line in std::fs::read_to_string(&path).expect("metrics").lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("json");
+        let key = v["key"].as_str().expect("key").to_string();
+        let rows = v["rows"].as_u64().expect("rows");
+        if last.get(&key).is_none_or(|l| l["rows"].as_u64() < Some(rows)) {
+            last.insert(key, v);
+        }
+    }
+    assert_eq!(last.len(), 5);
+    for (key, (n, correct)) in want {
+        let v = &last[&key];
+        assert_eq!(v["rows"].as_u64(), Some(n), "{key}");
+        let accuracy = v["accuracy"].as_f64().expect("accuracy");
+        assert!((accuracy - correct as f64 / n as f64).abs() < 1e-12, "{key}: {accuracy} vs {correct}/{n}");
+        let recent = v["recent_accuracy"].as_f64().expect("recent");
+        assert!((0.0..=1.0).contains(&recent) && v["log_loss"].as_f64().is_some_and(|l| l > 0.0), "{v}");
+    }
+}

@@ -96,6 +96,7 @@ pub fn plan_pipeline(sql: &str) -> Result<Pipeline, Diagnostic> {
         group_by: std::cell::Cell::new(None),
         sinks: Vec::new(),
         models: Vec::new(),
+        metrics_reads: Vec::new(),
     };
     for statement in statements {
         let span = statement.span();
@@ -108,6 +109,7 @@ pub fn plan_pipeline(sql: &str) -> Result<Pipeline, Diagnostic> {
         };
         result.map_err(|d| d.in_statement(span))?;
     }
+    planner.check_metrics_reads()?;
     if planner.sinks.is_empty() {
         let d = Diagnostic::new("the pipeline has no INSERT INTO, so it would do nothing")
             .with_help("add INSERT INTO <sink table> SELECT ... FROM <source table>");
@@ -145,6 +147,8 @@ struct Planner {
     sinks: Vec<SinkPlan>,
     /// Every `CREATE MODEL`, in order.
     models: Vec<models::Model>,
+    /// Every `ML_METRICS(MODEL m)` read, with where it is.
+    metrics_reads: Vec<(String, Span)>,
 }
 
 fn to_span(span: &datafusion::common::Span) -> Span {

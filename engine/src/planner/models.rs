@@ -269,7 +269,7 @@ impl Planner {
             key,
             features,
             label,
-            schema: Arc::new(Schema::empty()),
+            schema: weir_operators::model::metrics_schema(),
         };
         let spec = weir_connectors::sink_spec("blackhole", &BTreeMap::new()).map_err(|e| Diagnostic::new(e.to_string()))?;
         let schema = input.schema();
@@ -365,6 +365,44 @@ impl Planner {
             call.placeholder,
             Node::Predict { input: Box::new(input), model: model.name, key, features, schema: scored },
         );
+        Ok(())
+    }
+}
+
+impl Planner {
+    /// `ML_METRICS(MODEL m)`: registers the placeholder for the model's
+    /// metrics rows; the model must be trained somewhere in the pipeline
+    /// (checked once every statement is planned).
+    pub(super) fn register_metrics(&mut self, call: WindowCall) -> Result<(), Diagnostic> {
+        let Some(model) = call.model.clone() else {
+            return Err(Diagnostic::at("ML_METRICS needs a model", call.span).with_help("write ML_METRICS(MODEL m)"));
+        };
+        if self.model(&model.value).is_none() {
+            let known: Vec<&str> = self.models.iter().map(|m| m.plan.name.as_str()).collect();
+            let d = Diagnostic::at(format!("unknown model '{}'", model.value), model.span);
+            return Err(match weir_connectors::options::closest(&model.value, &known) {
+                Some(k) => d.with_help(format!("did you mean '{k}'?")),
+                None => d.with_help("declare it first: CREATE MODEL m INPUT (...) OUTPUT (...) WITH (...)"),
+            });
+        }
+        let schema = weir_operators::model::metrics_schema();
+        self.ctx
+            .register_table(call.placeholder.as_str(), Arc::new(EmptyTable::new(Arc::clone(&schema))))
+            .map_err(from_datafusion)?;
+        self.metrics_reads.push((model.value.clone(), model.span));
+        self.windows.insert(call.placeholder, Node::Metrics { model: model.value, schema });
+        Ok(())
+    }
+
+    /// Every `ML_METRICS(MODEL m)` needs an `INSERT INTO m` in the pipeline.
+    pub(super) fn check_metrics_reads(&self) -> Result<(), Diagnostic> {
+        for (model, span) in &self.metrics_reads {
+            let trained = self.sinks.iter().any(|s| matches!(&s.input, Node::Train { model: m, .. } if m == model));
+            if !trained {
+                return Err(Diagnostic::at(format!("ML_METRICS reads the training of '{model}', but nothing trains it"), *span)
+                    .with_help(format!("add INSERT INTO {model} SELECT ... to the pipeline")));
+            }
+        }
         Ok(())
     }
 }

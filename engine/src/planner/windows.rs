@@ -51,6 +51,9 @@ impl Planner {
         if call.function == WindowFunction::MlPredict {
             return self.register_predict(call);
         }
+        if call.function == WindowFunction::MlMetrics {
+            return self.register_metrics(call);
+        }
         let name = sql::object_name(&call.input);
         let Some(time_ident) = call.time.clone() else {
             return self.register_late_rows(&name, call);
@@ -108,7 +111,9 @@ impl Planner {
             WindowFunction::Tumble => WindowKind::Tumble { size: sizes[0] },
             WindowFunction::Session => WindowKind::Session { gap: sizes[0] },
             WindowFunction::LateRows => return Err(Diagnostic::at("LATE_ROWS takes no time column", call.span)),
-            WindowFunction::MlPredict => return Err(Diagnostic::at("ML_PREDICT takes no time column", call.span)),
+            WindowFunction::MlPredict | WindowFunction::MlMetrics => {
+                return Err(Diagnostic::at("a model function takes no time column", call.span));
+            }
             WindowFunction::Hop => {
                 let (slide, size) = (sizes[0], sizes[1]);
                 if size % slide != 0 {
@@ -191,7 +196,7 @@ impl Planner {
             Node::Over { input, .. } | Node::Predict { input, .. } => {
                 (index < input.schema().fields().len()).then(|| self.time_origins(input, index)).flatten()
             }
-            Node::WindowAggregate { .. } | Node::Train { .. } | Node::Empty { .. } => None,
+            Node::WindowAggregate { .. } | Node::Train { .. } | Node::Metrics { .. } | Node::Empty { .. } => None,
         }
     }
 

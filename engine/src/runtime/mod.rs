@@ -100,8 +100,16 @@ pub fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunReport> {
                 let stream = sources::source(scope, source, split, Arc::clone(&s));
                 streams.insert(source.table.as_str(), (stream, source.watermark.is_some()));
             }
-            for (i, sink) in p.sinks.iter().enumerate() {
-                let stream = operators::build(scope, &sink.input, &streams, &models, i, split.workers, Arc::clone(&s));
+            // Training first: `ML_METRICS` reads the output of the query that
+            // trains a model, wherever it is in the file.
+            let mut trained: HashMap<String, BatchStream<'_>> = HashMap::new();
+            let order = p.sinks.iter().enumerate().filter(|(_, s)| s.trains().is_some())
+                .chain(p.sinks.iter().enumerate().filter(|(_, s)| s.trains().is_none()));
+            for (i, sink) in order {
+                let stream = operators::build(scope, &sink.input, &streams, &models, &trained, i, split.workers, Arc::clone(&s));
+                if let Some(model) = sink.trains() {
+                    trained.insert(model.to_string(), stream.clone());
+                }
                 sinks::sink(stream, sink, i, split, Arc::clone(&s));
             }
         });

@@ -34,6 +34,7 @@ pub(super) fn build<'s>(
     node: &Node,
     sources: &Sources<'s>,
     models: &Models,
+    trained: &HashMap<String, BatchStream<'s>>,
     sink: usize,
     workers: usize,
     shared: Arc<Shared>,
@@ -72,12 +73,12 @@ pub(super) fn build<'s>(
             apply(stream, "scan columns", Box::new(Project::new(exprs, Arc::clone(schema))), sink, shared)
         }
         Node::WindowAssign { input, kind, time, schema } => {
-            let input = build(scope, input, sources, models, sink, workers, Arc::clone(&shared));
+            let input = build(scope, input, sources, models, trained, sink, workers, Arc::clone(&shared));
             apply(input, "window", Box::new(WindowAssign::new(*kind, *time, Arc::clone(schema))), sink, shared)
         }
         Node::WindowAggregate { input, kind, start, end, keys, layout, aggregates, schema, .. } => {
             let input_schema = input.schema();
-            let input = build(scope, input, sources, models, sink, workers, Arc::clone(&shared));
+            let input = build(scope, input, sources, models, trained, sink, workers, Arc::clone(&shared));
             match WindowAggregate::new(*kind, *start, *end, keys.clone(), layout.clone(), aggregates.clone(), &input_schema, Arc::clone(schema)) {
                 Ok(op) => {
                     let end = layout.iter().position(|g| *g == GroupColumn::WindowEnd);
@@ -92,7 +93,7 @@ pub(super) fn build<'s>(
         }
         Node::Over { input, keys, time, functions, schema, .. } => {
             let input_schema = input.schema();
-            let input = build(scope, input, sources, models, sink, workers, Arc::clone(&shared));
+            let input = build(scope, input, sources, models, trained, sink, workers, Arc::clone(&shared));
             match OverAggregate::new(keys.clone(), *time, functions.clone(), input_schema, Arc::clone(schema)) {
                 Ok(op) => super::keyed::keyed(input, Partitioner::new(keys.clone(), workers), Box::new(op), sink, shared, None),
                 Err(source) => {
@@ -102,18 +103,18 @@ pub(super) fn build<'s>(
             }
         }
         Node::Project { input, exprs, schema, .. } => {
-            let input = build(scope, input, sources, models, sink, workers, Arc::clone(&shared));
+            let input = build(scope, input, sources, models, trained, sink, workers, Arc::clone(&shared));
             apply(input, "project", Box::new(Project::new(exprs.clone(), Arc::clone(schema))), sink, shared)
         }
         Node::Filter { input, predicate, .. } => {
-            let input = build(scope, input, sources, models, sink, workers, Arc::clone(&shared));
+            let input = build(scope, input, sources, models, trained, sink, workers, Arc::clone(&shared));
             apply(input, "filter", Box::new(Filter::new(Arc::clone(predicate))), sink, shared)
         }
         Node::Union { inputs, schema } => {
             let streams: Vec<BatchStream<'s>> = inputs
                 .iter()
                 .map(|i| {
-                    let stream = build(scope, i, sources, models, sink, workers, Arc::clone(&shared));
+                    let stream = build(scope, i, sources, models, trained, sink, workers, Arc::clone(&shared));
                     // Relabel each input to the union's column names.
                     let exprs = schema
                         .fields()
@@ -129,17 +130,24 @@ pub(super) fn build<'s>(
         Node::Train { input, model, key, features, label, .. } => {
             let Some(state) = models.get(model) else { return empty(scope) };
             let keys = crate::planner::key_exprs(&input.schema(), *key);
-            let input = build(scope, input, sources, models, sink, workers, Arc::clone(&shared));
+            let input = build(scope, input, sources, models, trained, sink, workers, Arc::clone(&shared));
             let op = Train::new(Arc::clone(state), *key, features.clone(), *label);
             super::keyed::keyed(input, Partitioner::new(keys, workers), Box::new(op), sink, shared, None)
         }
         Node::Predict { input, model, key, features, schema } => {
             let Some(state) = models.get(model) else { return empty(scope) };
             let keys = crate::planner::key_exprs(&input.schema(), *key);
-            let input = build(scope, input, sources, models, sink, workers, Arc::clone(&shared));
+            let input = build(scope, input, sources, models, trained, sink, workers, Arc::clone(&shared));
             let op = Predict::new(Arc::clone(state), *key, features.clone(), Arc::clone(schema));
             super::keyed::keyed(input, Partitioner::new(keys, workers), Box::new(op), sink, shared, None)
         }
+        Node::Metrics { model, .. } => match trained.get(model) {
+            Some(stream) => stream.clone(),
+            None => {
+                shared.fail(EngineError::Runtime(format!("nothing trains model '{model}' for ML_METRICS")));
+                empty(scope)
+            }
+        },
         Node::Empty { .. } => empty(scope),
     }
 }

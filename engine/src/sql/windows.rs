@@ -38,6 +38,9 @@ pub enum WindowFunction {
     /// `ML_PREDICT(TABLE t, MODEL m, DESCRIPTOR(a, b))`: the rows of `t`
     /// with model `m`'s prediction appended.
     MlPredict,
+    /// `ML_METRICS(MODEL m)`: model `m`'s prequential metrics per key, after
+    /// each training batch.
+    MlMetrics,
 }
 
 impl WindowFunction {
@@ -48,6 +51,7 @@ impl WindowFunction {
             "SESSION" => Some(Self::Session),
             "LATE_ROWS" => Some(Self::LateRows),
             "ML_PREDICT" => Some(Self::MlPredict),
+            "ML_METRICS" => Some(Self::MlMetrics),
             _ => None,
         }
     }
@@ -60,6 +64,7 @@ impl WindowFunction {
             Self::Session => "SESSION(TABLE t, DESCRIPTOR(ts), INTERVAL '5' MINUTE) -- the gap",
             Self::LateRows => "LATE_ROWS(t)",
             Self::MlPredict => "ML_PREDICT(TABLE t, MODEL m, DESCRIPTOR(feature, ...))",
+            Self::MlMetrics => "ML_METRICS(MODEL m)",
         }
     }
 
@@ -68,7 +73,7 @@ impl WindowFunction {
         match self {
             Self::Hop => 4,
             Self::Tumble | Self::Session | Self::MlPredict => 3,
-            Self::LateRows => 1,
+            Self::LateRows | Self::MlMetrics => 1,
         }
     }
 }
@@ -103,6 +108,11 @@ pub(crate) fn strip_table_keyword(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSp
     let word = |t: &TokenWithSpan, s: &str| matches!(&t.token, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(s));
     for token in tokens {
         if word(&token, "MODEL") {
+            // `ML_METRICS ( MODEL`: its only argument.
+            let mut previous = out.iter().rev().filter(|t| !matches!(t.token, Token::Whitespace(_)));
+            if previous.next().is_some_and(|t| t.token == Token::LParen) && previous.next().is_some_and(|t| word(t, "ML_METRICS")) {
+                continue;
+            }
             // `ML_PREDICT ( t , MODEL`: the model argument.
             let mut previous = out.iter().rev().filter(|t| !matches!(t.token, Token::Whitespace(_)));
             let comma = previous.next().is_some_and(|t| t.token == Token::Comma);
@@ -218,6 +228,11 @@ impl Extractor<'_> {
         let call = WindowCall { placeholder: String::new(), function, span, input, time: None, intervals: Vec::new(), model: None, columns: Vec::new() };
         if function == WindowFunction::LateRows {
             return Ok(call);
+        }
+        if function == WindowFunction::MlMetrics {
+            // The one argument is the model; `input` holds its name.
+            let model = call.input.0.last().and_then(ObjectNamePart::as_ident).cloned();
+            return Ok(WindowCall { model, ..call });
         }
         if function == WindowFunction::MlPredict {
             let model = match &exprs[1] {
