@@ -46,6 +46,30 @@ fn rows(sensors: u64) -> (Vec<i64>, Vec<f32>, Vec<f32>) {
     (keys, features, labels)
 }
 
+/// What `model_sql`'s model predicts for each generator row before learning
+/// it, computed by the kernels directly: (keys, labels, predictions).
+fn oracle(sensors: u64, partitioned: bool) -> (Vec<i64>, Vec<f32>, Vec<f32>) {
+    let (keys, features, labels) = rows(sensors);
+    let spec = LinearSpec {
+        optimizer: Optimizer::Adam { lr: 0.05, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+        scale: true,
+        ..LinearSpec::river_defaults(Task::Binary, 3)
+    };
+    // Keys get dense indices in order of first sight, as in the engine.
+    let mut index = std::collections::HashMap::new();
+    let dense: Vec<u32> = keys
+        .iter()
+        .map(|k| {
+            let n = index.len() as u32;
+            if partitioned { *index.entry(*k).or_insert(n) } else { 0 }
+        })
+        .collect();
+    let mut bank = CpuBank::new(spec, index.len().max(1));
+    let mut out = vec![0.0; labels.len()];
+    bank.learn(&dense, &features, &labels, &mut out).expect("learn");
+    (keys, labels, out)
+}
+
 fn model_sql(name: &str, extra: &str) -> String {
     format!(
         "CREATE MODEL {name} INPUT (speed DOUBLE, volume DOUBLE, occupancy DOUBLE) OUTPUT (congested BOOLEAN)
@@ -62,24 +86,7 @@ fn training_matches_the_kernels_applied_directly() {
         let report = run(plan_pipeline(&sql).expect("plan"), RunOptions::default().workers(1)).expect("run");
         let got = &report.models["m"];
 
-        let (keys, features, labels) = rows(20);
-        let spec = LinearSpec {
-            optimizer: Optimizer::Adam { lr: 0.05, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
-            scale: true,
-            ..LinearSpec::river_defaults(Task::Binary, 3)
-        };
-        // Keys get dense indices in order of first sight, as in the engine.
-        let mut index = std::collections::HashMap::new();
-        let dense: Vec<u32> = keys
-            .iter()
-            .map(|k| {
-                let n = index.len() as u32;
-                if partitioned { *index.entry(*k).or_insert(n) } else { 0 }
-            })
-            .collect();
-        let mut bank = CpuBank::new(spec, index.len().max(1));
-        let mut out = vec![0.0; labels.len()];
-        bank.learn(&dense, &features, &labels, &mut out).expect("learn");
+        let (_, labels, out) = oracle(20, partitioned);
         let correct = out.iter().zip(&labels).filter(|&(&p, &y)| (p > 0.5) == (y > 0.5)).count() as u64;
 
         assert_eq!(got.metrics.rows, EVENTS, "partitioned {partitioned}");
@@ -259,17 +266,7 @@ fn ml_metrics_streams_each_keys_prequential_metrics() {
     run(plan_pipeline(&sql).expect("plan"), RunOptions::default().workers(1)).expect("run");
 
     // The oracle: the kernels on the same rows, per key.
-    let (keys, features, labels) = rows(5);
-    let spec = LinearSpec {
-        optimizer: Optimizer::Adam { lr: 0.05, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
-        scale: true,
-        ..LinearSpec::river_defaults(Task::Binary, 3)
-    };
-    let mut index = std::collections::HashMap::new();
-    let dense: Vec<u32> = keys.iter().map(|k| { let n = index.len() as u32; *index.entry(*k).or_insert(n) }).collect();
-    let mut bank = CpuBank::new(spec, index.len());
-    let mut out = vec![0.0; labels.len()];
-    bank.learn(&dense, &features, &labels, &mut out).expect("learn");
+    let (keys, labels, out) = oracle(5, true);
     let mut want: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
     for ((k, p), y) in keys.iter().zip(&out).zip(&labels) {
         let e = want.entry(k.to_string()).or_default();
