@@ -177,7 +177,10 @@ pub enum Node {
         features: Vec<usize>,
         /// Index of the label column.
         label: usize,
-        /// The (empty) output schema.
+        /// The event-time column, when the query has one with a watermark:
+        /// rows are then learned in its order as the watermark passes them.
+        time: Option<usize>,
+        /// The output schema: `ML_METRICS` rows.
         schema: SchemaRef,
     },
     /// `ML_PREDICT(TABLE t, MODEL m, DESCRIPTOR(...))`: the input's rows
@@ -323,13 +326,17 @@ impl Node {
                 }
                 r
             }
-            Node::Train { input, model, key, features, label, .. } => {
+            Node::Train { input, model, key, features, label, time, .. } => {
                 let schema = input.schema();
                 let name = |i: &usize| schema.fields().get(*i).map(|f| f.name().clone()).unwrap_or_default();
                 let features: Vec<String> = features.iter().map(name).collect();
+                let order = match time {
+                    Some(t) => format!("in {} order per key, as the watermark passes each row", name(t)),
+                    None => "in arrival order".to_string(),
+                };
                 let r = writeln!(
                     out,
-                    "{pad}train {model} (test-then-train): features [{}], label {}",
+                    "{pad}train {model} (test-then-train, {order}): features [{}], label {}",
                     features.join(", "),
                     name(label)
                 );

@@ -18,8 +18,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
-use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Float32Type, SchemaRef};
+use datafusion::arrow::array::UInt32Array;
+use datafusion::arrow::compute::kernels::boolean::not;
+use datafusion::arrow::compute::{cast, concat_batches, filter_record_batch, take};
+use datafusion::arrow::datatypes::{DataType, Float32Type, SchemaRef, TimeUnit, TimestampMillisecondType};
 use weir_kernels::{LinearBank, Task};
 
 use crate::error::{OperatorError, Result};
@@ -313,6 +315,11 @@ pub struct Train {
     key: Option<usize>,
     features: Vec<usize>,
     label: usize,
+    /// The event-time column: with one, rows wait until the watermark
+    /// passes them and are learned in event-time order.
+    time: Option<usize>,
+    /// Rows waiting for the watermark.
+    pending: Vec<RecordBatch>,
     keys: Vec<u32>,
     rows: Vec<f32>,
     labels: Vec<f32>,
@@ -323,7 +330,93 @@ impl Train {
     /// Trains `model` on column `label` from the `features` columns, per
     /// value of column `key` (or one global model).
     pub fn new(model: SharedModel, key: Option<usize>, features: Vec<usize>, label: usize) -> Self {
-        Self { model, key, features, label, keys: Vec::new(), rows: Vec::new(), labels: Vec::new(), out: Vec::new() }
+        Self {
+            model,
+            key,
+            features,
+            label,
+            time: None,
+            pending: Vec::new(),
+            keys: Vec::new(),
+            rows: Vec::new(),
+            labels: Vec::new(),
+            out: Vec::new(),
+        }
+    }
+
+    /// Learns in event-time order of column `time`: rows wait until the
+    /// watermark passes them, then are learned sorted by time (ties in
+    /// arrival order).
+    pub fn in_event_time_order(mut self, time: usize) -> Self {
+        self.time = Some(time);
+        self
+    }
+
+    /// Learns the pending rows at or before `watermark` (all of them with
+    /// `None`), in event-time order.
+    fn release(&mut self, watermark: Option<i64>, out: &mut Vec<RecordBatch>) -> Result<()> {
+        let (Some(time), Some(first)) = (self.time, self.pending.first()) else { return Ok(()) };
+        let arrow = |source| OperatorError::Arrow { operator: "train".into(), source };
+        let all = concat_batches(&first.schema(), &self.pending).map_err(arrow)?;
+        self.pending.clear();
+        let ms = cast(all.column(time), &DataType::Timestamp(TimeUnit::Millisecond, None)).map_err(arrow)?;
+        let ms = ms.as_primitive::<TimestampMillisecondType>();
+        // NULL times are learned at once, first: they can never be ordered.
+        let ready: BooleanArray = ms.iter().map(|t| Some(match (t, watermark) {
+            (Some(t), Some(w)) => t <= w,
+            _ => true,
+        })).collect();
+        let (now, later) = (filter_record_batch(&all, &ready).map_err(arrow)?, filter_record_batch(&all, &not(&ready).map_err(arrow)?).map_err(arrow)?);
+        if later.num_rows() > 0 {
+            self.pending.push(later);
+        }
+        if now.num_rows() == 0 {
+            return Ok(());
+        }
+        let order: UInt32Array = {
+            let times = cast(now.column(time), &DataType::Timestamp(TimeUnit::Millisecond, None)).map_err(arrow)?;
+            let times = times.as_primitive::<TimestampMillisecondType>();
+            let mut idx: Vec<u32> = (0..now.num_rows() as u32).collect();
+            idx.sort_by_key(|&i| times.is_valid(i as usize).then(|| times.value(i as usize)));
+            idx.into()
+        };
+        let columns = now.columns().iter().map(|c| take(c, &order, None)).collect::<std::result::Result<Vec<_>, _>>().map_err(arrow)?;
+        let sorted = RecordBatch::try_new(now.schema(), columns).map_err(arrow)?;
+        self.learn(sorted, out)
+    }
+
+    /// Test-then-train on every row of `batch`, in its order.
+    fn learn(&mut self, batch: RecordBatch, out: &mut Vec<RecordBatch>) -> Result<()> {
+        let model = Arc::clone(&self.model);
+        let mut state = lock(&model);
+        let n = batch.num_rows();
+        let indices = state.key_indices(self.key.map(|k| batch.column(k)), n)?;
+        let columns = feature_columns(&batch, &self.features, &state)?;
+        let labels = cast(batch.column(self.label), &DataType::Float32).map_err(|e| state.arrow(e))?;
+        let labels = labels.as_primitive::<Float32Type>();
+        self.keys.clear();
+        self.rows.clear();
+        self.labels.clear();
+        for (r, key) in indices.iter().enumerate() {
+            match key {
+                Some(k) if labels.is_valid(r) && complete(&columns, r) => {
+                    self.keys.push(*k);
+                    push_row(&columns, r, &mut self.rows);
+                    self.labels.push(labels.value(r));
+                }
+                _ => state.metrics.skipped += 1,
+            }
+        }
+        self.out.resize(self.keys.len(), 0.0);
+        let task = state.bank.spec().task;
+        let result = state.bank.learn(&self.keys, &self.rows, &self.labels, &mut self.out);
+        result.map_err(|e| state.error(e))?;
+        let metrics = self.metrics_batch(&mut state, task)?;
+        for (&p, &y) in self.out.iter().zip(&self.labels) {
+            state.metrics.add(task, p, y);
+        }
+        out.extend(metrics);
+        Ok(())
     }
 
     /// One [`metrics_schema`] row per key that this batch trained.
@@ -374,36 +467,19 @@ impl Operator for Train {
     }
 
     fn process(&mut self, batch: RecordBatch, out: &mut Vec<RecordBatch>) -> Result<()> {
-        let model = Arc::clone(&self.model);
-        let mut state = lock(&model);
-        let n = batch.num_rows();
-        let indices = state.key_indices(self.key.map(|k| batch.column(k)), n)?;
-        let columns = feature_columns(&batch, &self.features, &state)?;
-        let labels = cast(batch.column(self.label), &DataType::Float32).map_err(|e| state.arrow(e))?;
-        let labels = labels.as_primitive::<Float32Type>();
-        self.keys.clear();
-        self.rows.clear();
-        self.labels.clear();
-        for (r, key) in indices.iter().enumerate() {
-            match key {
-                Some(k) if labels.is_valid(r) && complete(&columns, r) => {
-                    self.keys.push(*k);
-                    push_row(&columns, r, &mut self.rows);
-                    self.labels.push(labels.value(r));
-                }
-                _ => state.metrics.skipped += 1,
-            }
+        if self.time.is_some() {
+            self.pending.push(batch);
+            return Ok(());
         }
-        self.out.resize(self.keys.len(), 0.0);
-        let task = state.bank.spec().task;
-        let result = state.bank.learn(&self.keys, &self.rows, &self.labels, &mut self.out);
-        result.map_err(|e| state.error(e))?;
-        let metrics = self.metrics_batch(&mut state, task)?;
-        for (&p, &y) in self.out.iter().zip(&self.labels) {
-            state.metrics.add(task, p, y);
-        }
-        out.extend(metrics);
-        Ok(())
+        self.learn(batch, out)
+    }
+
+    fn on_watermark(&mut self, watermark: i64, out: &mut Vec<RecordBatch>) -> Result<()> {
+        self.release(Some(watermark), out)
+    }
+
+    fn finish(&mut self, out: &mut Vec<RecordBatch>) -> Result<()> {
+        self.release(None, out)
     }
 }
 

@@ -29,7 +29,11 @@ fn traffic_of(events: u64, sensors: u64) -> String {
 /// The generator's rows as (sensor, features [speed, volume, occupancy], label).
 fn rows(sensors: u64) -> (Vec<i64>, Vec<f32>, Vec<f32>) {
     let opts = GeneratorOptions { events: EVENTS, rate: 0.0, sensors, seed: 11, ..GeneratorOptions::default() };
-    let batch: RecordBatch = generate(&opts, 0..EVENTS).expect("generate");
+    rows_of(&generate(&opts, 0..EVENTS).expect("generate"))
+}
+
+/// A batch of generator rows as (sensor, features, label).
+fn rows_of(batch: &RecordBatch) -> (Vec<i64>, Vec<f32>, Vec<f32>) {
     let col = |name: &str| {
         let c = batch.column(batch.schema().index_of(name).expect("column")).clone();
         cast(&c, &DataType::Float32).expect("cast")
@@ -293,4 +297,54 @@ fn ml_metrics_streams_each_keys_prequential_metrics() {
         let recent = v["recent_accuracy"].as_f64().expect("recent");
         assert!((0.0..=1.0).contains(&recent) && v["log_loss"].as_f64().is_some_and(|l| l > 0.0), "{v}");
     }
+}
+
+#[test]
+fn training_in_event_time_order_does_not_depend_on_workers_or_disorder() {
+    // Events arrive up to 2 s out of order; the watermark allows 3 s.
+    let sql = |workers: usize| {
+        let sql = format!(
+            "CREATE TABLE traffic (sensor_id BIGINT NOT NULL, ts TIMESTAMP NOT NULL, speed DOUBLE NOT NULL, volume BIGINT NOT NULL,
+               occupancy DOUBLE NOT NULL, congested BOOLEAN NOT NULL, WATERMARK FOR ts AS ts - INTERVAL '3' SECOND)
+             WITH ('connector' = 'generator', 'events' = '{EVENTS}', 'rate' = '0', 'sensors' = '7', 'seed' = '11', 'disorder_ms' = '2000');
+             CREATE MODEL m INPUT (speed DOUBLE, volume DOUBLE, occupancy DOUBLE) OUTPUT (congested BOOLEAN)
+               WITH ('task' = 'classification', 'optimizer' = 'adam', 'learning_rate' = '0.05', 'scaler' = 'standard',
+                     'device' = 'cpu', 'partition_by' = 'sensor_id');
+             INSERT INTO m SELECT sensor_id, ts, speed, CAST(volume AS DOUBLE) AS volume, occupancy, congested FROM traffic;"
+        );
+        let plan = plan_pipeline(&sql).expect("plan");
+        assert!(plan.to_string().contains("in ts order per key"), "{plan}");
+        run(plan, RunOptions::default().workers(workers)).expect("run").models["m"].metrics.clone()
+    };
+    let (one, three) = (sql(1), sql(3));
+    // The same predictions whatever the number of workers (sums of floats
+    // merged from workers differ only in rounding).
+    assert_eq!((one.rows, one.correct), (three.rows, three.correct));
+    assert!((one.log_loss_sum - three.log_loss_sum).abs() < 1e-9 * one.log_loss_sum, "{one:?} vs {three:?}");
+
+    // The oracle: the kernels on the rows sorted by event time.
+    let opts = GeneratorOptions { events: EVENTS, rate: 0.0, sensors: 7, seed: 11, disorder_ms: 2000, ..GeneratorOptions::default() };
+    let batch = generate(&opts, 0..EVENTS).expect("generate");
+    let ts = cast(batch.column(1), &DataType::Int64).expect("ts");
+    let ts = ts.as_primitive::<Int64Type>();
+    let mut order: Vec<usize> = (0..batch.num_rows()).collect();
+    order.sort_by_key(|&r| ts.value(r));
+    assert!(order.windows(2).any(|w| w[0] > w[1]), "the stream is out of order");
+    let (keys, features, labels) = {
+        let (k, f, l) = rows_of(&batch);
+        let k: Vec<u32> = order.iter().map(|&r| k[r] as u32).collect();
+        let f: Vec<f32> = order.iter().flat_map(|&r| f[r * 3..r * 3 + 3].to_vec()).collect();
+        let l: Vec<f32> = order.iter().map(|&r| l[r]).collect();
+        (k, f, l)
+    };
+    let spec = LinearSpec {
+        optimizer: Optimizer::Adam { lr: 0.05, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+        scale: true,
+        ..LinearSpec::river_defaults(Task::Binary, 3)
+    };
+    let mut bank = CpuBank::new(spec, 7);
+    let mut out = vec![0.0; labels.len()];
+    bank.learn(&keys, &features, &labels, &mut out).expect("learn");
+    let correct = out.iter().zip(&labels).filter(|&(&p, &y)| (p > 0.5) == (y > 0.5)).count() as u64;
+    assert_eq!(one.correct, correct, "learned in event-time order");
 }

@@ -127,11 +127,14 @@ pub(super) fn build<'s>(
                 .collect();
             scope.concatenate(streams)
         }
-        Node::Train { input, model, key, features, label, .. } => {
+        Node::Train { input, model, key, features, label, time, .. } => {
             let Some(state) = models.get(model) else { return empty(scope) };
             let keys = crate::planner::key_exprs(&input.schema(), *key);
             let input = build(scope, input, sources, models, trained, sink, workers, Arc::clone(&shared));
-            let op = Train::new(Arc::clone(state), *key, features.clone(), *label);
+            let mut op = Train::new(Arc::clone(state), *key, features.clone(), *label);
+            if let Some(t) = time {
+                op = op.in_event_time_order(*t);
+            }
             super::keyed::keyed(input, Partitioner::new(keys, workers), Box::new(op), sink, shared, None)
         }
         Node::Predict { input, model, key, features, schema } => {
