@@ -43,6 +43,7 @@ mod operator;
 mod over;
 mod partition;
 mod project;
+pub mod drift;
 pub mod model;
 pub mod model_snapshot;
 pub mod window;
