@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-use support::{Batch, RefBank, Rng, assert_close, assert_state_close, batch, specs};
+use support::{Batch, RefBank, Rng, assert_close, assert_predictions_close, assert_state_close, batch, specs};
 use weir_kernels::{CpuBank, KernelError, KeyGroups, LinearBank, LinearSpec, LinearState, Optimizer, Task};
 
 /// Learns `batches` batches with `bank` and the reference side by side,
@@ -42,13 +42,13 @@ fn check_against_reference(
         let mut out = vec![f32::NAN; b.keys.len()];
         bank.learn(&b.keys, &b.rows, &b.labels, &mut out).unwrap();
         let want = reference.learn(&b);
-        assert_close(&format!("{what} {spec:?} batch {i} predictions"), &out, &want, 2e-3);
+        assert_predictions_close(&format!("{what} {spec:?} batch {i} predictions"), &out, &want, 2e-3);
     }
     assert_state_close(&format!("{what} {spec:?}"), &bank.state().unwrap(), &reference, 2e-3);
     let b = batch(rng, spec.task, spec.n_features, n_keys, 300);
     let mut out = vec![f32::NAN; b.keys.len()];
     bank.predict(&b.keys, &b.rows, &mut out).unwrap();
-    assert_close(&format!("{what} {spec:?} scores"), &out, &reference.predict(&b), 2e-3);
+    assert_predictions_close(&format!("{what} {spec:?} scores"), &out, &reference.predict(&b), 2e-3);
 }
 
 #[test]

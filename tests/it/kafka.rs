@@ -166,6 +166,11 @@ const DDL_COLUMNS: &str = "sensor_id BIGINT NOT NULL, ts TIMESTAMP NOT NULL, spe
 const QUERY: &str = "SELECT sensor_id, ts, speed * 3.6 AS speed_ms, volume * 2 AS double_volume FROM traffic WHERE volume > 3";
 
 fn oracle(rows: &[Reading], query: &str) -> Vec<String> {
+    lines_of(&oracle_batches(rows, query))
+}
+
+/// DataFusion's batch engine running `query` over `rows` as table `traffic`.
+fn oracle_batches(rows: &[Reading], query: &str) -> Vec<RecordBatch> {
     let schema = Arc::new(Schema::new(vec![
         Field::new("sensor_id", DataType::Int64, false),
         Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
@@ -182,8 +187,7 @@ fn oracle(rows: &[Reading], query: &str) -> Vec<String> {
     let ctx = weir_engine::session();
     ctx.register_table("traffic", Arc::new(MemTable::try_new(schema, vec![vec![batch]]).expect("table"))).expect("register");
     let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
-    let batches = rt.block_on(async { ctx.sql(query).await.expect("plans").collect().await.expect("runs") });
-    lines_of(&batches)
+    rt.block_on(async { ctx.sql(query).await.expect("plans").collect().await.expect("runs") })
 }
 
 fn pipeline(broker: &Broker, source_options: &str, sink_topic: &str, query: &str) -> String {
@@ -249,23 +253,7 @@ fn csv_round_trip_through_kafka_matches_datafusion() {
     assert_eq!(report.rows_read.get("traffic").copied(), Some(1000));
     assert_eq!(report.malformed.get("traffic").copied(), Some(1));
     // The oracle's rows, written by the same CSV encoder the sink uses.
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("sensor_id", DataType::Int64, false),
-        Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
-        Field::new("speed", DataType::Float64, false),
-        Field::new("volume", DataType::Int64, false),
-    ]));
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(Int64Array::from_iter_values(input.iter().map(|r| r.sensor_id))),
-        Arc::new(TimestampMillisecondArray::from_iter_values(input.iter().map(|r| r.ts_ms)).with_timezone("UTC")),
-        Arc::new(Float64Array::from_iter_values(input.iter().map(|r| r.speed))),
-        Arc::new(Int64Array::from_iter_values(input.iter().map(|r| r.volume))),
-    ];
-    let ctx = weir_engine::session();
-    let table = MemTable::try_new(Arc::clone(&schema), vec![vec![RecordBatch::try_new(schema, columns).expect("batch")]]).expect("table");
-    ctx.register_table("traffic", Arc::new(table)).expect("register");
-    let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
-    let batches = rt.block_on(async { ctx.sql(QUERY).await.expect("plans").collect().await.expect("runs") });
+    let batches = oracle_batches(&input, QUERY);
     let mut buf = Vec::new();
     for b in &batches {
         weir_connectors::encode::write_csv(b, false, &mut buf).expect("encode");
