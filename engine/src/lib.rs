@@ -26,6 +26,7 @@
 
 mod diagnostic;
 mod error;
+pub mod export;
 mod functions;
 pub mod plan;
 mod planner;

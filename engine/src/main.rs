@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use weir_engine::{plan_pipeline, run, EngineError, RunOptions};
+use weir_engine::{export, plan_pipeline, run, EngineError, RunOptions};
 
 /// Weir: streaming SQL pipelines for real-time machine learning.
 ///
@@ -47,6 +47,39 @@ enum Command {
     },
     /// List the connectors and their options.
     Connectors,
+    /// Work with trained models.
+    Model {
+        #[command(subcommand)]
+        command: ModelCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ModelCommand {
+    /// Write a model trained by a pipeline, read from its 'snapshot.path',
+    /// as JSON (the snapshot document, format weir-model/2) or safetensors
+    /// (tensors with a leading key dimension; see docs/models.md).
+    ///
+    /// Exits 0 when written, 2 when the pipeline is invalid, 1 when the
+    /// model has no snapshot or it cannot be read.
+    Export {
+        /// The pipeline file that declares the model (`-` reads standard input).
+        pipeline: PathBuf,
+        /// The model's name.
+        model: String,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t = Format::Json)]
+        format: Format,
+        /// Where to write [default: standard output].
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Format {
+    Json,
+    Safetensors,
 }
 
 fn read_pipeline(path: &PathBuf) -> anyhow::Result<(String, String)> {
@@ -57,6 +90,22 @@ fn read_pipeline(path: &PathBuf) -> anyhow::Result<(String, String)> {
     }
     let text = std::fs::read_to_string(path).with_context(|| format!("reading pipeline {}", path.display()))?;
     Ok((text, path.display().to_string()))
+}
+
+/// Reads and plans a pipeline; on failure prints why and gives the exit
+/// code (2: the pipeline is invalid or unreadable, nothing ran).
+fn load(path: &PathBuf) -> Result<(weir_engine::Pipeline, String, String), ExitCode> {
+    let (text, origin) = read_pipeline(path).map_err(|e| {
+        eprintln!("error: {e:#}");
+        ExitCode::from(2)
+    })?;
+    match plan_pipeline(&text) {
+        Ok(plan) => Ok((plan, text, origin)),
+        Err(d) => {
+            eprintln!("{}", d.render(&text, &origin));
+            Err(ExitCode::from(2))
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -98,19 +147,9 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Run { pipeline, workers, quiet } => {
-            let (text, origin) = match read_pipeline(&pipeline) {
-                Ok(p) => p,
-                Err(e) => {
-                    eprintln!("error: {e:#}");
-                    return Ok(ExitCode::from(2));
-                }
-            };
-            let plan = match plan_pipeline(&text) {
-                Ok(plan) => plan,
-                Err(d) => {
-                    eprintln!("{}", d.render(&text, &origin));
-                    return Ok(ExitCode::from(2));
-                }
+            let (plan, text, origin) = match load(&pipeline) {
+                Ok(loaded) => loaded,
+                Err(code) => return Ok(code),
             };
             let stop = Arc::new(AtomicBool::new(false));
             let handler_stop = Arc::clone(&stop);
@@ -171,6 +210,25 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                     Ok(ExitCode::from(1))
                 }
             }
+        }
+        Command::Model { command: ModelCommand::Export { pipeline, model, format, output } } => {
+            let (plan, _, _) = match load(&pipeline) {
+                Ok(loaded) => loaded,
+                Err(code) => return Ok(code),
+            };
+            let format = match format {
+                Format::Json => export::ExportFormat::Json,
+                Format::Safetensors => export::ExportFormat::Safetensors,
+            };
+            let bytes = export::read_model(&plan, &model).and_then(|snapshot| export::export(&snapshot, format))?;
+            match output {
+                Some(path) => {
+                    std::fs::write(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+                    eprintln!("weir: wrote model {model} to {} ({} bytes)", path.display(), bytes.len());
+                }
+                None => std::io::Write::write_all(&mut std::io::stdout(), &bytes).context("writing to standard output")?,
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Connectors => {
             for (role, list) in [("source", weir_connectors::SOURCES), ("sink", weir_connectors::SINKS)] {

@@ -419,7 +419,7 @@ pub struct ModelPlan {
     /// `'algorithm'` as given (or its default).
     pub algorithm: String,
     /// The kernels' settings.
-    pub spec: weir_kernels::LinearSpec,
+    pub spec: weir_kernels::ModelSpec,
     /// `'device'`.
     pub device: weir_kernels::DeviceRequest,
     /// `'partition_by'`: one model per value of this column.
@@ -428,6 +428,11 @@ pub struct ModelPlan {
     pub inputs: Vec<String>,
     /// The OUTPUT column name (the label when training).
     pub output: String,
+    /// The OUTPUT column's type (of `prediction` for a classifier).
+    pub output_type: datafusion::arrow::datatypes::DataType,
+    /// A multiclass model's classes, in output order (for an integer
+    /// OUTPUT, `"0"` to `"n - 1"`).
+    pub classes: Option<Vec<String>>,
     /// `'snapshot.path'`: the JSON file the model is saved to and starts
     /// warm from.
     pub snapshot: Option<std::path::PathBuf>,

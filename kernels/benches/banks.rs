@@ -8,7 +8,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use weir_kernels::{CpuBank, LinearBank, LinearSpec, Optimizer, Task};
+use weir_kernels::{CpuBank, ModelBank, ModelSpec, Optimizer, Task};
 
 const ROWS: usize = 8192;
 
@@ -28,8 +28,11 @@ fn batch(n_features: usize, n_keys: usize) -> (Vec<u32>, Vec<f32>, Vec<f32>) {
     (keys, rows, labels)
 }
 
-fn banks(spec: LinearSpec, n_keys: usize) -> Vec<Box<dyn LinearBank>> {
-    let mut out: Vec<Box<dyn LinearBank>> = vec![Box::new(CpuBank::new(spec, n_keys))];
+fn banks(spec: ModelSpec, n_keys: usize) -> Vec<Box<dyn ModelBank>> {
+    let mut out: Vec<Box<dyn ModelBank>> = match CpuBank::new(spec, n_keys) {
+        Ok(bank) => vec![Box::new(bank)],
+        Err(e) => panic!("bench spec rejected: {e}"),
+    };
     #[cfg(feature = "cuda")]
     match weir_kernels::cuda::CudaBank::new(spec, n_keys, 0) {
         Ok(bank) => out.push(Box::new(bank)),
@@ -38,30 +41,37 @@ fn banks(spec: LinearSpec, n_keys: usize) -> Vec<Box<dyn LinearBank>> {
     out
 }
 
-fn bench(c: &mut Criterion) {
-    let mut group = c.benchmark_group("logistic bank, 8192 rows");
+/// Learns and scores one batch of every model kind the benches cover.
+fn run(c: &mut Criterion, name: &str, spec: ModelSpec, sizes: &[(usize, usize)]) {
+    let mut group = c.benchmark_group(format!("{name}, 8192 rows"));
     group.throughput(Throughput::Elements(ROWS as u64));
-    for n_features in [8, 32] {
-        for n_keys in [1, 10_000] {
-            let spec = LinearSpec {
-                optimizer: Optimizer::Sgd { lr: 0.01 },
-                scale: true,
-                ..LinearSpec::river_defaults(Task::Binary, n_features)
-            };
-            let (keys, rows, labels) = batch(n_features, n_keys);
-            let mut out = vec![0.0f32; ROWS];
-            for mut bank in banks(spec, n_keys) {
-                let device = bank.device();
-                group.bench_function(format!("learn {device} {n_features} features {n_keys} keys"), |b| {
-                    b.iter(|| bank.learn(black_box(&keys), black_box(&rows), black_box(&labels), &mut out))
-                });
-                group.bench_function(format!("predict {device} {n_features} features {n_keys} keys"), |b| {
-                    b.iter(|| bank.predict(black_box(&keys), black_box(&rows), &mut out))
-                });
-            }
+    for &(n_features, n_keys) in sizes {
+        let spec = ModelSpec { n_features, ..spec };
+        let (keys, rows, labels) = batch(n_features, n_keys);
+        let mut out = vec![0.0f32; ROWS * spec.n_outputs()];
+        for mut bank in banks(spec, n_keys) {
+            let device = bank.device();
+            group.bench_function(format!("learn {device} {n_features} features {n_keys} keys"), |b| {
+                b.iter(|| bank.learn(black_box(&keys), black_box(&rows), black_box(&labels), &mut out))
+            });
+            group.bench_function(format!("predict {device} {n_features} features {n_keys} keys"), |b| {
+                b.iter(|| bank.predict(black_box(&keys), black_box(&rows), &mut out))
+            });
         }
     }
     group.finish();
+}
+
+fn bench(c: &mut Criterion) {
+    let logistic =
+        ModelSpec { optimizer: Optimizer::Sgd { lr: 0.01 }, scale: true, ..ModelSpec::river_defaults(Task::Binary, 8) };
+    run(c, "logistic bank", logistic, &[(8, 1), (8, 10_000), (32, 1), (32, 10_000)]);
+    // Labels are 0 or 1, valid classes of a three-class model.
+    let softmax = ModelSpec { task: Task::Multiclass { classes: 3 }, ..logistic };
+    run(c, "softmax bank (3 classes)", softmax, &[(8, 1), (8, 10_000)]);
+    let adam = Optimizer::Adam { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+    let mlp = ModelSpec { hidden: [16, 0], optimizer: adam, ..logistic };
+    run(c, "mlp bank (16 hidden)", mlp, &[(8, 1), (8, 10_000)]);
 }
 
 criterion_group!(benches, bench);

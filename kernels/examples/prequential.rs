@@ -10,7 +10,7 @@
 
 use std::time::Instant;
 
-use weir_kernels::{CpuBank, LinearBank, LinearSpec, Task};
+use weir_kernels::{CpuBank, ModelBank, ModelSpec, Task};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::args().nth(1).ok_or("usage: prequential FILE.csv")?;
@@ -23,8 +23,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         rows.extend_from_slice(features);
         labels.push(*label);
     }
-    let spec = LinearSpec { scale: true, ..LinearSpec::river_defaults(Task::Binary, width) };
-    let mut bank = CpuBank::new(spec, 1);
+    let spec = ModelSpec { scale: true, ..ModelSpec::river_defaults(Task::Binary, width) };
+    let mut bank = CpuBank::new(spec, 1)?;
     let keys = vec![0u32; labels.len()];
     let mut out = vec![0.0f32; labels.len()];
     let started = Instant::now();

@@ -1,4 +1,4 @@
-//! The CUDA backend of [`LinearBank`]: the kernels of `cuda/linear.cu`,
+//! The CUDA backend of [`ModelBank`]: the kernels of `cuda/model.cu`,
 //! compiled at run time by NVRTC for the card in the machine and launched
 //! through cudarc.
 //!
@@ -25,12 +25,13 @@ use std::sync::Arc;
 use cudarc::driver::{CudaContext, CudaFunction, CudaSlice, CudaStream, DriverError, LaunchConfig, PushKernelArg};
 use cudarc::nvrtc::{CompileOptions, Ptx, compile_ptx_with_opts};
 
-use crate::error::{KernelError, Result, check_len};
-use crate::model::{KeyGroups, LinearBank, LinearSpec, LinearState, Optimizer, Task, check_batch};
+use crate::error::{KernelError, Result};
+use crate::model::{BankState, KeyGroups, ModelBank, check_batch};
+use crate::spec::{Layout, ModelSpec, Optimizer};
 
 /// The CUDA C sources of the kernels, by file name (compiled at run time,
 /// and compiled to PTX by the tests wherever NVRTC can be loaded).
-pub const SOURCES: &[(&str, &str)] = &[("linear.cu", include_str!("../cuda/linear.cu"))];
+pub const SOURCES: &[(&str, &str)] = &[("model.cu", include_str!("../cuda/model.cu"))];
 
 /// Threads per block of every launch.
 const BLOCK: u32 = 256;
@@ -88,40 +89,43 @@ pub fn compile_ptx(name: &str, source: &str, arch: Option<String>) -> Result<Ptx
     }
 }
 
-/// A bank of linear models in GPU memory.
+/// A bank of models in GPU memory.
 #[derive(Debug)]
 pub struct CudaBank {
-    spec: LinearSpec,
+    spec: ModelSpec,
+    layout: Layout,
     stream: Arc<CudaStream>,
     predict_fn: CudaFunction,
     learn_fn: CudaFunction,
     n_keys: usize,
     capacity: usize,
-    /// Per-feature arrays (weights, adam_m, adam_v, mean, var), `capacity × n_features`.
-    features: [CudaSlice<f32>; 5],
-    /// Per-key arrays (bias, count), `capacity`.
-    keyed: [CudaSlice<f32>; 2],
+    /// The `f32` arrays, indexed by the constants below; each holds
+    /// `capacity × per_key(i)` values (at least one, so none is empty).
+    arrays: [CudaSlice<f32>; 9],
     steps: CudaSlice<u32>,
+    pending: CudaSlice<u32>,
 }
 
 const W: usize = 0;
 const M: usize = 1;
 const V: usize = 2;
-const MEAN: usize = 3;
-const VAR: usize = 4;
-const BIAS: usize = 0;
-const COUNT: usize = 1;
+const B: usize = 3;
+const MEAN: usize = 4;
+const VAR: usize = 5;
+const COUNT: usize = 6;
+const GW: usize = 7;
+const GB: usize = 8;
 
 impl CudaBank {
     /// A bank of `n_keys` fresh models on GPU `ordinal`, or an error saying
     /// why CUDA cannot be used.
-    pub fn new(spec: LinearSpec, n_keys: usize, ordinal: usize) -> Result<Self> {
-        Self::from_state(spec, LinearState::zeros(spec.n_features, n_keys), ordinal)
+    pub fn new(spec: ModelSpec, n_keys: usize, ordinal: usize) -> Result<Self> {
+        Self::from_state(spec, BankState::new(&spec, n_keys), ordinal)
     }
 
     /// A bank on GPU `ordinal` that starts from saved numbers.
-    pub fn from_state(spec: LinearSpec, state: LinearState, ordinal: usize) -> Result<Self> {
-        state.validate(spec.n_features)?;
+    pub fn from_state(spec: ModelSpec, state: BankState, ordinal: usize) -> Result<Self> {
+        state.validate(&spec)?;
         if let Some(reason) = cuda_unavailable() {
             return Err(KernelError::NoCuda { reason });
         }
@@ -130,52 +134,85 @@ impl CudaBank {
             Err(_) => return Err(KernelError::NoCuda { reason: "creating a CUDA context panicked".into() }),
         };
         let (major, minor) = ctx.compute_capability().map_err(driver("device query"))?;
-        let ptx = compile_ptx("linear.cu", SOURCES[0].1, Some(format!("compute_{major}{minor}")))?;
+        let ptx = compile_ptx("model.cu", SOURCES[0].1, Some(format!("compute_{major}{minor}")))?;
         let module = ctx.load_module(ptx).map_err(driver("module load"))?;
-        let predict_fn = module.load_function("weir_linear_predict").map_err(driver("function"))?;
-        let learn_fn = module.load_function("weir_linear_learn").map_err(driver("function"))?;
+        let predict_fn = module.load_function("weir_predict").map_err(driver("function"))?;
+        let learn_fn = module.load_function("weir_learn").map_err(driver("function"))?;
         let stream = ctx.default_stream();
-        // Room for at least 64 keys, so that no buffer is ever empty and a
-        // growing bank does not reallocate for each new key.
+        // Room for at least 64 keys, so that a growing bank does not
+        // reallocate for each new key; the keys beyond n_keys hold fresh
+        // models from the start.
         let n_keys = state.n_keys();
         let capacity = n_keys.max(64);
         let mut state = state;
-        state.grow(spec.n_features, capacity);
-        let up = |v: &[f32]| stream.clone_htod(v).map_err(driver("upload"));
-        let features = [up(&state.weights)?, up(&state.adam_m)?, up(&state.adam_v)?, up(&state.mean)?, up(&state.var)?];
-        let keyed = [up(&state.bias)?, up(&state.count)?];
-        let steps = stream.clone_htod(&state.steps).map_err(driver("upload"))?;
-        Ok(Self { spec, stream, predict_fn, learn_fn, n_keys, capacity, features, keyed, steps })
+        state.grow(&spec, capacity);
+        let up = |v: &[f32]| if v.is_empty() { stream.alloc_zeros(1) } else { stream.clone_htod(v) }.map_err(driver("upload"));
+        let arrays = [
+            up(&state.weights)?,
+            up(&state.adam_m)?,
+            up(&state.adam_v)?,
+            up(&state.bias)?,
+            up(&state.mean)?,
+            up(&state.var)?,
+            up(&state.count)?,
+            up(&state.grad_weights)?,
+            up(&state.grad_bias)?,
+        ];
+        let up_u32 = |v: &[u32]| if v.is_empty() { stream.alloc_zeros(1) } else { stream.clone_htod(v) }.map_err(driver("upload"));
+        let (steps, pending) = (up_u32(&state.steps)?, up_u32(&state.pending)?);
+        let layout = spec.layout();
+        Ok(Self { spec, layout, stream, predict_fn, learn_fn, n_keys, capacity, arrays, steps, pending })
+    }
+
+    /// Values per key in `arrays[i]`.
+    fn per_key(&self, i: usize) -> usize {
+        let batched = |n: usize| if self.spec.batch_size > 1 { n } else { 0 };
+        match i {
+            W | M | V => self.layout.n_weights,
+            B => self.layout.n_biases,
+            MEAN | VAR => self.spec.n_features,
+            COUNT => 1,
+            GW => batched(self.layout.n_weights),
+            _ => batched(self.layout.n_biases),
+        }
     }
 
     fn launch_config(n: usize) -> LaunchConfig {
         LaunchConfig { grid_dim: ((n as u32).div_ceil(BLOCK), 1, 1), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 }
     }
 
-    /// Moves `old`'s first `len` values into a fresh zeroed buffer of `new_len`.
-    fn regrow<T: cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits>(
+    /// A buffer of `fresh` (at least one value) that starts with `old`'s first `len` values.
+    fn regrow<T: cudarc::driver::DeviceRepr>(
         stream: &Arc<CudaStream>,
         old: &CudaSlice<T>,
         len: usize,
-        new_len: usize,
+        fresh: &[T],
     ) -> Result<CudaSlice<T>> {
-        let mut fresh = stream.alloc_zeros::<T>(new_len).map_err(driver("alloc"))?;
+        let mut grown = stream.clone_htod(fresh).map_err(driver("upload"))?;
         if len > 0 {
-            stream.memcpy_dtod(&old.slice(0..len), &mut fresh.slice_mut(0..len)).map_err(driver("copy"))?;
+            stream.memcpy_dtod(&old.slice(0..len), &mut grown.slice_mut(0..len)).map_err(driver("copy"))?;
         }
-        Ok(fresh)
+        Ok(grown)
+    }
+
+    fn task_code(&self) -> (i32, i32, i32, i32, i32, i32, i32, i32) {
+        let s = &self.spec;
+        let (task, activation) = (s.task.code(), s.activation.code());
+        (
+            s.n_features as i32,
+            s.hidden[0] as i32,
+            s.hidden[1] as i32,
+            s.n_outputs() as i32,
+            task,
+            activation,
+            i32::from(s.scale),
+            s.batch_size as i32,
+        )
     }
 }
 
-fn task_code(task: Task) -> i32 {
-    match task {
-        Task::Regression => 0,
-        Task::Binary => 1,
-    }
-}
-
-impl LinearBank for CudaBank {
-    fn spec(&self) -> &LinearSpec {
+impl ModelBank for CudaBank {
+    fn spec(&self) -> &ModelSpec {
         &self.spec
     }
 
@@ -192,126 +229,159 @@ impl LinearBank for CudaBank {
             return Ok(());
         }
         if n_keys > self.capacity {
-            let f = self.spec.n_features;
             let cap = n_keys.max(self.capacity * 2).max(64);
-            let (old, s) = (self.n_keys, &self.stream);
-            for buf in &mut self.features {
-                *buf = Self::regrow(s, buf, old * f, cap * f)?;
+            // Fresh models for every new slot, on the host, then the old
+            // keys copied over them on the device.
+            let fresh = BankState::new(&self.spec, cap);
+            let fresh_arrays: [&[f32]; 9] = [
+                &fresh.weights,
+                &fresh.adam_m,
+                &fresh.adam_v,
+                &fresh.bias,
+                &fresh.mean,
+                &fresh.var,
+                &fresh.count,
+                &fresh.grad_weights,
+                &fresh.grad_bias,
+            ];
+            let old = self.n_keys;
+            for (i, values) in fresh_arrays.into_iter().enumerate() {
+                let len = old * self.per_key(i);
+                let values = if values.is_empty() { &[0.0][..] } else { values };
+                self.arrays[i] = Self::regrow(&self.stream, &self.arrays[i], len, values)?;
             }
-            for buf in &mut self.keyed {
-                *buf = Self::regrow(s, buf, old, cap)?;
-            }
-            self.steps = Self::regrow(s, &self.steps, old, cap)?;
+            self.steps = Self::regrow(&self.stream, &self.steps, old, &fresh.steps)?;
+            let pending = if fresh.pending.is_empty() { &[0][..] } else { &fresh.pending[..] };
+            let batched_len = if self.spec.batch_size > 1 { old } else { 0 };
+            self.pending = Self::regrow(&self.stream, &self.pending, batched_len, pending)?;
             self.capacity = cap;
         }
-        // Keys beyond n_keys were zeroed when allocated and never touched.
         self.n_keys = n_keys;
         Ok(())
     }
 
     fn predict(&mut self, keys: &[u32], rows: &[f32], out: &mut [f32]) -> Result<()> {
-        let n = check_batch("cuda predict", &self.spec, self.n_keys, keys, rows, out)?;
+        let n = check_batch("cuda predict", &self.spec, self.n_keys, keys, rows, None, out)?;
         if n == 0 {
             return Ok(());
         }
         let s = &self.stream;
         let keys_d = s.clone_htod(keys).map_err(driver("upload"))?;
         let rows_d = s.clone_htod(rows).map_err(driver("upload"))?;
-        let mut out_d = s.alloc_zeros::<f32>(n).map_err(driver("alloc"))?;
-        let (n_rows, n_features) = (n as i32, self.spec.n_features as i32);
-        let (task, scale) = (task_code(self.spec.task), i32::from(self.spec.scale));
+        let mut out_d = s.alloc_zeros::<f32>(out.len()).map_err(driver("alloc"))?;
+        let (f, h1, h2, o, task, activation, scale, _) = self.task_code();
+        let n_rows = n as i32;
         let mut launch = s.launch_builder(&self.predict_fn);
         launch
             .arg(&n_rows)
-            .arg(&n_features)
+            .arg(&f)
+            .arg(&h1)
+            .arg(&h2)
+            .arg(&o)
             .arg(&task)
+            .arg(&activation)
             .arg(&scale)
             .arg(&keys_d)
             .arg(&rows_d)
-            .arg(&self.features[W])
-            .arg(&self.keyed[BIAS])
-            .arg(&self.features[MEAN])
-            .arg(&self.features[VAR])
+            .arg(&self.arrays[W])
+            .arg(&self.arrays[B])
+            .arg(&self.arrays[MEAN])
+            .arg(&self.arrays[VAR])
             .arg(&mut out_d);
-        // SAFETY: the arguments match weir_linear_predict's parameters in
-        // order and type; every buffer holds what check_batch verified.
+        // SAFETY: the arguments match weir_predict's parameters in order
+        // and type; every buffer holds what check_batch verified.
         unsafe { launch.launch(Self::launch_config(n)) }.map_err(driver("launch"))?;
         s.memcpy_dtoh(&out_d, out).map_err(driver("download"))?;
         s.synchronize().map_err(driver("synchronize"))
     }
 
     fn learn(&mut self, keys: &[u32], rows: &[f32], labels: &[f32], out: &mut [f32]) -> Result<()> {
-        let n = check_batch("cuda learn", &self.spec, self.n_keys, keys, rows, out)?;
-        check_len("cuda learn", "labels length (= rows)", n, labels.len())?;
+        let n = check_batch("cuda learn", &self.spec, self.n_keys, keys, rows, Some(labels), out)?;
         if n == 0 {
             return Ok(());
         }
         let groups = KeyGroups::new(keys);
+        let (f, h1, h2, o, task, activation, scale, batch_size) = self.task_code();
         let s = &self.stream;
         let up_u32 = |v: &[u32]| s.clone_htod(v).map_err(driver("upload"));
         let (active_d, offsets_d, order_d) = (up_u32(&groups.active_keys)?, up_u32(&groups.offsets)?, up_u32(&groups.order)?);
         let rows_d = s.clone_htod(rows).map_err(driver("upload"))?;
         let labels_d = s.clone_htod(labels).map_err(driver("upload"))?;
-        let mut out_d = s.alloc_zeros::<f32>(n).map_err(driver("alloc"))?;
+        let mut out_d = s.alloc_zeros::<f32>(out.len()).map_err(driver("alloc"))?;
         let n_active = groups.active_keys.len() as i32;
-        let n_features = self.spec.n_features as i32;
-        let (task, scale) = (task_code(self.spec.task), i32::from(self.spec.scale));
         let (optimizer, lr, beta1, beta2, eps) = match self.spec.optimizer {
             Optimizer::Sgd { lr } => (0i32, lr, 0.0f32, 0.0f32, 0.0f32),
             Optimizer::Adam { lr, beta1, beta2, eps } => (1, lr, beta1, beta2, eps),
         };
         let (l2, intercept_lr) = (self.spec.l2, self.spec.intercept_lr);
-        let [w, m, v, mean, var] = &mut self.features;
-        let [bias, count] = &mut self.keyed;
+        let [w, m, v, b, mean, var, count, gw, gb] = &mut self.arrays;
         let mut launch = s.launch_builder(&self.learn_fn);
         launch
             .arg(&n_active)
-            .arg(&n_features)
+            .arg(&f)
+            .arg(&h1)
+            .arg(&h2)
+            .arg(&o)
             .arg(&task)
-            .arg(&optimizer)
+            .arg(&activation)
             .arg(&scale)
+            .arg(&optimizer)
             .arg(&lr)
             .arg(&beta1)
             .arg(&beta2)
             .arg(&eps)
             .arg(&l2)
             .arg(&intercept_lr)
+            .arg(&batch_size)
             .arg(&active_d)
             .arg(&offsets_d)
             .arg(&order_d)
             .arg(&rows_d)
             .arg(&labels_d)
             .arg(w)
-            .arg(bias)
+            .arg(b)
             .arg(m)
             .arg(v)
             .arg(&mut self.steps)
             .arg(count)
             .arg(mean)
             .arg(var)
+            .arg(gw)
+            .arg(gb)
+            .arg(&mut self.pending)
             .arg(&mut out_d);
-        // SAFETY: the arguments match weir_linear_learn's parameters in
-        // order and type; the CSR arrays index only rows of this batch and
-        // keys below n_keys (checked above).
+        // SAFETY: the arguments match weir_learn's parameters in order and
+        // type; the CSR arrays index only rows of this batch and keys below
+        // n_keys (checked above).
         unsafe { launch.launch(Self::launch_config(groups.active_keys.len())) }.map_err(driver("launch"))?;
         s.memcpy_dtoh(&out_d, out).map_err(driver("download"))?;
         s.synchronize().map_err(driver("synchronize"))
     }
 
-    fn state(&mut self) -> Result<LinearState> {
+    fn state(&mut self) -> Result<BankState> {
         let s = &self.stream;
-        let f = self.spec.n_features;
-        let (nf, nk) = (self.n_keys * f, self.n_keys);
-        let down = |b: &CudaSlice<f32>, len: usize| s.clone_dtoh(&b.slice(0..len)).map_err(driver("download"));
-        let state = LinearState {
-            weights: down(&self.features[W], nf)?,
-            adam_m: down(&self.features[M], nf)?,
-            adam_v: down(&self.features[V], nf)?,
-            mean: down(&self.features[MEAN], nf)?,
-            var: down(&self.features[VAR], nf)?,
-            bias: down(&self.keyed[BIAS], nk)?,
-            count: down(&self.keyed[COUNT], nk)?,
+        let nk = self.n_keys;
+        let down = |i: usize| {
+            let len = nk * self.per_key(i);
+            if len == 0 { Ok(Vec::new()) } else { s.clone_dtoh(&self.arrays[i].slice(0..len)).map_err(driver("download")) }
+        };
+        let pending_len = if self.spec.batch_size > 1 { nk } else { 0 };
+        let state = BankState {
+            weights: down(W)?,
+            adam_m: down(M)?,
+            adam_v: down(V)?,
+            bias: down(B)?,
+            mean: down(MEAN)?,
+            var: down(VAR)?,
+            count: down(COUNT)?,
+            grad_weights: down(GW)?,
+            grad_bias: down(GB)?,
             steps: s.clone_dtoh(&self.steps.slice(0..nk)).map_err(driver("download"))?,
+            pending: if pending_len == 0 {
+                Vec::new()
+            } else {
+                s.clone_dtoh(&self.pending.slice(0..pending_len)).map_err(driver("download"))?
+            },
         };
         s.synchronize().map_err(driver("synchronize"))?;
         Ok(state)

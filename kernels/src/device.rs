@@ -11,7 +11,8 @@ use std::str::FromStr;
 
 use crate::cpu::CpuBank;
 use crate::error::{KernelError, Result};
-use crate::model::{LinearBank, LinearSpec, LinearState};
+use crate::model::{BankState, ModelBank};
+use crate::spec::ModelSpec;
 
 /// Where the user asked a model to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -68,7 +69,7 @@ pub fn cuda_unavailable() -> Option<String> {
 /// A bank opened on a device, with a sentence saying which and why.
 pub struct OpenedBank {
     /// The bank.
-    pub bank: Box<dyn LinearBank>,
+    pub bank: Box<dyn ModelBank>,
     /// For example "cpu (no CUDA device is usable: ...)".
     pub choice: String,
 }
@@ -84,24 +85,27 @@ impl fmt::Debug for OpenedBank {
 /// partitioned by key (see the module docs for what `auto` does with it).
 ///
 /// ```
-/// use weir_kernels::{DeviceRequest, LinearSpec, Task, open_linear_bank};
+/// use weir_kernels::{DeviceRequest, ModelSpec, Task, open_bank};
 /// # fn main() -> weir_kernels::Result<()> {
-/// let spec = LinearSpec::river_defaults(Task::Binary, 4);
-/// let opened = open_linear_bank(spec, None, DeviceRequest::Cpu, true)?;
+/// let spec = ModelSpec::river_defaults(Task::Binary, 4);
+/// let opened = open_bank(spec, None, DeviceRequest::Cpu, true)?;
 /// assert_eq!(opened.bank.device(), "cpu");
 /// // Auto never fails for want of a GPU.
-/// assert!(open_linear_bank(spec, None, DeviceRequest::Auto, true).is_ok());
+/// assert!(open_bank(spec, None, DeviceRequest::Auto, true).is_ok());
 /// # Ok(())
 /// # }
 /// ```
-pub fn open_linear_bank(
-    spec: LinearSpec,
-    state: Option<LinearState>,
+pub fn open_bank(
+    spec: ModelSpec,
+    state: Option<BankState>,
     request: DeviceRequest,
     per_key: bool,
 ) -> Result<OpenedBank> {
-    let state = state.unwrap_or_else(|| LinearState::zeros(spec.n_features, 0));
-    let cpu = |state: LinearState, why: String| -> Result<OpenedBank> {
+    let state = match state {
+        Some(state) => state,
+        None => BankState::new(&spec, 0),
+    };
+    let cpu = |state: BankState, why: String| -> Result<OpenedBank> {
         Ok(OpenedBank { bank: Box::new(CpuBank::from_state(spec, state)?), choice: format!("cpu ({why})") })
     };
     match request {
@@ -120,7 +124,7 @@ pub fn open_linear_bank(
 }
 
 #[cfg(feature = "cuda")]
-fn open_cuda(spec: LinearSpec, state: LinearState, request: DeviceRequest) -> Result<OpenedBank> {
+fn open_cuda(spec: ModelSpec, state: BankState, request: DeviceRequest) -> Result<OpenedBank> {
     match crate::cuda::CudaBank::from_state(spec, state.clone(), 0) {
         Ok(bank) => Ok(OpenedBank { bank: Box::new(bank), choice: "cuda (GPU 0)".into() }),
         Err(e) if request == DeviceRequest::Auto => Ok(OpenedBank {
@@ -132,6 +136,6 @@ fn open_cuda(spec: LinearSpec, state: LinearState, request: DeviceRequest) -> Re
 }
 
 #[cfg(not(feature = "cuda"))]
-fn open_cuda(_: LinearSpec, _: LinearState, _: DeviceRequest) -> Result<OpenedBank> {
+fn open_cuda(_: ModelSpec, _: BankState, _: DeviceRequest) -> Result<OpenedBank> {
     Err(KernelError::NoCuda { reason: "Weir was built without the 'cuda' feature".into() })
 }

@@ -6,7 +6,7 @@
 //! without tearing down the dataflow.
 
 /// Error returned by a kernel.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum KernelError {
     /// A slice or dimension does not have the size the kernel needs.
@@ -30,6 +30,16 @@ pub enum KernelError {
         key: usize,
         /// Keys in the bank.
         n_keys: usize,
+    },
+    /// A multiclass label that is not a class index.
+    #[error("{kernel}: label {label} is not a class index (0 to {classes} - 1)")]
+    Label {
+        /// Name of the kernel that rejected its inputs.
+        kernel: &'static str,
+        /// The label.
+        label: f32,
+        /// Classes of the model.
+        classes: usize,
     },
     /// `device = 'cuda'` was demanded and no usable GPU is present.
     #[error("no CUDA device is usable: {reason}")]

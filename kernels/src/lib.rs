@@ -7,15 +7,18 @@
 //!
 //! A short tour:
 //!
-//! - [`model`]: banks of online linear models, one per key —
-//!   [`LinearSpec`] (task, optimizer, L2, scaler), [`LinearState`] (the
-//!   numbers, for snapshots), and [`LinearBank`], the interface both
+//! - [`spec`]: what a model is — [`ModelSpec`] (task, hidden layers,
+//!   optimizer, L2, scaler, mini-batch) and its [`Layout`]. Linear,
+//!   logistic and softmax regression are networks without a hidden layer;
+//!   a multilayer perceptron has one or two.
+//! - [`model`]: banks of online models, one per key — [`BankState`] (the
+//!   numbers, for snapshots) and [`ModelBank`], the interface both
 //!   backends serve: batched scoring and test-then-train learning.
 //! - [`cpu`]: [`CpuBank`], the CPU backend.
 //! - `cuda` (feature `cuda`, on by default): `CudaBank`, the same kernels
 //!   in CUDA C (`cuda/*.cu`), compiled at run time by NVRTC and loaded with
 //!   cudarc's dynamic loading, so building needs no CUDA.
-//! - [`device`]: [`open_linear_bank`] picks the backend for
+//! - [`device`]: [`open_bank`] picks the backend for
 //!   `'device' = 'auto' | 'cpu' | 'cuda'`; a missing GPU is an answer, not
 //!   an error, unless CUDA was demanded.
 //! - [`linear`]: dense building blocks ([`dot`], [`linear_scores`],
@@ -26,10 +29,10 @@
 //! operator can reuse its buffers and never allocate per row.
 //!
 //! ```
-//! use weir_kernels::{CpuBank, LinearBank, LinearSpec, Task};
+//! use weir_kernels::{CpuBank, ModelBank, ModelSpec, Task};
 //! # fn main() -> weir_kernels::Result<()> {
 //! // Two sensors, one model each, learning online from (x, label) rows.
-//! let mut bank = CpuBank::new(LinearSpec::river_defaults(Task::Binary, 1), 2);
+//! let mut bank = CpuBank::new(ModelSpec::river_defaults(Task::Binary, 1), 2)?;
 //! let mut before = [0.0; 4];
 //! for _ in 0..500 {
 //!     bank.learn(&[0, 0, 1, 1], &[1.0, -1.0, 1.0, -1.0], &[1.0, 0.0, 0.0, 1.0], &mut before)?;
@@ -50,9 +53,11 @@ pub mod device;
 pub mod error;
 pub mod linear;
 pub mod model;
+pub mod spec;
 
 pub use cpu::CpuBank;
-pub use device::{DeviceRequest, OpenedBank, cuda_unavailable, open_linear_bank};
+pub use device::{DeviceRequest, OpenedBank, cuda_unavailable, open_bank};
 pub use error::{KernelError, Result};
 pub use linear::{dot, linear_scores, logistic_sgd_step, sigmoid_in_place};
-pub use model::{KeyGroups, LinearBank, LinearSpec, LinearState, Optimizer, Task};
+pub use model::{BankState, KeyGroups, ModelBank};
+pub use spec::{Activation, Layout, MAX_UNITS, ModelSpec, Optimizer, Task};

@@ -1,6 +1,6 @@
-//! What a linear model bank is: its settings ([`LinearSpec`]), its state
-//! ([`LinearState`]) and the interface every backend serves
-//! ([`LinearBank`]).
+//! What a bank of models is: its state ([`BankState`]) and the interface
+//! every backend serves ([`ModelBank`]); the settings are in
+//! [`crate::spec`].
 //!
 //! A bank holds one model per key (a sensor, a road segment), addressed by
 //! a dense key index `0..n_keys`; a global model is a bank of one. Keeping
@@ -8,166 +8,133 @@
 //! lets the CPU walk them without pointer chasing and the GPU give each key
 //! its own thread.
 //!
-//! The arithmetic is River's `StandardScaler | LinearRegression` or
-//! `| LogisticRegression` (see `cuda/linear.cu` for the exact update), so
-//! that accuracy can be compared with River on the same rows.
+//! The arithmetic of a linear model is River's `StandardScaler |
+//! LinearRegression`, `| LogisticRegression` or `| SoftmaxRegression` with
+//! an intercept (see `cuda/model.cu` for the exact update), so that
+//! accuracy can be compared with River on the same rows.
 
 use crate::error::{KernelError, Result, check_len, row_count};
+use crate::spec::ModelSpec;
 
-/// What a model predicts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Task {
-    /// Linear regression on squared loss; predictions are `w·x + b`.
-    Regression,
-    /// Binary logistic regression on log loss; predictions are
-    /// probabilities of the positive class, labels are 0 or 1.
-    Binary,
-}
-
-/// How the weights move (the bias always moves by plain SGD at
-/// [`LinearSpec::intercept_lr`], as in River).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Optimizer {
-    /// `w -= lr · g`.
-    Sgd {
-        /// Step size.
-        lr: f32,
-    },
-    /// Adam with bias correction (Kingma and Ba; River's `optim.Adam`).
-    Adam {
-        /// Step size.
-        lr: f32,
-        /// Decay of the first moment.
-        beta1: f32,
-        /// Decay of the second moment.
-        beta2: f32,
-        /// Added to the root of the second moment.
-        eps: f32,
-    },
-}
-
-impl Optimizer {
-    /// River's `optim.SGD()` default: step 0.01.
-    pub const SGD_DEFAULT: Self = Self::Sgd { lr: 0.01 };
-    /// River's `optim.Adam()` defaults: step 0.1, betas 0.9 and 0.999, eps 1e-8.
-    pub const ADAM_DEFAULT: Self = Self::Adam { lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
-}
-
-/// Settings of a bank of linear models.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LinearSpec {
-    /// Regression or binary classification.
-    pub task: Task,
-    /// Number of input features (at least 1).
-    pub n_features: usize,
-    /// Weight optimizer.
-    pub optimizer: Optimizer,
-    /// L2 penalty `l2 · ‖w‖²` (the bias is not penalised).
-    pub l2: f32,
-    /// Step size of the bias.
-    pub intercept_lr: f32,
-    /// Standardise features with a running mean and variance per key.
-    pub scale: bool,
-}
-
-impl LinearSpec {
-    /// River's defaults for `task` with `n_features` inputs: SGD at 0.01,
-    /// no L2, intercept step 0.01, no scaler.
-    ///
-    /// ```
-    /// use weir_kernels::{LinearSpec, Task};
-    /// let spec = LinearSpec::river_defaults(Task::Binary, 3);
-    /// assert_eq!(spec.intercept_lr, 0.01);
-    /// assert!(!spec.scale);
-    /// ```
-    pub fn river_defaults(task: Task, n_features: usize) -> Self {
-        Self { task, n_features, optimizer: Optimizer::SGD_DEFAULT, l2: 0.0, intercept_lr: 0.01, scale: false }
-    }
-}
-
-/// The numbers of every model in a bank, on the host. Key `k`'s values
-/// are at `k * n_features ..` in the per-feature arrays and at `k` in the
+/// The numbers of every model in a bank, on the host. With `W` weights
+/// and `B` biases per key (see [`crate::Layout`]) and `F` features, key
+/// `k`'s values are at `k * W ..` in the per-weight arrays, `k * B ..` in
+/// the per-bias ones, `k * F ..` in the scaler's and at `k` in the
 /// per-key ones.
 #[derive(Debug, Clone, PartialEq)]
-pub struct LinearState {
-    /// Weights, `n_keys × n_features`.
+pub struct BankState {
+    /// Weights, `n_keys × W`.
     pub weights: Vec<f32>,
-    /// Biases, one per key.
+    /// Biases, `n_keys × B`.
     pub bias: Vec<f32>,
-    /// Adam's first moments, `n_keys × n_features` (zeros under SGD).
+    /// Adam's first moments, `n_keys × W` (zeros under SGD).
     pub adam_m: Vec<f32>,
-    /// Adam's second moments, `n_keys × n_features`.
+    /// Adam's second moments, `n_keys × W`.
     pub adam_v: Vec<f32>,
-    /// Adam steps taken, one per key.
+    /// Optimizer steps taken, one per key.
     pub steps: Vec<u32>,
     /// Rows the scaler has seen, one per key.
     pub count: Vec<f32>,
-    /// Scaler means, `n_keys × n_features`.
+    /// Scaler means, `n_keys × F`.
     pub mean: Vec<f32>,
-    /// Scaler population variances, `n_keys × n_features`.
+    /// Scaler population variances, `n_keys × F`.
     pub var: Vec<f32>,
+    /// Summed weight gradients of the key's unfinished mini-batch,
+    /// `n_keys × W` (empty when `batch_size` is 1).
+    pub grad_weights: Vec<f32>,
+    /// Summed bias gradients of the unfinished mini-batch, `n_keys × B`
+    /// (empty when `batch_size` is 1).
+    pub grad_bias: Vec<f32>,
+    /// Rows in the unfinished mini-batch, one per key (empty when
+    /// `batch_size` is 1).
+    pub pending: Vec<u32>,
 }
 
-impl LinearState {
-    /// A bank of `n_keys` fresh models (all zeros, as River starts).
-    pub fn zeros(n_features: usize, n_keys: usize) -> Self {
-        let per_feature = vec![0.0; n_features * n_keys];
-        Self {
-            weights: per_feature.clone(),
-            bias: vec![0.0; n_keys],
-            adam_m: per_feature.clone(),
-            adam_v: per_feature.clone(),
-            steps: vec![0; n_keys],
-            count: vec![0.0; n_keys],
-            mean: per_feature.clone(),
-            var: per_feature,
-        }
+impl BankState {
+    /// A bank of `n_keys` fresh models (River starts linear models at
+    /// zero; networks start from [`ModelSpec::initial_weights`]).
+    pub fn new(spec: &ModelSpec, n_keys: usize) -> Self {
+        let mut state = Self {
+            weights: Vec::new(),
+            bias: Vec::new(),
+            adam_m: Vec::new(),
+            adam_v: Vec::new(),
+            steps: Vec::new(),
+            count: Vec::new(),
+            mean: Vec::new(),
+            var: Vec::new(),
+            grad_weights: Vec::new(),
+            grad_bias: Vec::new(),
+            pending: Vec::new(),
+        };
+        state.grow(spec, n_keys);
+        state
     }
 
     /// Number of keys.
     pub fn n_keys(&self) -> usize {
-        self.bias.len()
+        self.steps.len()
     }
 
     /// Adds fresh models until there are `n_keys`.
-    pub fn grow(&mut self, n_features: usize, n_keys: usize) {
-        if n_keys <= self.n_keys() {
+    pub fn grow(&mut self, spec: &ModelSpec, n_keys: usize) {
+        let old = self.n_keys();
+        if n_keys <= old {
             return;
         }
-        let (keys, features) = (n_keys, n_keys * n_features);
-        for v in [&mut self.weights, &mut self.adam_m, &mut self.adam_v, &mut self.mean, &mut self.var] {
-            v.resize(features, 0.0);
+        let layout = spec.layout();
+        let (w, b, f) = (layout.n_weights, layout.n_biases, spec.n_features);
+        let init = spec.initial_weights();
+        for _ in old..n_keys {
+            self.weights.extend_from_slice(&init);
         }
-        self.bias.resize(keys, 0.0);
-        self.count.resize(keys, 0.0);
-        self.steps.resize(keys, 0);
+        self.bias.resize(n_keys * b, 0.0);
+        for v in [&mut self.adam_m, &mut self.adam_v] {
+            v.resize(n_keys * w, 0.0);
+        }
+        for v in [&mut self.mean, &mut self.var] {
+            v.resize(n_keys * f, 0.0);
+        }
+        self.count.resize(n_keys, 0.0);
+        self.steps.resize(n_keys, 0);
+        if spec.batch_size > 1 {
+            self.grad_weights.resize(n_keys * w, 0.0);
+            self.grad_bias.resize(n_keys * b, 0.0);
+            self.pending.resize(n_keys, 0);
+        }
     }
 
-    /// Checks that every array agrees with `n_features` and one key count,
-    /// as a state read from a snapshot must.
-    pub fn validate(&self, n_features: usize) -> Result<()> {
-        const K: &str = "LinearState";
+    /// Checks that every array agrees with `spec` and one key count, as a
+    /// state read from a snapshot must.
+    pub fn validate(&self, spec: &ModelSpec) -> Result<()> {
+        const K: &str = "BankState";
+        spec.validate()?;
+        let layout = spec.layout();
         let n = self.n_keys();
+        let batched = |len: usize| if spec.batch_size > 1 { len } else { 0 };
         check_len(K, "count length (= keys)", n, self.count.len())?;
-        check_len(K, "steps length (= keys)", n, self.steps.len())?;
-        for (what, v) in [
-            ("weights length (= keys × features)", &self.weights),
-            ("adam_m length (= keys × features)", &self.adam_m),
-            ("adam_v length (= keys × features)", &self.adam_v),
-            ("mean length (= keys × features)", &self.mean),
-            ("var length (= keys × features)", &self.var),
+        for (what, expected, got) in [
+            ("weights length (= keys × weights)", n * layout.n_weights, self.weights.len()),
+            ("adam_m length (= keys × weights)", n * layout.n_weights, self.adam_m.len()),
+            ("adam_v length (= keys × weights)", n * layout.n_weights, self.adam_v.len()),
+            ("bias length (= keys × biases)", n * layout.n_biases, self.bias.len()),
+            ("mean length (= keys × features)", n * spec.n_features, self.mean.len()),
+            ("var length (= keys × features)", n * spec.n_features, self.var.len()),
+            ("grad_weights length (= keys × weights when batched)", batched(n * layout.n_weights), self.grad_weights.len()),
+            ("grad_bias length (= keys × biases when batched)", batched(n * layout.n_biases), self.grad_bias.len()),
+            ("pending length (= keys when batched)", batched(n), self.pending.len()),
         ] {
-            check_len(K, what, n * n_features, v.len())?;
+            check_len(K, what, expected, got)?;
         }
         Ok(())
     }
 }
 
-/// A bank of linear models on some device. Every method checks shapes and
-/// key indices and returns an error instead of panicking.
-pub trait LinearBank: Send {
+/// A bank of models on some device. Every method checks shapes and key
+/// indices and returns an error instead of panicking.
+pub trait ModelBank: Send {
     /// The bank's settings.
-    fn spec(&self) -> &LinearSpec;
+    fn spec(&self) -> &ModelSpec;
     /// Which backend serves the bank (`"cpu"` or `"cuda"`).
     fn device(&self) -> &'static str;
     /// Number of keys the bank holds.
@@ -175,32 +142,43 @@ pub trait LinearBank: Send {
     /// Adds fresh models until the bank holds at least `n_keys`.
     fn ensure_keys(&mut self, n_keys: usize) -> Result<()>;
     /// Scores `rows` (row-major, `n_features` columns), row `r` with the
-    /// model of `keys[r]`: `out[r]` is `w·x + b` (regression) or the
-    /// probability of the positive class (binary).
+    /// model of `keys[r]`. Each row gets [`ModelSpec::n_outputs`] values
+    /// in `out`: the score (regression), the probability of the positive
+    /// class (binary) or of each class (multiclass).
     fn predict(&mut self, keys: &[u32], rows: &[f32], out: &mut [f32]) -> Result<()>;
-    /// Test-then-train: for each row in order, writes the prediction the
-    /// row's model makes before learning it to `out[r]`, then learns
-    /// `labels[r]`. Rows of one key are applied in their order; different
-    /// keys are independent.
+    /// Test-then-train: for each row in order, writes the outputs the
+    /// row's model gives before learning it (as `predict` would), then
+    /// learns `labels[r]` (the target, 0 or 1, or the class index). Rows
+    /// of one key are applied in their order; different keys are
+    /// independent.
     fn learn(&mut self, keys: &[u32], rows: &[f32], labels: &[f32], out: &mut [f32]) -> Result<()>;
     /// A host copy of every model's numbers (for snapshots and export).
-    fn state(&mut self) -> Result<LinearState>;
+    fn state(&mut self) -> Result<BankState>;
 }
 
-/// Checks a batch's shapes and key indices; returns its row count.
+/// Checks a batch's shapes, key indices and labels; returns its row count.
 pub(crate) fn check_batch(
     kernel: &'static str,
-    spec: &LinearSpec,
+    spec: &ModelSpec,
     n_keys: usize,
     keys: &[u32],
     rows: &[f32],
+    labels: Option<&[f32]>,
     out: &[f32],
 ) -> Result<usize> {
     let n = row_count(kernel, rows, spec.n_features)?;
     check_len(kernel, "keys length (= rows)", n, keys.len())?;
-    check_len(kernel, "out length (= rows)", n, out.len())?;
+    check_len(kernel, "out length (= rows × outputs)", n * spec.n_outputs(), out.len())?;
     if let Some(&k) = keys.iter().find(|&&k| k as usize >= n_keys) {
         return Err(KernelError::Key { kernel, key: k as usize, n_keys });
+    }
+    if let Some(labels) = labels {
+        check_len(kernel, "labels length (= rows)", n, labels.len())?;
+        if let crate::Task::Multiclass { classes } = spec.task
+            && let Some(&y) = labels.iter().find(|&&y| !(y >= 0.0 && y < classes as f32 && y.fract() == 0.0))
+        {
+            return Err(KernelError::Label { kernel, label: y, classes: classes as usize });
+        }
     }
     Ok(n)
 }

@@ -22,15 +22,15 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use support::{Batch, RefBank, Rng, assert_close, assert_predictions_close, assert_state_close, batch, specs};
-use weir_kernels::{CpuBank, KernelError, KeyGroups, LinearBank, LinearSpec, LinearState, Optimizer, Task};
+use weir_kernels::{Activation, BankState, CpuBank, KernelError, KeyGroups, ModelBank, ModelSpec, Optimizer, Task};
 
 /// Learns `batches` batches with `bank` and the reference side by side,
 /// comparing the test-then-train predictions of each batch, then the
 /// state and a final scoring pass.
 fn check_against_reference(
     what: &str,
-    bank: &mut dyn LinearBank,
-    spec: LinearSpec,
+    bank: &mut dyn ModelBank,
+    spec: ModelSpec,
     n_keys: usize,
     batches: usize,
     rng: &mut Rng,
@@ -39,14 +39,14 @@ fn check_against_reference(
     bank.ensure_keys(n_keys).unwrap();
     for i in 0..batches {
         let b = batch(rng, spec.task, spec.n_features, n_keys, 200);
-        let mut out = vec![f32::NAN; b.keys.len()];
+        let mut out = vec![f32::NAN; b.keys.len() * spec.n_outputs()];
         bank.learn(&b.keys, &b.rows, &b.labels, &mut out).unwrap();
         let want = reference.learn(&b);
         assert_predictions_close(&format!("{what} {spec:?} batch {i} predictions"), &out, &want, 2e-3);
     }
     assert_state_close(&format!("{what} {spec:?}"), &bank.state().unwrap(), &reference, 2e-3);
     let b = batch(rng, spec.task, spec.n_features, n_keys, 300);
-    let mut out = vec![f32::NAN; b.keys.len()];
+    let mut out = vec![f32::NAN; b.keys.len() * spec.n_outputs()];
     bank.predict(&b.keys, &b.rows, &mut out).unwrap();
     assert_predictions_close(&format!("{what} {spec:?} scores"), &out, &reference.predict(&b), 2e-3);
 }
@@ -56,7 +56,7 @@ fn cpu_bank_matches_float64_reference() {
     let mut rng = Rng::fresh("cpu_bank_matches_float64_reference");
     for (n_keys, n_features) in [(1, 3), (300, 8), (40, 32)] {
         for spec in specs(n_features) {
-            let mut bank = CpuBank::new(spec, 0);
+            let mut bank = CpuBank::new(spec, 0).unwrap();
             check_against_reference("cpu", &mut bank, spec, n_keys, 10, &mut rng);
         }
     }
@@ -67,8 +67,8 @@ fn harness() -> &'static PathBuf {
     static HARNESS: OnceLock<PathBuf> = OnceLock::new();
     HARNESS.get_or_init(|| {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-        let exe = dir.join("weir_linear_harness");
-        let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/linear_harness.cpp");
+        let exe = dir.join("weir_model_harness");
+        let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/model_harness.cpp");
         let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
         let status = Command::new(&cxx)
             .args(["-std=c++17", "-O1", "-Wall", "-Werror", "-ffp-contract=off", "-o"])
@@ -76,15 +76,15 @@ fn harness() -> &'static PathBuf {
             .arg(&src)
             .status()
             .unwrap_or_else(|e| panic!("the CUDA emulation tests need a C++ compiler ({cxx}): {e}"));
-        assert!(status.success(), "cuda/linear.cu does not compile as C++ under host_emulation.h");
+        assert!(status.success(), "cuda/model.cu does not compile as C++ under host_emulation.h");
         exe
     })
 }
 
 /// A bank whose every batch runs the CUDA source's kernels on the CPU.
 struct EmulatedBank {
-    spec: LinearSpec,
-    state: LinearState,
+    spec: ModelSpec,
+    state: BankState,
 }
 
 impl EmulatedBank {
@@ -95,14 +95,18 @@ impl EmulatedBank {
             Optimizer::Sgd { lr } => (0, lr, 0.0, 0.0, 0.0),
             Optimizer::Adam { lr, beta1, beta2, eps } => (1, lr, beta1, beta2, eps),
         };
-        let task = i32::from(s.task == Task::Binary);
+        let (task, activation) = (s.task.code(), s.activation.code());
         let mut input = format!(
-            "{op} {} {} {} {} {task} {opt} {} {lr} {b1} {b2} {eps} {} {}\n",
+            "{op} {} {} {} {} {} {} {} {task} {activation} {opt} {} {} {lr} {b1} {b2} {eps} {} {}\n",
             keys.len(),
             s.n_features,
+            s.hidden[0],
+            s.hidden[1],
+            s.n_outputs(),
             self.state.n_keys(),
             groups.active_keys.len(),
             i32::from(s.scale),
+            s.batch_size,
             s.l2,
             s.intercept_lr
         );
@@ -122,9 +126,10 @@ impl EmulatedBank {
             put(&mut v.iter().map(f32::to_string));
         }
         put(&mut st.steps.iter().map(u32::to_string));
-        for v in [&st.count, &st.mean, &st.var] {
+        for v in [&st.count, &st.mean, &st.var, &st.grad_weights, &st.grad_bias] {
             put(&mut v.iter().map(f32::to_string));
         }
+        put(&mut st.pending.iter().map(u32::to_string));
         let mut child = Command::new(harness()).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
         child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
         let output = child.wait_with_output().unwrap();
@@ -148,11 +153,16 @@ impl EmulatedBank {
         take(&mut st.count);
         take(&mut st.mean);
         take(&mut st.var);
+        take(&mut st.grad_weights);
+        take(&mut st.grad_bias);
+        let mut pending = vec![0.0f32; st.pending.len()];
+        take(&mut pending);
+        st.pending = pending.iter().map(|&s| s as u32).collect();
     }
 }
 
-impl LinearBank for EmulatedBank {
-    fn spec(&self) -> &LinearSpec {
+impl ModelBank for EmulatedBank {
+    fn spec(&self) -> &ModelSpec {
         &self.spec
     }
     fn device(&self) -> &'static str {
@@ -162,7 +172,7 @@ impl LinearBank for EmulatedBank {
         self.state.n_keys()
     }
     fn ensure_keys(&mut self, n_keys: usize) -> weir_kernels::Result<()> {
-        self.state.grow(self.spec.n_features, n_keys);
+        self.state.grow(&self.spec, n_keys);
         Ok(())
     }
     fn predict(&mut self, keys: &[u32], rows: &[f32], out: &mut [f32]) -> weir_kernels::Result<()> {
@@ -173,7 +183,7 @@ impl LinearBank for EmulatedBank {
         self.run(1, keys, rows, labels, out);
         Ok(())
     }
-    fn state(&mut self) -> weir_kernels::Result<LinearState> {
+    fn state(&mut self) -> weir_kernels::Result<BankState> {
         Ok(self.state.clone())
     }
 }
@@ -183,7 +193,7 @@ fn cuda_source_emulated_on_cpu_matches_float64_reference() {
     let mut rng = Rng::fresh("cuda_source_emulated_on_cpu_matches_float64_reference");
     for (n_keys, n_features) in [(1, 3), (300, 8)] {
         for spec in specs(n_features) {
-            let mut bank = EmulatedBank { spec, state: LinearState::zeros(n_features, 0) };
+            let mut bank = EmulatedBank { spec, state: BankState::new(&spec, 0) };
             check_against_reference("emulated cuda", &mut bank, spec, n_keys, 4, &mut rng);
         }
     }
@@ -203,10 +213,10 @@ fn cuda_bank_matches_cpu_bank_and_reference() {
             let mut bank = CudaBank::new(spec, 0, 0).unwrap();
             check_against_reference("cuda", &mut bank, spec, n_keys, 6, &mut rng);
             // And the two backends agree with each other on one more stream.
-            let (mut cpu, mut gpu) = (CpuBank::new(spec, n_keys), CudaBank::new(spec, n_keys, 0).unwrap());
+            let (mut cpu, mut gpu) = (CpuBank::new(spec, n_keys).unwrap(), CudaBank::new(spec, n_keys, 0).unwrap());
             for _ in 0..5 {
                 let b: Batch = batch(&mut rng, spec.task, n_features, n_keys, 2000);
-                let (mut a, mut g) = (vec![0.0; 2000], vec![0.0; 2000]);
+                let (mut a, mut g) = (vec![0.0; 2000 * spec.n_outputs()], vec![0.0; 2000 * spec.n_outputs()]);
                 cpu.learn(&b.keys, &b.rows, &b.labels, &mut a).unwrap();
                 gpu.learn(&b.keys, &b.rows, &b.labels, &mut g).unwrap();
                 let a64: Vec<f64> = a.iter().map(|&x| f64::from(x)).collect();
@@ -230,7 +240,7 @@ fn cuda_sources_compile_to_ptx() {
             let ptx = weir_kernels::cuda::compile_ptx(name, source, Some(arch.into()))
                 .unwrap_or_else(|e| panic!("{name} for {arch}: {e}"));
             let text = ptx.to_src();
-            for kernel in ["weir_linear_predict", "weir_linear_learn"] {
+            for kernel in ["weir_predict", "weir_learn"] {
                 assert!(text.contains(&format!(".entry {kernel}")), "{name} for {arch} lacks {kernel}");
             }
         }
@@ -239,32 +249,39 @@ fn cuda_sources_compile_to_ptx() {
 
 #[test]
 fn auto_device_never_fails_for_want_of_a_gpu() {
-    let spec = LinearSpec::river_defaults(Task::Binary, 2);
-    let opened = weir_kernels::open_linear_bank(spec, None, weir_kernels::DeviceRequest::Auto, true).unwrap();
+    let spec = ModelSpec::river_defaults(Task::Binary, 2);
+    let opened = weir_kernels::open_bank(spec, None, weir_kernels::DeviceRequest::Auto, true).unwrap();
     match weir_kernels::cuda_unavailable() {
         Some(reason) => {
             assert_eq!(opened.bank.device(), "cpu");
             assert!(opened.choice.contains(&reason), "{}", opened.choice);
-            let demanded = weir_kernels::open_linear_bank(spec, None, weir_kernels::DeviceRequest::Cuda, true);
+            let demanded = weir_kernels::open_bank(spec, None, weir_kernels::DeviceRequest::Cuda, true);
             assert!(matches!(demanded, Err(KernelError::NoCuda { .. })), "{demanded:?}");
         }
         None => assert_eq!(opened.bank.device(), "cuda"),
     }
-    let global = weir_kernels::open_linear_bank(spec, None, weir_kernels::DeviceRequest::Auto, false).unwrap();
+    let global = weir_kernels::open_bank(spec, None, weir_kernels::DeviceRequest::Auto, false).unwrap();
     assert_eq!(global.bank.device(), "cpu");
 }
 
 #[test]
 fn bad_shapes_and_keys_are_errors_not_panics() {
-    let spec = LinearSpec::river_defaults(Task::Binary, 2);
-    let mut bank = CpuBank::new(spec, 3);
+    let spec = ModelSpec::river_defaults(Task::Binary, 2);
+    let mut bank = CpuBank::new(spec, 3).unwrap();
     let mut out = [0.0; 2];
     let err = bank.learn(&[0, 3], &[1.0; 4], &[1.0, 0.0], &mut out).unwrap_err();
     assert_eq!(err, KernelError::Key { kernel: "cpu learn", key: 3, n_keys: 3 });
     assert!(bank.learn(&[0, 1], &[1.0; 3], &[1.0, 0.0], &mut out).is_err());
     assert!(bank.learn(&[0, 1], &[1.0; 4], &[1.0], &mut out).is_err());
     assert!(bank.predict(&[0], &[1.0; 2], &mut out).is_err());
-    assert!(CpuBank::from_state(spec, LinearState::zeros(3, 2)).is_err());
+    assert!(CpuBank::from_state(spec, BankState::new(&ModelSpec::river_defaults(Task::Binary, 3), 2)).is_err());
+    let mut softmax = CpuBank::new(ModelSpec::river_defaults(Task::Multiclass { classes: 3 }, 2), 1).unwrap();
+    let mut out = [0.0; 3];
+    let err = softmax.learn(&[0], &[1.0, 2.0], &[3.0], &mut out).unwrap_err();
+    assert!(matches!(err, KernelError::Label { classes: 3, .. }), "{err}");
+    assert!(softmax.learn(&[0], &[1.0, 2.0], &[f32::NAN], &mut out).is_err());
+    assert!(softmax.learn(&[0], &[1.0, 2.0], &[0.5], &mut out).is_err());
+    assert!(softmax.predict(&[0], &[1.0, 2.0], &mut [0.0; 1]).is_err(), "one output per class");
 }
 
 /// Rows from a fixed model `y = w·x + b` (or its logistic version).
@@ -277,6 +294,7 @@ fn truth_stream(rng: &mut Rng, task: Task, w: &[f64], b: f64, n: usize) -> Batch
         out.labels.push(match task {
             Task::Regression => z as f32,
             Task::Binary => f32::from(u8::from(rng.unit() < 1.0 / (1.0 + (-z).exp()))),
+            Task::Multiclass { .. } => unreachable!("truth_stream draws regression and binary labels"),
         });
     }
     out
@@ -286,8 +304,8 @@ fn truth_stream(rng: &mut Rng, task: Task, w: &[f64], b: f64, n: usize) -> Batch
 fn linear_regression_converges_to_the_generating_model() {
     let mut rng = Rng::fresh("linear_regression_converges_to_the_generating_model");
     let (truth, b) = ([2.0, -3.0, 0.5], 1.0);
-    let spec = LinearSpec { intercept_lr: 0.05, ..LinearSpec::river_defaults(Task::Regression, 3) };
-    let mut bank = CpuBank::new(spec, 1);
+    let spec = ModelSpec { intercept_lr: 0.05, ..ModelSpec::river_defaults(Task::Regression, 3) };
+    let mut bank = CpuBank::new(spec, 1).unwrap();
     let data = truth_stream(&mut rng, Task::Regression, &truth, b, 20_000);
     let mut out = vec![0.0; 20_000];
     bank.learn(&data.keys, &data.rows, &data.labels, &mut out).unwrap();
@@ -303,8 +321,8 @@ fn logistic_regression_learns_a_logistic_truth() {
     let mut rng = Rng::fresh("logistic_regression_learns_a_logistic_truth");
     let (truth, b) = ([3.0, -2.0, 1.0, 0.0], 0.5);
     let adam = Optimizer::Adam { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
-    let spec = LinearSpec { optimizer: adam, scale: true, ..LinearSpec::river_defaults(Task::Binary, 4) };
-    let mut bank = CpuBank::new(spec, 1);
+    let spec = ModelSpec { optimizer: adam, scale: true, ..ModelSpec::river_defaults(Task::Binary, 4) };
+    let mut bank = CpuBank::new(spec, 1).unwrap();
     let data = truth_stream(&mut rng, Task::Binary, &truth, b, 30_000);
     let mut out = vec![0.0; 30_000];
     bank.learn(&data.keys, &data.rows, &data.labels, &mut out).unwrap();
@@ -330,9 +348,9 @@ fn logistic_regression_learns_a_logistic_truth() {
 #[test]
 fn per_key_models_beat_one_global_model_on_per_key_differences() {
     let mut rng = Rng::fresh("per_key_models_beat_one_global_model_on_per_key_differences");
-    let spec = LinearSpec { optimizer: Optimizer::ADAM_DEFAULT, scale: true, ..LinearSpec::river_defaults(Task::Binary, 3) };
+    let spec = ModelSpec { optimizer: Optimizer::ADAM_DEFAULT, scale: true, ..ModelSpec::river_defaults(Task::Binary, 3) };
     let n_keys = 50;
-    let (mut per_key, mut global) = (CpuBank::new(spec, n_keys), CpuBank::new(spec, 1));
+    let (mut per_key, mut global) = (CpuBank::new(spec, n_keys).unwrap(), CpuBank::new(spec, 1).unwrap());
     let (mut right_keyed, mut right_global, mut total) = (0, 0, 0);
     for _ in 0..50 {
         // Each key's label depends on the features with its own signs.
@@ -349,4 +367,67 @@ fn per_key_models_beat_one_global_model_on_per_key_differences() {
     }
     let (keyed, global) = (right_keyed as f64 / total as f64, right_global as f64 / total as f64);
     assert!(keyed > global + 0.05, "per-key accuracy {keyed} vs global {global}");
+}
+
+#[test]
+fn softmax_regression_learns_a_three_class_truth() {
+    let mut rng = Rng::fresh("softmax_regression_learns_a_three_class_truth");
+    // Class = arg-max of three fixed linear scores.
+    let truth = [[2.0, 0.0, 1.0], [-1.0, 2.0, 0.0], [-1.0, -2.0, -1.0]];
+    let class = |x: &[f64]| {
+        let score = |c: usize| truth[c].iter().zip(x).map(|(w, x)| w * x).sum::<f64>();
+        (0..3).max_by(|&a, &b| score(a).total_cmp(&score(b))).unwrap_or(0)
+    };
+    let adam = Optimizer::Adam { lr: 0.05, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+    let spec = ModelSpec { optimizer: adam, scale: true, ..ModelSpec::river_defaults(Task::Multiclass { classes: 3 }, 3) };
+    let mut bank = CpuBank::new(spec, 1).unwrap();
+    let n = 20_000;
+    let (mut rows, mut labels) = (Vec::new(), Vec::new());
+    for _ in 0..n {
+        let x: Vec<f64> = (0..3).map(|_| rng.range(-2.0, 2.0)).collect();
+        labels.push(class(&x) as f32);
+        rows.extend(x.iter().map(|&x| x as f32));
+    }
+    let mut out = vec![0.0; n * 3];
+    bank.learn(&vec![0; n], &rows, &labels, &mut out).unwrap();
+    let argmax = |p: &[f32]| (0..3).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap_or(0);
+    let tail = n - 5000..n;
+    let right = tail.clone().filter(|&r| argmax(&out[r * 3..r * 3 + 3]) as f32 == labels[r]).count();
+    let accuracy = right as f64 / tail.len() as f64;
+    assert!(accuracy > 0.95, "prequential accuracy {accuracy} on separable classes");
+    for p in out.chunks(3) {
+        assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-5, "probabilities {p:?} do not sum to 1");
+    }
+}
+
+/// Prequential accuracy over the last quarter of a stream.
+fn tail_accuracy(spec: ModelSpec, rows: &[f32], labels: &[f32]) -> f64 {
+    let n = labels.len();
+    let mut bank = CpuBank::new(spec, 1).unwrap();
+    let mut out = vec![0.0; n];
+    bank.learn(&vec![0; n], rows, labels, &mut out).unwrap();
+    let tail = 3 * n / 4..n;
+    tail.clone().filter(|&r| (out[r] > 0.5) == (labels[r] > 0.5)).count() as f64 / tail.len() as f64
+}
+
+#[test]
+fn mlp_learns_what_a_linear_model_cannot() {
+    let mut rng = Rng::fresh("mlp_learns_what_a_linear_model_cannot");
+    // XOR of the two features' signs: no linear boundary does better than chance.
+    let n = 40_000;
+    let (mut rows, mut labels) = (Vec::new(), Vec::new());
+    for _ in 0..n {
+        let (a, b) = (rng.range(-1.0, 1.0), rng.range(-1.0, 1.0));
+        rows.extend([a as f32, b as f32]);
+        labels.push(f32::from(u8::from((a > 0.0) != (b > 0.0))));
+    }
+    let adam = Optimizer::Adam { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+    let linear = ModelSpec { optimizer: adam, ..ModelSpec::river_defaults(Task::Binary, 2) };
+    let mlp = ModelSpec { hidden: [16, 0], seed: 3, ..linear };
+    let two_layers = ModelSpec { hidden: [16, 8], activation: Activation::Tanh, batch_size: 4, ..mlp };
+    let (linear, mlp, two_layers) =
+        (tail_accuracy(linear, &rows, &labels), tail_accuracy(mlp, &rows, &labels), tail_accuracy(two_layers, &rows, &labels));
+    assert!(linear < 0.6, "a linear model cannot learn XOR, yet scored {linear}");
+    assert!(mlp > 0.9, "one hidden layer: prequential accuracy {mlp}");
+    assert!(two_layers > 0.9, "two hidden layers in mini-batches of 4: prequential accuracy {two_layers}");
 }

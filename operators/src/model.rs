@@ -22,7 +22,7 @@ use datafusion::arrow::array::UInt32Array;
 use datafusion::arrow::compute::kernels::boolean::not;
 use datafusion::arrow::compute::{cast, concat_batches, filter_record_batch, take};
 use datafusion::arrow::datatypes::{DataType, Float32Type, SchemaRef, TimeUnit, TimestampMillisecondType};
-use weir_kernels::{LinearBank, Task};
+use weir_kernels::{ModelBank, Task};
 
 use crate::error::{OperatorError, Result};
 use crate::operator::Operator;
@@ -43,24 +43,39 @@ pub struct Prequential {
     pub correct: u64,
     /// Sum of log losses (classification, probabilities clipped to 1e-15).
     pub log_loss_sum: f64,
-    /// Sum of absolute errors (regression; for classification, of
-    /// probability against the 0/1 label).
+    /// Sum of absolute errors (regression; for classification, of the
+    /// probability given to the true class against 1).
     pub abs_error_sum: f64,
     /// Sum of squared errors.
     pub sq_error_sum: f64,
 }
 
 impl Prequential {
-    fn add(&mut self, task: Task, prediction: f32, label: f32) {
-        let (p, y) = (f64::from(prediction), f64::from(label));
+    /// Adds one row: the model's outputs before learning it (one value,
+    /// or one probability per class) and its label.
+    fn add(&mut self, task: Task, outputs: &[f32], label: f32) {
+        let y = f64::from(label);
         self.rows += 1;
-        if task == Task::Binary {
-            self.correct += u64::from((p > 0.5) == (y > 0.5));
-            let q = p.clamp(1e-15, 1.0 - 1e-15);
-            self.log_loss_sum -= if y > 0.5 { q.ln() } else { (1.0 - q).ln() };
+        // The error: of the score (regression) or of the probability given
+        // to the true class against 1 (classification).
+        let (error, p_true, correct) = match task {
+            Task::Regression => (f64::from(outputs[0]) - y, 1.0, false),
+            Task::Binary => {
+                let p = f64::from(outputs[0]);
+                let p_true = if y > 0.5 { p } else { 1.0 - p };
+                (1.0 - p_true, p_true, (p > 0.5) == (y > 0.5))
+            }
+            Task::Multiclass { .. } => {
+                let p_true = outputs.get(label as usize).map_or(0.0, |&p| f64::from(p));
+                (1.0 - p_true, p_true, argmax(outputs) as f64 == y)
+            }
+        };
+        if task.is_classification() {
+            self.correct += u64::from(correct);
+            self.log_loss_sum -= p_true.clamp(1e-15, 1.0).ln();
         }
-        self.abs_error_sum += (p - y).abs();
-        self.sq_error_sum += (p - y) * (p - y);
+        self.abs_error_sum += error.abs();
+        self.sq_error_sum += error * error;
     }
 
     /// Adds another worker's counts.
@@ -98,6 +113,17 @@ impl Prequential {
     }
 }
 
+/// The class with the highest probability (the first of ties).
+fn argmax(p: &[f32]) -> usize {
+    let mut best = 0;
+    for (c, &q) in p.iter().enumerate() {
+        if q > p[best] {
+            best = c;
+        }
+    }
+    best
+}
+
 /// Rows over which the `recent_*` metrics are averaged (exponentially
 /// weighted: a row's weight halves about every 700 rows).
 pub const RECENT_ROWS: f64 = 1000.0;
@@ -133,9 +159,9 @@ struct KeyMetrics {
 }
 
 impl KeyMetrics {
-    fn add(&mut self, task: Task, prediction: f32, label: f32) {
+    fn add(&mut self, task: Task, outputs: &[f32], label: f32) {
         let before = self.total.clone();
-        self.total.add(task, prediction, label);
+        self.total.add(task, outputs, label);
         let d = |a: f64, b: f64| a - b;
         self.recent.add(
             self.total.rows,
@@ -175,7 +201,7 @@ pub fn metrics_schema() -> SchemaRef {
 /// One model's bank on one worker, its key index and its metrics.
 pub struct ModelState {
     name: String,
-    bank: Box<dyn LinearBank>,
+    bank: Box<dyn ModelBank>,
     keys: HashMap<String, u32>,
     /// The key of each bank entry (`None` for a global model).
     names: Vec<Option<String>>,
@@ -185,8 +211,14 @@ pub struct ModelState {
     pub metrics: Prequential,
     /// Rows scored by `ML_PREDICT`.
     pub rows_scored: u64,
-    /// Where the bank runs and why (from `open_linear_bank`).
+    /// Where the bank runs and why (from `open_bank`).
     pub device: String,
+    /// A multiclass model's class names, in output order.
+    classes: Vec<String>,
+    /// Class index by name (for STRING labels).
+    class_index: HashMap<String, u32>,
+    /// The type of `prediction` for a classifier (the OUTPUT's type).
+    output_type: DataType,
 }
 
 impl std::fmt::Debug for ModelState {
@@ -197,7 +229,7 @@ impl std::fmt::Debug for ModelState {
 
 impl ModelState {
     /// A model named `name` over `bank`.
-    pub fn new(name: impl Into<String>, bank: Box<dyn LinearBank>, device: String) -> Self {
+    pub fn new(name: impl Into<String>, bank: Box<dyn ModelBank>, device: String) -> Self {
         Self {
             name: name.into(),
             bank,
@@ -207,7 +239,49 @@ impl ModelState {
             metrics: Prequential::default(),
             rows_scored: 0,
             device,
+            classes: Vec::new(),
+            class_index: HashMap::new(),
+            output_type: DataType::Float64,
         }
+    }
+
+    /// Sets the type of the labels and predictions (the model's OUTPUT)
+    /// and, for a multiclass model, its classes in output order: labels
+    /// are their names (a STRING output) or their indices (an integer one).
+    pub fn with_output(mut self, output_type: DataType, classes: Option<Vec<String>>) -> Self {
+        self.classes = classes.unwrap_or_default();
+        self.class_index = self.classes.iter().enumerate().map(|(i, c)| (c.clone(), i as u32)).collect();
+        self.output_type = output_type;
+        self
+    }
+
+    /// The labels of a training batch as the kernels take them (0/1 for
+    /// binary, the class index for multiclass), `None` where a label is
+    /// NULL or names no class of the model.
+    fn labels(&self, column: &ArrayRef) -> Result<Vec<Option<f32>>> {
+        let task = self.bank.spec().task;
+        let Task::Multiclass { classes } = task else {
+            let values = cast(column, &DataType::Float32).map_err(|e| self.arrow(e))?;
+            return Ok(values.as_primitive::<Float32Type>().iter().collect());
+        };
+        if self.output_type.is_integer() {
+            let values = cast(column, &DataType::Int64).map_err(|e| self.arrow(e))?;
+            let values = values.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+            return Ok(values.iter().map(|v| v.filter(|&c| (0..i64::from(classes)).contains(&c)).map(|c| c as f32)).collect());
+        }
+        let names = cast(column, &DataType::Utf8).map_err(|e| self.arrow(e))?;
+        Ok(names.as_string::<i32>().iter().map(|v| v.and_then(|name| self.class_index.get(name)).map(|&c| c as f32)).collect())
+    }
+
+    /// The `prediction` column of scored rows: the class with the highest
+    /// probability, as the OUTPUT's type.
+    fn class_column(&self, classes: Vec<Option<usize>>) -> Result<ArrayRef> {
+        if !self.output_type.is_integer() {
+            let names: StringArray = classes.iter().map(|c| c.and_then(|c| self.classes.get(c).map(String::as_str))).collect();
+            return cast(&names, &self.output_type).map_err(|e| self.arrow(e));
+        }
+        let indices: Int64Array = classes.iter().map(|c| c.map(|c| c as i64)).collect();
+        cast(&indices, &self.output_type).map_err(|e| self.arrow(e))
     }
 
     /// Wraps the state for sharing between a worker's operators.
@@ -235,14 +309,14 @@ impl ModelState {
     /// Every key's numbers, for a snapshot.
     pub fn snapshot_keys(&mut self) -> Result<Vec<crate::model_snapshot::KeySnapshot>> {
         let state = self.bank.state().map_err(|e| self.error(e))?;
-        let f = self.bank.spec().n_features;
+        let spec = *self.bank.spec();
         let mut names: Vec<Option<String>> = vec![None; state.n_keys()];
         for (k, &i) in &self.keys {
             if let Some(slot) = names.get_mut(i as usize) {
                 *slot = Some(k.clone());
             }
         }
-        Ok(names.into_iter().enumerate().map(|(i, key)| crate::model_snapshot::KeySnapshot::from_state(key, &state, i, f)).collect())
+        Ok(names.into_iter().enumerate().map(|(i, key)| crate::model_snapshot::KeySnapshot::from_state(key, &state, i, &spec)).collect())
     }
 
     fn error(&self, source: weir_kernels::KernelError) -> OperatorError {
@@ -392,27 +466,26 @@ impl Train {
         let n = batch.num_rows();
         let indices = state.key_indices(self.key.map(|k| batch.column(k)), n)?;
         let columns = feature_columns(&batch, &self.features, &state)?;
-        let labels = cast(batch.column(self.label), &DataType::Float32).map_err(|e| state.arrow(e))?;
-        let labels = labels.as_primitive::<Float32Type>();
+        let labels = state.labels(batch.column(self.label))?;
         self.keys.clear();
         self.rows.clear();
         self.labels.clear();
         for (r, key) in indices.iter().enumerate() {
-            match key {
-                Some(k) if labels.is_valid(r) && complete(&columns, r) => {
+            match (key, labels[r]) {
+                (Some(k), Some(y)) if complete(&columns, r) => {
                     self.keys.push(*k);
                     push_row(&columns, r, &mut self.rows);
-                    self.labels.push(labels.value(r));
+                    self.labels.push(y);
                 }
                 _ => state.metrics.skipped += 1,
             }
         }
-        self.out.resize(self.keys.len(), 0.0);
+        self.out.resize(self.keys.len() * state.bank.spec().n_outputs(), 0.0);
         let task = state.bank.spec().task;
         let result = state.bank.learn(&self.keys, &self.rows, &self.labels, &mut self.out);
         result.map_err(|e| state.error(e))?;
         let metrics = self.metrics_batch(&mut state, task)?;
-        for (&p, &y) in self.out.iter().zip(&self.labels) {
+        for (p, &y) in self.out.chunks(task.n_outputs()).zip(&self.labels) {
             state.metrics.add(task, p, y);
         }
         out.extend(metrics);
@@ -425,7 +498,7 @@ impl Train {
         if state.per_key.len() < state.bank.n_keys() {
             state.per_key.resize(state.bank.n_keys(), KeyMetrics::default());
         }
-        for ((&k, &p), &y) in self.keys.iter().zip(&self.out).zip(&self.labels) {
+        for ((&k, p), &y) in self.keys.iter().zip(self.out.chunks(task.n_outputs())).zip(&self.labels) {
             let m = &mut state.per_key[k as usize];
             if m.batch_mark != state.metrics.rows + 1 {
                 m.batch_mark = state.metrics.rows + 1;
@@ -441,7 +514,7 @@ impl Train {
         let metric = |f: &dyn Fn(&KeyMetrics) -> Option<f64>| -> ArrayRef {
             Arc::new(touched.iter().map(|&k| f(&state.per_key[k as usize])).collect::<Float64Array>())
         };
-        let classification = task == Task::Binary;
+        let classification = task.is_classification();
         let columns: Vec<ArrayRef> = vec![
             Arc::new(StringArray::from_iter_values(touched.iter().map(|_| name.as_str()))),
             Arc::new(touched.iter().map(|&k| key_name(k)).collect::<StringArray>()),
@@ -526,22 +599,28 @@ impl Operator for Predict {
             }
             scored.push(ok);
         }
-        self.out.resize(self.keys.len(), 0.0);
+        let task = state.bank.spec().task;
+        self.out.resize(self.keys.len() * task.n_outputs(), 0.0);
         let result = state.bank.predict(&self.keys, &self.rows, &mut self.out);
         result.map_err(|e| state.error(e))?;
         state.rows_scored += self.keys.len() as u64;
-        let task = state.bank.spec().task;
-        drop(state);
-        let mut values = self.out.iter();
-        let per_row: Vec<Option<f64>> = scored.iter().map(|&ok| if ok { values.next().map(|&v| f64::from(v)) } else { None }).collect();
+        let mut values = self.out.chunks(task.n_outputs());
+        let per_row: Vec<Option<&[f32]>> = scored.iter().map(|&ok| if ok { values.next() } else { None }).collect();
         let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
         match task {
             Task::Binary => {
-                columns.push(Arc::new(per_row.iter().map(|p| p.map(|p| p > 0.5)).collect::<BooleanArray>()));
-                columns.push(Arc::new(per_row.into_iter().collect::<Float64Array>()));
+                columns.push(Arc::new(per_row.iter().map(|p| p.map(|p| p[0] > 0.5)).collect::<BooleanArray>()));
+                columns.push(Arc::new(per_row.iter().map(|p| p.map(|p| f64::from(p[0]))).collect::<Float64Array>()));
             }
-            Task::Regression => columns.push(Arc::new(per_row.into_iter().collect::<Float64Array>())),
+            Task::Multiclass { .. } => {
+                let best: Vec<Option<usize>> = per_row.iter().map(|p| p.map(argmax)).collect();
+                columns.push(state.class_column(best.clone())?);
+                let probability = per_row.iter().zip(&best).map(|(p, c)| p.zip(*c).map(|(p, c)| f64::from(p[c])));
+                columns.push(Arc::new(probability.collect::<Float64Array>()));
+            }
+            Task::Regression => columns.push(Arc::new(per_row.iter().map(|p| p.map(|p| f64::from(p[0]))).collect::<Float64Array>())),
         }
+        drop(state);
         let batch = RecordBatch::try_new(Arc::clone(&self.schema), columns)
             .map_err(|source| OperatorError::Arrow { operator: "ml_predict".into(), source })?;
         out.push(batch);

@@ -259,3 +259,70 @@ fn follow_mode_reads_appended_lines_and_sink_casts() {
     lines.sort();
     assert_eq!(lines, vec!["1,10,false", "2,99,true", "3,,"]);
 }
+
+#[test]
+fn model_export_writes_json_and_safetensors_from_the_snapshot() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let snapshot = dir.path().join("level.json");
+    let pipeline = dir.path().join("p.sql");
+    std::fs::write(
+        &pipeline,
+        format!(
+            "CREATE TABLE traffic WITH ('connector' = 'generator', 'events' = '5000', 'rate' = '0', 'sensors' = '3');
+             CREATE MODEL level INPUT (volume DOUBLE, occupancy DOUBLE) OUTPUT (level STRING)
+               WITH ('task' = 'classification', 'algorithm' = 'mlp', 'hidden_layers' = '6', 'classes' = 'free, slow, jammed',
+                     'scaler' = 'standard', 'partition_by' = 'sensor_id', 'device' = 'cpu', 'snapshot.path' = '{}');
+             CREATE MODEL unsaved INPUT (volume DOUBLE) OUTPUT (speed DOUBLE) WITH ('task' = 'regression');
+             INSERT INTO level SELECT sensor_id, CAST(volume AS DOUBLE) AS volume, occupancy,
+               CASE WHEN speed < 30 THEN 'jammed' WHEN speed < 60 THEN 'slow' ELSE 'free' END AS level FROM traffic;
+             INSERT INTO unsaved SELECT CAST(volume AS DOUBLE) AS volume, speed FROM traffic;",
+            snapshot.display()
+        ),
+    )
+    .expect("write pipeline");
+    let p = pipeline.to_str().expect("utf-8 path");
+    // Before any run there is nothing to export, and the message says so.
+    let none = weir(&["model", "export", p, "level"]);
+    assert_eq!(none.status.code(), Some(1));
+    assert!(text(&none.stderr).contains("run the pipeline first"), "{}", text(&none.stderr));
+    assert!(weir(&["run", p, "--workers", "2"]).status.success());
+
+    let json = weir(&["model", "export", p, "level"]);
+    assert!(json.status.success(), "{}", text(&json.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON export");
+    assert_eq!(doc["format"], "weir-model/2");
+    assert_eq!(doc["layers"], serde_json::json!([2, 6, 3]));
+    assert_eq!(doc["keys"].as_array().map(Vec::len), Some(3));
+
+    let out = dir.path().join("level.safetensors");
+    let st = weir(&["model", "export", p, "level", "--format", "safetensors", "--output", out.to_str().expect("utf-8")]);
+    assert!(st.status.success(), "{}", text(&st.stderr));
+    let bytes = std::fs::read(&out).expect("safetensors written");
+    let tensors = safetensors::SafeTensors::deserialize(&bytes).expect("a valid safetensors file");
+    let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes).expect("metadata");
+    let meta = metadata.metadata().clone().expect("metadata map");
+    assert_eq!(meta["format"], "weir-model-tensors/1");
+    assert_eq!(meta["classes"], r#"["free","slow","jammed"]"#);
+    let keys: Vec<Option<String>> = serde_json::from_str(&meta["keys"]).expect("keys");
+    for (name, shape) in [
+        ("layers.0.weight", vec![3, 6, 2]),
+        ("layers.0.bias", vec![3, 6]),
+        ("layers.1.weight", vec![3, 3, 6]),
+        ("layers.1.bias", vec![3, 3]),
+        ("scaler.mean", vec![3, 2]),
+        ("scaler.count", vec![3]),
+    ] {
+        assert_eq!(tensors.tensor(name).expect(name).shape(), shape.as_slice(), "{name}");
+    }
+    // The tensors hold the snapshot's numbers, key by key.
+    let w: Vec<f32> = tensors.tensor("layers.1.weight").expect("w").data().chunks(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    for (k, key) in keys.iter().enumerate() {
+        let entry = doc["keys"].as_array().and_then(|ks| ks.iter().find(|e| e["key"].as_str() == key.as_deref())).expect("key in JSON");
+        let second: Vec<f32> = entry["weights"].as_array().expect("weights")[12..].iter().map(|v| v.as_f64().unwrap_or(f64::NAN) as f32).collect();
+        assert_eq!(&w[k * 18..(k + 1) * 18], second.as_slice(), "key {key:?}");
+    }
+
+    let unsaved = weir(&["model", "export", p, "unsaved"]);
+    assert_eq!(unsaved.status.code(), Some(1));
+    assert!(text(&unsaved.stderr).contains("no 'snapshot.path'"), "{}", text(&unsaved.stderr));
+}

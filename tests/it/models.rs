@@ -12,7 +12,7 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Float32Type, Int64Type};
 use weir_connectors::generator::{GeneratorOptions, generate};
 use weir_engine::{RunOptions, plan_pipeline, run};
-use weir_kernels::{CpuBank, LinearBank, LinearSpec, Optimizer, Task};
+use weir_kernels::{CpuBank, ModelBank, ModelSpec, Optimizer, Task};
 
 const EVENTS: u64 = 20_000;
 
@@ -54,10 +54,10 @@ fn rows_of(batch: &RecordBatch) -> (Vec<i64>, Vec<f32>, Vec<f32>) {
 /// it, computed by the kernels directly: (keys, labels, predictions).
 fn oracle(sensors: u64, partitioned: bool) -> (Vec<i64>, Vec<f32>, Vec<f32>) {
     let (keys, features, labels) = rows(sensors);
-    let spec = LinearSpec {
+    let spec = ModelSpec {
         optimizer: Optimizer::Adam { lr: 0.05, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
         scale: true,
-        ..LinearSpec::river_defaults(Task::Binary, 3)
+        ..ModelSpec::river_defaults(Task::Binary, 3)
     };
     // Keys get dense indices in order of first sight, as in the engine.
     let mut index = std::collections::HashMap::new();
@@ -68,7 +68,7 @@ fn oracle(sensors: u64, partitioned: bool) -> (Vec<i64>, Vec<f32>, Vec<f32>) {
             if partitioned { *index.entry(*k).or_insert(n) } else { 0 }
         })
         .collect();
-    let mut bank = CpuBank::new(spec, index.len().max(1));
+    let mut bank = CpuBank::new(spec, index.len().max(1)).expect("bank");
     let mut out = vec![0.0; labels.len()];
     bank.learn(&dense, &features, &labels, &mut out).expect("learn");
     (keys, labels, out)
@@ -187,16 +187,132 @@ fn write_events(path: &std::path::Path, sensors: u64, range: std::ops::Range<u64
 }
 
 fn file_pipeline(data: &std::path::Path, snapshot: &std::path::Path) -> String {
+    file_pipeline_of(data, snapshot, MODELS[0])
+}
+
+/// Models of every kind, as (OUTPUT, WITH options, label expression): a
+/// per-key logistic regression, a softmax regression over named classes,
+/// and an MLP in mini-batches of 3 (so a stop can fall mid-batch).
+const MODELS: [(&str, &str, &str); 3] = [
+    ("congested BOOLEAN", "'task' = 'classification', 'optimizer' = 'adam'", "congested"),
+    (
+        "level STRING",
+        "'task' = 'classification', 'classes' = 'free, slow, jammed', 'optimizer' = 'adam', 'learning_rate' = '0.05'",
+        "CASE WHEN speed < 30 THEN 'jammed' WHEN speed < 60 THEN 'slow' ELSE 'free' END",
+    ),
+    (
+        "congested BOOLEAN",
+        "'task' = 'classification', 'algorithm' = 'mlp', 'hidden_layers' = '8, 4', 'batch_size' = '3', 'optimizer' = 'adam', 'learning_rate' = '0.01'",
+        "congested",
+    ),
+];
+
+fn file_pipeline_of(data: &std::path::Path, snapshot: &std::path::Path, (output, options, label): (&str, &str, &str)) -> String {
+    let column = output.split(' ').next().unwrap_or_default();
     format!(
         "CREATE TABLE traffic (sensor_id BIGINT NOT NULL, ts TIMESTAMP NOT NULL, speed DOUBLE NOT NULL, volume BIGINT NOT NULL,
            occupancy DOUBLE NOT NULL, congested BOOLEAN NOT NULL) WITH ('connector' = 'file', 'path' = '{}', 'format' = 'json');
-         CREATE MODEL m INPUT (speed DOUBLE, volume DOUBLE, occupancy DOUBLE) OUTPUT (congested BOOLEAN)
-           WITH ('task' = 'classification', 'optimizer' = 'adam', 'scaler' = 'standard', 'device' = 'cpu',
-                 'partition_by' = 'sensor_id', 'snapshot.path' = '{}');
-         INSERT INTO m SELECT sensor_id, speed, CAST(volume AS DOUBLE) AS volume, occupancy, congested FROM traffic;",
+         CREATE MODEL m INPUT (speed DOUBLE, volume DOUBLE, occupancy DOUBLE) OUTPUT ({output})
+           WITH ({options}, 'scaler' = 'standard', 'device' = 'cpu', 'partition_by' = 'sensor_id', 'snapshot.path' = '{}');
+         INSERT INTO m SELECT sensor_id, speed, CAST(volume AS DOUBLE) AS volume, occupancy, {label} AS {column} FROM traffic;",
         data.display(),
         snapshot.display()
     )
+}
+
+#[test]
+fn every_kind_of_model_resumes_from_its_snapshot_exactly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (all, first, second) = (dir.path().join("all.json"), dir.path().join("first.json"), dir.path().join("second.json"));
+    // An odd split, so that the MLP's mini-batches of 3 are cut mid-batch.
+    let cut = EVENTS / 2 + 1;
+    write_events(&all, 5, 0..EVENTS);
+    write_events(&first, 5, 0..cut);
+    write_events(&second, 5, cut..EVENTS);
+    for (i, model) in MODELS.into_iter().enumerate().skip(1) {
+        let one = |data: &std::path::Path, snapshot: &std::path::Path| {
+            // One worker: with two, a key's rows from the two halves of
+            // the file would interleave differently in each run.
+            let plan = plan_pipeline(&file_pipeline_of(data, snapshot, model)).expect("plan");
+            run(plan, RunOptions::default().workers(1)).expect("run")
+        };
+        let (straight, resumed) = (dir.path().join(format!("straight{i}.json")), dir.path().join(format!("resumed{i}.json")));
+        let whole = one(&all, &straight);
+        one(&first, &resumed);
+        let rest = one(&second, &resumed);
+        let (a, b) = (read_snapshot(&straight), read_snapshot(&resumed));
+        assert_eq!(b.rows_learned, EVENTS);
+        assert_eq!(sorted(&a), sorted(&b), "{}: the resumed model is the uninterrupted one, number for number", model.1);
+        assert!(whole.models["m"].metrics.accuracy().expect("rows") > 0.6, "{}: {:?}", model.1, whole.models["m"].metrics);
+        assert_eq!(rest.models["m"].keys, 5);
+    }
+}
+
+#[test]
+fn softmax_and_mlp_training_match_the_kernels_applied_directly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (data, scored) = (dir.path().join("data.json"), dir.path().join("scored.json"));
+    write_events(&data, 4, 0..EVENTS);
+    let opts = GeneratorOptions { events: EVENTS, rate: 0.0, sensors: 4, seed: 11, ..GeneratorOptions::default() };
+    let batch = generate(&opts, 0..EVENTS).expect("generate");
+    let (keys, features, congested) = rows_of(&batch);
+    let speed = batch.column(batch.schema().index_of("speed").expect("speed")).as_primitive::<datafusion::arrow::datatypes::Float64Type>().clone();
+    let levels: Vec<f32> = speed.values().iter().map(|&s| if s < 30.0 { 2.0 } else if s < 60.0 { 1.0 } else { 0.0 }).collect();
+    let adam = |lr| Optimizer::Adam { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+    let softmax = ModelSpec { optimizer: adam(0.05), scale: true, ..ModelSpec::river_defaults(Task::Multiclass { classes: 3 }, 3) };
+    let mlp = ModelSpec {
+        hidden: [8, 4],
+        batch_size: 3,
+        seed: 42,
+        intercept_lr: 0.01,
+        optimizer: adam(0.01),
+        scale: true,
+        ..ModelSpec::river_defaults(Task::Binary, 3)
+    };
+    for (i, (model, spec, labels)) in [(MODELS[1], softmax, &levels), (MODELS[2], mlp, &congested)].into_iter().enumerate() {
+        let sql = format!(
+            "{}
+CREATE TABLE scored WITH ('connector' = 'file', 'path' = '{}', 'format' = 'json');
+             INSERT INTO scored SELECT sensor_id, prediction, probability
+               FROM ML_PREDICT(TABLE traffic, MODEL m, DESCRIPTOR(speed, volume, occupancy));",
+            file_pipeline_of(&data, &dir.path().join(format!("model{i}.json")), model),
+            scored.display()
+        );
+        let report = run(plan_pipeline(&sql).expect("plan"), RunOptions::default().workers(1)).expect("run");
+        // The kernels on the same rows, keys numbered in order of first sight.
+        let mut index = std::collections::HashMap::new();
+        let dense: Vec<u32> = keys.iter().map(|k| { let n = index.len() as u32; *index.entry(*k).or_insert(n) }).collect();
+        let mut bank = CpuBank::new(spec, index.len()).expect("bank");
+        let o = spec.n_outputs();
+        let mut out = vec![0.0; labels.len() * o];
+        bank.learn(&dense, &features, labels, &mut out).expect("learn");
+        let argmax = |p: &[f32]| if o == 1 { usize::from(p[0] > 0.5) } else { (0..o).fold(0, |b, c| if p[c] > p[b] { c } else { b }) };
+        let correct = out.chunks(o).zip(labels.iter()).filter(|&(p, &y)| argmax(p) as f32 == y).count() as u64;
+        let got = &report.models["m"].metrics;
+        assert_eq!(got.rows, EVENTS, "{}", model.1);
+        assert_eq!(got.correct, correct, "{}: the same predictions as the kernels", model.1);
+        // Scored rows carry the class as the OUTPUT's type and its probability.
+        let text = std::fs::read_to_string(&scored).expect("scored");
+        assert_eq!(text.lines().count() as u64, EVENTS);
+        for line in text.lines().take(1000) {
+            let v: serde_json::Value = serde_json::from_str(line).expect("json");
+            let p = v["probability"].as_f64().expect("probability");
+            if o == 3 {
+                let class = v["prediction"].as_str().expect("a class name");
+                assert!(["free", "slow", "jammed"].contains(&class), "{line}");
+                assert!((1.0 / 3.0 - 1e-6..=1.0).contains(&p), "the chosen class is the likeliest: {line}");
+            } else {
+                assert_eq!(v["prediction"].as_bool(), Some(p > 0.5), "{line}");
+            }
+        }
+    }
+}
+
+/// A snapshot's keys in key order (workers write them in any order).
+fn sorted(s: &weir_operators::ModelSnapshot) -> Vec<weir_operators::KeySnapshot> {
+    let mut keys = s.keys.clone();
+    keys.sort_by(|x, y| x.key.cmp(&y.key));
+    keys
 }
 
 fn read_snapshot(path: &std::path::Path) -> weir_operators::ModelSnapshot {
@@ -222,11 +338,6 @@ fn a_model_resumes_from_its_snapshot_exactly_where_it_stopped() {
     one(&second, &resumed, 1);
     let (a, b) = (read_snapshot(&straight), read_snapshot(&resumed));
     assert_eq!(b.rows_learned, EVENTS);
-    let sorted = |s: &weir_operators::ModelSnapshot| {
-        let mut keys = s.keys.clone();
-        keys.sort_by(|x, y| x.key.cmp(&y.key));
-        keys
-    };
     assert_eq!(sorted(&a), sorted(&b), "the resumed model is the uninterrupted one, number for number");
 
     // A warm start on a different number of workers gives each key to the
@@ -252,7 +363,7 @@ fn a_snapshot_of_another_model_is_refused_with_the_reason() {
     );
     let err = run(plan_pipeline(&other).expect("plan"), RunOptions::default().workers(1)).expect_err("must refuse");
     let text = err.to_string();
-    assert!(text.contains("holds a classification model of (speed, volume, occupancy)"), "{text}");
+    assert!(text.contains("holds a classification logistic_regression of (speed, volume, occupancy)"), "{text}");
     assert!(text.contains("move the file away"), "{text}");
 }
 
@@ -337,12 +448,12 @@ fn training_in_event_time_order_does_not_depend_on_workers_or_disorder() {
         let l: Vec<f32> = order.iter().map(|&r| l[r]).collect();
         (k, f, l)
     };
-    let spec = LinearSpec {
+    let spec = ModelSpec {
         optimizer: Optimizer::Adam { lr: 0.05, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
         scale: true,
-        ..LinearSpec::river_defaults(Task::Binary, 3)
+        ..ModelSpec::river_defaults(Task::Binary, 3)
     };
-    let mut bank = CpuBank::new(spec, 7);
+    let mut bank = CpuBank::new(spec, 7).expect("bank");
     let mut out = vec![0.0; labels.len()];
     bank.learn(&keys, &features, &labels, &mut out).expect("learn");
     let correct = out.iter().zip(&labels).filter(|&(&p, &y)| (p > 0.5) == (y > 0.5)).count() as u64;

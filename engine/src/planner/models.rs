@@ -17,7 +17,7 @@ use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::Column;
 use datafusion::sql::sqlparser::ast::Spanned;
 use datafusion::sql::sqlparser::tokenizer::Span;
-use weir_kernels::{DeviceRequest, LinearSpec, Optimizer, Task};
+use weir_kernels::{Activation, DeviceRequest, MAX_UNITS, ModelSpec, Optimizer, Task};
 
 use super::{Planner, from_datafusion};
 use crate::diagnostic::Diagnostic;
@@ -26,12 +26,17 @@ use crate::sql::{self, CreateModel, Insert, SqlOption, WindowCall};
 
 /// Every option of `CREATE MODEL ... WITH (...)`, with what it takes.
 const MODEL_OPTIONS: &[(&str, &str)] = &[
-    ("task", "'classification' (binary, BOOLEAN output) or 'regression' (numeric output); required"),
-    ("algorithm", "'logistic_regression' (classification) or 'linear_regression' (regression)"),
+    ("task", "'classification' (BOOLEAN output: binary; STRING or integer output: multiclass) or 'regression' (numeric output); required"),
+    ("algorithm", "'logistic_regression' (binary), 'softmax_regression' (multiclass), 'linear_regression' (regression) or 'mlp' (any task)"),
+    ("classes", "multiclass only: the class names in order for a STRING output ('free, slow, jammed'), or their number for an integer output (labels 0 to n - 1)"),
+    ("hidden_layers", "mlp only: one or two hidden layer sizes, such as '32' or '32, 16' (default '32'; at most 256 each)"),
+    ("activation", "mlp only: 'relu' (default), 'tanh' or 'sigmoid'"),
+    ("batch_size", "rows of one key per gradient step: default 1 (fully online, River's way) for linear models, 8 for an mlp"),
+    ("seed", "mlp only: seed of the initial weights (default 42)"),
     ("optimizer", "'sgd' (default) or 'adam'"),
     ("learning_rate", "step size: default 0.01 for sgd, 0.1 for adam (River's defaults)"),
     ("l2", "L2 penalty l2·‖w‖², default 0"),
-    ("intercept_lr", "step size of the bias, default 0.01"),
+    ("intercept_lr", "step size of the biases: default 0.01 (River's) for linear models, the learning rate for an mlp"),
     ("scaler", "'standard' (running mean and variance per key) or 'none' (default)"),
     ("partition_by", "a column: one model per value of it, created on first sight"),
     ("device", "'auto' (default: CUDA for per-key banks when a GPU is usable), 'cpu' or 'cuda'"),
@@ -49,6 +54,10 @@ pub(super) struct Model {
 
 fn is_numeric(t: &DataType) -> bool {
     t.is_numeric()
+}
+
+fn is_string(t: &DataType) -> bool {
+    matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
 }
 
 impl Planner {
@@ -80,30 +89,6 @@ impl Planner {
             let help = MODEL_OPTIONS.iter().find(|(k, _)| *k == key).map_or("", |(_, h)| h);
             Diagnostic::at(why, span).with_help(format!("'{key}': {help}"))
         };
-        let task = match value("task").as_deref() {
-            Some("classification") => Task::Binary,
-            Some("regression") => Task::Regression,
-            Some(other) => return Err(bad("task", format!("unknown task '{other}'"))),
-            None => return Err(Diagnostic::at(format!("model '{name}' needs a 'task'"), m.options_span)
-                .with_help("add 'task' = 'classification' or 'task' = 'regression' to its WITH options")),
-        };
-        let algorithm = value("algorithm").unwrap_or_else(|| match task {
-            Task::Binary => "logistic_regression".into(),
-            Task::Regression => "linear_regression".into(),
-        });
-        match (algorithm.as_str(), task) {
-            ("logistic_regression", Task::Binary) | ("linear_regression", Task::Regression) => {}
-            ("logistic_regression", Task::Regression) | ("linear_regression", Task::Binary) => {
-                return Err(bad("algorithm", format!("'{algorithm}' does not fit the task '{}'", value("task").unwrap_or_default())));
-            }
-            (other, _) => {
-                let mut d = bad("algorithm", format!("unknown algorithm '{other}'"));
-                if matches!(other, "softmax_regression" | "mlp") {
-                    d = d.with_help("this version of Weir has 'logistic_regression' and 'linear_regression'; multiclass softmax and MLPs are not implemented yet");
-                }
-                return Err(d);
-            }
-        }
         let number = |key: &str, default: f32| -> Result<f32, Diagnostic> {
             match value(key) {
                 None => Ok(default),
@@ -144,26 +129,131 @@ impl Planner {
             return Err(Diagnostic::at(format!("a model has one OUTPUT column, found {}", m.outputs.len()), m.outputs_span));
         };
         let out_type = sql::sql_type_to_arrow(&output.data_type);
-        match (task, &out_type) {
-            (Task::Binary, Some(DataType::Boolean)) => {}
-            (Task::Regression, Some(t)) if is_numeric(t) => {}
-            (Task::Binary, _) => {
+        let classification = match value("task").as_deref() {
+            Some("classification") => true,
+            Some("regression") => false,
+            Some(other) => return Err(bad("task", format!("unknown task '{other}'"))),
+            None => return Err(Diagnostic::at(format!("model '{name}' needs a 'task'"), m.options_span)
+                .with_help("add 'task' = 'classification' or 'task' = 'regression' to its WITH options")),
+        };
+        // The OUTPUT's type says which kind of classification.
+        let (task, classes) = match (classification, &out_type) {
+            (true, Some(DataType::Boolean)) => {
+                if options.contains_key("classes") {
+                    return Err(bad("classes", "a BOOLEAN output has two classes already; 'classes' is for STRING or integer outputs".into()));
+                }
+                (Task::Binary, None)
+            }
+            (true, Some(t)) if is_string(t) || t.is_integer() => {
+                let Some(given) = options.get("classes") else {
+                    return Err(Diagnostic::at(format!("a multiclass model needs 'classes' (its OUTPUT '{}' is {})", output.name.value, output.data_type), m.options_span)
+                        .with_help(if t.is_integer() { "add 'classes' = 'n': the labels are 0 to n - 1" } else { "add 'classes' = 'a, b, c': the labels, in order" }));
+                };
+                let names = if t.is_integer() {
+                    match given.value.trim().parse::<usize>() {
+                        Ok(n) if (2..=MAX_UNITS).contains(&n) => (0..n).map(|c| c.to_string()).collect(),
+                        _ => return Err(bad("classes", format!("an integer OUTPUT needs 'classes' = the number of classes (2 to {MAX_UNITS}), found '{}'", given.value))),
+                    }
+                } else {
+                    let names: Vec<String> = given.value.split(',').map(|c| c.trim().to_string()).collect();
+                    let distinct: std::collections::HashSet<&String> = names.iter().collect();
+                    if names.len() < 2 || names.len() > MAX_UNITS || names.iter().any(String::is_empty) || distinct.len() != names.len() {
+                        return Err(bad("classes", format!("'classes' must list 2 to {MAX_UNITS} distinct, non-empty names separated by commas, found '{}'", given.value)));
+                    }
+                    names
+                };
+                (Task::Multiclass { classes: names.len() as u32 }, Some(names))
+            }
+            (true, _) => {
                 return Err(Diagnostic::at(
-                    format!("a classification model's OUTPUT is BOOLEAN, found {}", output.data_type),
+                    format!("a classification model's OUTPUT is BOOLEAN (binary), STRING or an integer (multiclass), found {}", output.data_type),
                     output.type_span,
                 )
-                .with_help("binary classification predicts a BOOLEAN; for a number use 'task' = 'regression'"));
+                .with_help("for a number to predict use 'task' = 'regression'"));
             }
-            (Task::Regression, _) => {
+            (false, Some(t)) if is_numeric(t) => (Task::Regression, None),
+            (false, _) => {
                 return Err(Diagnostic::at(
                     format!("a regression model's OUTPUT is numeric, found {}", output.data_type),
                     output.type_span,
                 ));
             }
+        };
+        if classes.is_none() && options.contains_key("classes") && task == Task::Regression {
+            return Err(bad("classes", "'classes' is for multiclass classification, and this model is a regression".into()));
         }
+        let algorithm = value("algorithm").unwrap_or_else(|| match task {
+            Task::Binary => "logistic_regression".into(),
+            Task::Multiclass { .. } => "softmax_regression".into(),
+            Task::Regression => "linear_regression".into(),
+        });
+        let fits = match algorithm.as_str() {
+            "logistic_regression" => matches!(task, Task::Binary),
+            "softmax_regression" => matches!(task, Task::Multiclass { .. }),
+            "linear_regression" => task == Task::Regression,
+            "mlp" => true,
+            other => return Err(bad("algorithm", format!("unknown algorithm '{other}'"))),
+        };
+        if !fits {
+            let hint = match task {
+                Task::Binary => "a BOOLEAN output is learned by 'logistic_regression' or 'mlp'",
+                Task::Multiclass { .. } => "a multiclass output is learned by 'softmax_regression' or 'mlp'",
+                Task::Regression => "a regression is learned by 'linear_regression' or 'mlp'",
+            };
+            return Err(bad("algorithm", format!("'{algorithm}' does not fit this model's task and OUTPUT type")).with_help(hint));
+        }
+        let mlp = algorithm == "mlp";
+        for key in ["hidden_layers", "activation", "seed"] {
+            if !mlp && options.contains_key(key) {
+                return Err(bad(key, format!("'{key}' is an option of 'algorithm' = 'mlp', and this model is a {algorithm}")));
+            }
+        }
+        let hidden = match (mlp, options.get("hidden_layers")) {
+            (false, _) => [0, 0],
+            (true, None) => [32, 0],
+            (true, Some(o)) => {
+                let sizes: Vec<Option<u32>> = o.value.split(',').map(|h| h.trim().parse::<u32>().ok().filter(|&h| (1..=MAX_UNITS as u32).contains(&h))).collect();
+                match sizes.as_slice() {
+                    [Some(a)] => [*a, 0],
+                    [Some(a), Some(b)] => [*a, *b],
+                    _ => return Err(bad("hidden_layers", format!("'hidden_layers' must be one or two sizes from 1 to {MAX_UNITS}, such as '32' or '32, 16', found '{}'", o.value))),
+                }
+            }
+        };
+        let activation = match value("activation").as_deref() {
+            None | Some("relu") => Activation::Relu,
+            Some("tanh") => Activation::Tanh,
+            Some("sigmoid") => Activation::Sigmoid,
+            Some(other) => return Err(bad("activation", format!("unknown activation '{other}'"))),
+        };
+        let whole = |key: &str, default: u64, max: u64| -> Result<u64, Diagnostic> {
+            match value(key) {
+                None => Ok(default),
+                Some(v) => match v.trim().parse::<u64>() {
+                    Ok(x) if (1..=max).contains(&x) => Ok(x),
+                    _ => Err(bad(key, format!("'{key}' must be a whole number from 1 to {max}, found '{v}'"))),
+                },
+            }
+        };
+        let batch_size = whole("batch_size", if mlp { 8 } else { 1 }, 1 << 20)? as u32;
+        let seed = whole("seed", 42, u64::MAX)?;
         let l2 = number("l2", 0.0)?;
-        let intercept_lr = number("intercept_lr", 0.01)?;
-        let spec = LinearSpec { task, n_features: inputs.len(), optimizer, l2, intercept_lr, scale };
+        let lr = match optimizer {
+            Optimizer::Sgd { lr } | Optimizer::Adam { lr, .. } => lr,
+        };
+        let intercept_lr = number("intercept_lr", if mlp { lr } else { 0.01 })?;
+        let spec = ModelSpec {
+            task,
+            n_features: inputs.len(),
+            hidden,
+            activation,
+            optimizer,
+            l2,
+            intercept_lr,
+            scale,
+            batch_size,
+            seed,
+        };
         let snapshot = options.get("snapshot.path").map(|o| std::path::PathBuf::from(&o.value));
         let snapshot_interval = match options.get("snapshot.interval") {
             None => std::time::Duration::from_secs(60),
@@ -183,6 +273,8 @@ impl Planner {
             partition_by,
             inputs,
             output: output.name.value.clone(),
+            output_type: out_type.unwrap_or(DataType::Float64),
+            classes,
             snapshot,
             snapshot_interval,
             key_type: None,
@@ -248,9 +340,16 @@ impl Planner {
         let fits = match model.spec.task {
             Task::Binary => label_type == &DataType::Boolean,
             Task::Regression => is_numeric(label_type),
+            Task::Multiclass { .. } if model.output_type.is_integer() => label_type.is_integer(),
+            Task::Multiclass { .. } => is_string(label_type),
         };
         if !fits {
-            let want = if model.spec.task == Task::Binary { "BOOLEAN (classification)" } else { "numeric (regression)" };
+            let want = match model.spec.task {
+                Task::Binary => "BOOLEAN (classification)",
+                Task::Regression => "numeric (regression)",
+                Task::Multiclass { .. } if model.output_type.is_integer() => "integer class index (multiclass)",
+                Task::Multiclass { .. } => "STRING class name (multiclass)",
+            };
             return Err(Diagnostic::at(
                 format!("the label '{}' is {}, but '{name}' learns a {want} label", model.output, type_name(label_type)),
                 at,
@@ -355,11 +454,11 @@ impl Planner {
             self.use_key_type(&model.name, schema.field(k).data_type(), call.span)?;
         }
         let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
-        let appended: &[(&str, DataType)] = match model.spec.task {
-            Task::Binary => &[("prediction", DataType::Boolean), ("probability", DataType::Float64)],
-            Task::Regression => &[("prediction", DataType::Float64)],
+        let appended: Vec<(&str, DataType)> = match model.spec.task {
+            Task::Regression => vec![("prediction", DataType::Float64)],
+            _ => vec![("prediction", model.output_type.clone()), ("probability", DataType::Float64)],
         };
-        for (column, t) in appended {
+        for (column, t) in &appended {
             if fields.iter().any(|f| f.name() == column) {
                 return Err(Diagnostic::at(format!("'{name}' already has a column '{column}'"), call.span)
                     .with_help("rename it in a view before scoring"));

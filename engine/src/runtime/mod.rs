@@ -19,7 +19,7 @@
 mod clock;
 mod keyed;
 mod models;
-mod snapshots;
+pub(crate) mod snapshots;
 mod operators;
 mod shared;
 mod sinks;

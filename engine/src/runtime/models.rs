@@ -33,12 +33,15 @@ pub(super) fn open(pipeline: &Pipeline, index: usize, workers: usize, shared: &A
         if index == 0 && saved.is_some() {
             tracing::info!(model = %m.name, "model starts warm from its snapshot");
         }
-        match weir_kernels::open_linear_bank(m.spec, saved, m.device, per_key) {
+        match weir_kernels::open_bank(m.spec, saved, m.device, per_key) {
             Ok(opened) => {
                 if index == 0 {
                     tracing::info!(model = %m.name, device = %opened.choice, "model bank opened");
                 }
-                let state = ModelState::new(m.name.clone(), opened.bank, opened.choice).with_keys(names).shared();
+                let state = ModelState::new(m.name.clone(), opened.bank, opened.choice)
+                    .with_keys(names)
+                    .with_output(m.output_type.clone(), m.classes.clone())
+                    .shared();
                 if let Ok(mut all) = shared.models.lock() {
                     all.push((m.name.clone(), Arc::clone(&state)));
                 }

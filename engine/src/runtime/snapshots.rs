@@ -17,7 +17,8 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, UInt32Type};
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::PhysicalExpr;
-use weir_kernels::{LinearState, Task};
+use weir_kernels::BankState;
+use weir_operators::model_snapshot::{activation_name, task_name};
 use weir_operators::{ModelSnapshot, Partitioner, SNAPSHOT_FORMAT};
 
 use super::shared::Shared;
@@ -29,49 +30,81 @@ fn error(model: &ModelPlan, what: impl std::fmt::Display) -> EngineError {
     EngineError::Runtime(format!("model '{}': snapshot {path}: {what}", model.name))
 }
 
-fn read(model: &ModelPlan, path: &Path) -> Result<Option<ModelSnapshot>> {
+pub(crate) fn read(model: &ModelPlan, path: &Path) -> Result<Option<ModelSnapshot>> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(error(model, e)),
     };
     let snapshot: ModelSnapshot = serde_json::from_str(&text).map_err(|e| error(model, e))?;
-    let task = if model.spec.task == Task::Binary { "classification" } else { "regression" };
     if snapshot.format != SNAPSHOT_FORMAT {
         return Err(error(model, format!("format '{}', expected '{SNAPSHOT_FORMAT}'", snapshot.format)));
     }
-    if snapshot.features != model.inputs || snapshot.task != task || snapshot.partition_by != model.partition_by {
+    let expected = header(model);
+    let found = |s: &ModelSnapshot| {
+        format!(
+            "a {} {} of ({}) with layers {:?}{} by {:?}",
+            s.task,
+            s.algorithm,
+            s.features.join(", "),
+            s.layers,
+            s.classes.as_ref().map(|c| format!(" and classes ({})", c.join(", "))).unwrap_or_default(),
+            s.partition_by
+        )
+    };
+    let same = snapshot.task == expected.task
+        && snapshot.algorithm == expected.algorithm
+        && snapshot.features == expected.features
+        && snapshot.classes == expected.classes
+        && snapshot.layers == expected.layers
+        && snapshot.activation == expected.activation
+        && snapshot.scaler == expected.scaler
+        && snapshot.partition_by == expected.partition_by;
+    if !same {
         return Err(error(
             model,
             format!(
-                "it holds a {} model of ({}) by {:?}, but the pipeline declares a {task} model of ({}) by {:?}; \
-                 move the file away to start afresh",
-                snapshot.task,
-                snapshot.features.join(", "),
-                snapshot.partition_by,
-                model.inputs.join(", "),
-                model.partition_by
+                "it holds {}, but the pipeline declares {}; move the file away to start afresh",
+                found(&snapshot),
+                found(&expected)
             ),
         ));
     }
     Ok(Some(snapshot))
 }
 
+/// A snapshot of `model` without keys: what a file for it must declare.
+pub(crate) fn header(model: &ModelPlan) -> ModelSnapshot {
+    ModelSnapshot {
+        format: SNAPSHOT_FORMAT.to_string(),
+        model: model.name.clone(),
+        task: task_name(model.spec.task).to_string(),
+        algorithm: model.algorithm.clone(),
+        features: model.inputs.clone(),
+        classes: model.classes.clone(),
+        layers: model.spec.layout().dims,
+        activation: activation_name(model.spec.activation).to_string(),
+        scaler: model.spec.scale,
+        partition_by: model.partition_by.clone(),
+        keys: Vec::new(),
+        rows_learned: 0,
+    }
+}
+
 /// The saved keys that worker `index` of `workers` owns, as a bank state
 /// and the key of each entry, or `None` without a snapshot file.
-pub(super) fn load(model: &ModelPlan, index: usize, workers: usize) -> Result<Option<(LinearState, Vec<Option<String>>)>> {
+pub(super) fn load(model: &ModelPlan, index: usize, workers: usize) -> Result<Option<(BankState, Vec<Option<String>>)>> {
     let Some(path) = &model.snapshot else { return Ok(None) };
     let Some(snapshot) = read(model, path)? else { return Ok(None) };
     let owned: Vec<usize> = match &model.key_type {
         None => if index == 0 { (0..snapshot.keys.len()).collect() } else { Vec::new() },
         Some(key_type) => owned_keys(&snapshot, key_type, index, workers).map_err(|e| error(model, e))?,
     };
-    let f = model.spec.n_features;
-    let mut state = LinearState::zeros(f, 0);
+    let mut state = BankState::new(&model.spec, 0);
     let mut names = Vec::with_capacity(owned.len());
     for i in owned {
         let key = &snapshot.keys[i];
-        key.append_to(&mut state, f).map_err(|e| error(model, e))?;
+        key.append_to(&mut state, &model.spec).map_err(|e| error(model, e))?;
         names.push(key.key.clone());
     }
     Ok(Some((state, names)))
@@ -115,15 +148,7 @@ pub(super) fn save_all(pipeline: &Pipeline, shared: &Shared, base_rows: &[u64]) 
             keys.extend(state.snapshot_keys().map_err(|e| error(model, e))?);
             rows += state.metrics.rows;
         }
-        let snapshot = ModelSnapshot {
-            format: SNAPSHOT_FORMAT.to_string(),
-            model: model.name.clone(),
-            task: if model.spec.task == Task::Binary { "classification" } else { "regression" }.to_string(),
-            features: model.inputs.clone(),
-            partition_by: model.partition_by.clone(),
-            keys,
-            rows_learned: rows,
-        };
+        let snapshot = ModelSnapshot { keys, rows_learned: rows, ..header(model) };
         let text = serde_json::to_string(&snapshot).map_err(|e| error(model, e))?;
         let mut partial = path.clone().into_os_string();
         partial.push(".partial");

@@ -1,9 +1,10 @@
 //! Shared pieces of the kernel tests: a seeded generator, streams with
-//! skewed keys, and the float64 reference of River's online linear models.
+//! skewed keys, and the float64 reference of River's online linear models
+//! and of small networks.
 
 #![allow(dead_code, unreachable_pub, clippy::needless_range_loop)]
 
-use weir_kernels::{LinearSpec, LinearState, Optimizer, Task};
+use weir_kernels::{Activation, BankState, ModelSpec, Optimizer, Task};
 
 /// xorshift64*: small, seedable, good enough for test inputs.
 pub struct Rng(u64);
@@ -53,23 +54,31 @@ pub struct Batch {
     pub labels: Vec<f32>,
 }
 
-/// A batch whose labels follow a per-key linear (or logistic) truth, with
-/// features of different scales and offsets (so the scaler matters).
+/// A batch whose labels follow a per-key linear (or logistic, or
+/// arg-max) truth, with features of different scales and offsets (so the
+/// scaler matters).
 pub fn batch(rng: &mut Rng, task: Task, n_features: usize, n_keys: usize, n_rows: usize) -> Batch {
     let mut b = Batch { keys: Vec::new(), rows: Vec::new(), labels: Vec::new() };
     for _ in 0..n_rows {
         let k = rng.skewed_key(n_keys);
         let mut z = 0.3 * f64::from(k % 7) - 1.0;
+        let mut z2 = 0.0;
         for f in 0..n_features {
             let (scale, offset) = (1.0 + (f % 3) as f64, 0.5 * (f % 4) as f64);
             let x = scale * rng.range(-1.0, 1.0) + offset;
             let w = if (f + k as usize).is_multiple_of(2) { 1.0 } else { -0.5 };
             z += w * (x - offset) / scale / (n_features as f64).sqrt();
+            z2 += if f % 3 == 1 { (x - offset) / scale } else { 0.0 };
             b.rows.push(x as f32);
         }
         let y = match task {
             Task::Regression => z + 0.1 * rng.range(-1.0, 1.0),
             Task::Binary => f64::from(rng.unit() < 1.0 / (1.0 + (-3.0 * z).exp())),
+            // Classes by where two scores fall, with some noise.
+            Task::Multiclass { classes } => {
+                let c = if z + 0.2 * rng.range(-1.0, 1.0) > 0.0 { 1 } else { 0 } + if z2 > 0.3 { 2 } else { 0 };
+                f64::from(c % classes)
+            }
         };
         b.keys.push(k);
         b.labels.push(y as f32);
@@ -77,28 +86,68 @@ pub fn batch(rng: &mut Rng, task: Task, n_features: usize, n_keys: usize, n_rows
     b
 }
 
-/// One key's model in float64, written as River's
-/// `StandardScaler | LinearRegression / LogisticRegression` reads
-/// (learn_one of the pipeline: the scaler learns, then the linear model's
-/// `_fit` with gradient clipping, intercept by plain SGD, L2 as 2·l2·w).
-#[derive(Clone, Default)]
+/// One layer of a reference network: `w[out][in]`, `b[out]`, Adam's moments.
+#[derive(Clone)]
+pub struct RefLayer {
+    pub w: Vec<Vec<f64>>,
+    pub b: Vec<f64>,
+    pub m: Vec<Vec<f64>>,
+    pub v: Vec<Vec<f64>>,
+    /// Summed gradients of the unfinished mini-batch.
+    pub gw: Vec<Vec<f64>>,
+    pub gb: Vec<f64>,
+}
+
+/// One key's model in float64, written as River's `StandardScaler |
+/// LinearRegression / LogisticRegression` reads (learn_one of the
+/// pipeline: the scaler learns, then the model's `_fit` with gradient
+/// clipping, intercept by plain SGD, L2 as 2·l2·w), generalised the
+/// textbook way to softmax outputs, hidden layers and mini-batches.
+#[derive(Clone)]
 pub struct RefModel {
-    pub w: Vec<f64>,
-    pub b: f64,
-    pub m: Vec<f64>,
-    pub v: Vec<f64>,
+    pub layers: Vec<RefLayer>,
     pub t: u32,
     pub n: f64,
     pub mean: Vec<f64>,
     pub var: Vec<f64>,
+    pub pending: u32,
+}
+
+fn activate(spec: &ModelSpec, z: f64) -> f64 {
+    match spec.activation {
+        Activation::Relu => z.max(0.0),
+        Activation::Tanh => z.tanh(),
+        Activation::Sigmoid => 1.0 / (1.0 + (-z).exp()),
+    }
+}
+
+fn activate_grad(spec: &ModelSpec, out: f64) -> f64 {
+    match spec.activation {
+        Activation::Relu => f64::from(u8::from(out > 0.0)),
+        Activation::Tanh => 1.0 - out * out,
+        Activation::Sigmoid => out * (1.0 - out),
+    }
 }
 
 impl RefModel {
-    pub fn new(f: usize) -> Self {
-        Self { w: vec![0.0; f], m: vec![0.0; f], v: vec![0.0; f], mean: vec![0.0; f], var: vec![0.0; f], ..Self::default() }
+    pub fn new(spec: &ModelSpec) -> Self {
+        let layout = spec.layout();
+        let init = spec.initial_weights();
+        let layers = (0..layout.n_layers())
+            .map(|l| {
+                let (n_in, n_out) = (layout.dims[l], layout.dims[l + 1]);
+                let at = layout.weight_offset[l];
+                let w: Vec<Vec<f64>> =
+                    (0..n_out).map(|o| init[at + o * n_in..at + (o + 1) * n_in].iter().map(|&w| f64::from(w)).collect()).collect();
+                let zeros = vec![vec![0.0; n_in]; n_out];
+                RefLayer { w, b: vec![0.0; n_out], m: zeros.clone(), v: zeros.clone(), gw: zeros, gb: vec![0.0; n_out] }
+            })
+            .collect();
+        let f = spec.n_features;
+        Self { layers, t: 0, n: 0.0, mean: vec![0.0; f], var: vec![0.0; f], pending: 0 }
     }
 
-    fn transform(&self, spec: &LinearSpec, x: &[f32]) -> Vec<f64> {
+    fn transform(&self, spec: &ModelSpec, x: &[f32]) -> Vec<f64> {
         x.iter()
             .enumerate()
             .map(|(f, &x)| {
@@ -114,37 +163,66 @@ impl RefModel {
             .collect()
     }
 
-    fn raw(&self, xs: &[f64]) -> f64 {
-        self.b + xs.iter().zip(&self.w).map(|(x, w)| x * w).sum::<f64>()
+    /// Every level's values: the inputs, each hidden layer's outputs, and
+    /// the outputs through the task's link.
+    fn forward(&self, spec: &ModelSpec, xs: Vec<f64>) -> Vec<Vec<f64>> {
+        let mut levels = vec![xs];
+        let last = self.layers.len() - 1;
+        for (l, layer) in self.layers.iter().enumerate() {
+            let input = &levels[l];
+            let z: Vec<f64> = layer.w.iter().zip(&layer.b).map(|(w, b)| b + w.iter().zip(input).map(|(w, x)| w * x).sum::<f64>()).collect();
+            let out = if l < last {
+                z.iter().map(|&z| activate(spec, z)).collect()
+            } else {
+                match spec.task {
+                    Task::Regression => z,
+                    Task::Binary => vec![1.0 / (1.0 + (-z[0]).exp())],
+                    Task::Multiclass { .. } => {
+                        let top = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                        let e: Vec<f64> = z.iter().map(|z| (z - top).exp()).collect();
+                        let sum: f64 = e.iter().sum();
+                        e.iter().map(|e| e / sum).collect()
+                    }
+                }
+            };
+            levels.push(out);
+        }
+        levels
     }
 
-    /// How far an `f32` computation of this row's score may fairly stray:
-    /// standardising `x` by a tiny deviation (a key's first few rows)
-    /// amplifies the rounding of the running mean and variance by about
-    /// `(|x| + |mean|) / sqrt(var)`. First-order bound, with a margin.
-    pub fn sensitivity(&self, spec: &LinearSpec, x: &[f32]) -> f64 {
+    /// How far an `f32` computation of this row's outputs may fairly
+    /// stray: standardising `x` by a tiny deviation (a key's first few
+    /// rows) amplifies the rounding of the running mean and variance by
+    /// about `(|x| + |mean|) / sqrt(var)`. First-order bound through the
+    /// first layer, times the largest weight of each later one, with a
+    /// margin.
+    pub fn sensitivity(&self, spec: &ModelSpec, x: &[f32]) -> f64 {
         if !spec.scale {
             return 0.0;
         }
         let xs = self.transform(spec, x);
-        (0..x.len())
+        let first: f64 = (0..x.len())
             .filter(|&f| self.var[f] > 0.0)
-            .map(|f| (self.w[f] * xs[f]).abs() * (f64::from(x[f]).abs() + self.mean[f].abs()) / self.var[f].sqrt() * 1e-6)
-            .sum()
+            .map(|f| {
+                let w: f64 = self.layers[0].w.iter().map(|w| w[f].abs()).sum();
+                w * xs[f].abs() * (f64::from(x[f]).abs() + self.mean[f].abs()) / self.var[f].sqrt() * 1e-6
+            })
+            .sum();
+        self.layers[1..].iter().fold(first, |s, layer| {
+            s * layer.w.iter().flatten().fold(1.0f64, |a, w| a.max(w.abs())) * layer.w.first().map_or(1, Vec::len) as f64
+        })
     }
 
-    pub fn predict(&self, spec: &LinearSpec, x: &[f32]) -> f64 {
-        let z = self.raw(&self.transform(spec, x));
-        match spec.task {
-            Task::Binary => 1.0 / (1.0 + (-z).exp()),
-            Task::Regression => z,
-        }
+    /// The outputs for `x`.
+    pub fn predict(&self, spec: &ModelSpec, x: &[f32]) -> Vec<f64> {
+        self.forward(spec, self.transform(spec, x)).pop().unwrap_or_default()
     }
 
-    /// Test-then-train; returns the prediction before learning and its
-    /// [`RefModel::sensitivity`].
-    pub fn learn(&mut self, spec: &LinearSpec, x: &[f32], y: f32) -> (f64, f64) {
-        let before = (self.predict(spec, x), self.sensitivity(spec, x));
+    /// Test-then-train; returns the outputs before learning, each with
+    /// the row's [`RefModel::sensitivity`].
+    pub fn learn(&mut self, spec: &ModelSpec, x: &[f32], y: f32) -> Vec<(f64, f64)> {
+        let slack = self.sensitivity(spec, x);
+        let before = self.predict(spec, x).into_iter().map(|p| (p, slack)).collect();
         if spec.scale {
             self.n += 1.0;
             for (f, &x) in x.iter().enumerate() {
@@ -154,66 +232,125 @@ impl RefModel {
                 self.var[f] += ((x - old) * (x - self.mean[f]) - self.var[f]) / self.n;
             }
         }
-        let xs = self.transform(spec, x);
-        let z = self.raw(&xs);
+        let levels = self.forward(spec, self.transform(spec, x));
         let y = f64::from(y);
-        let g = match spec.task {
-            Task::Binary => 1.0 / (1.0 + (-z).exp()) - y,
-            Task::Regression => 2.0 * (z - y),
+        // Gradients at each layer's pre-activations, from the top down.
+        let out = &levels[levels.len() - 1];
+        let mut delta: Vec<f64> = out
+            .iter()
+            .enumerate()
+            .map(|(c, &p)| {
+                match spec.task {
+                    Task::Regression => 2.0 * (p - y),
+                    Task::Binary => p - y,
+                    Task::Multiclass { .. } => p - f64::from(u8::from(c as f64 == y)),
+                }
+                .clamp(-1e12, 1e12)
+            })
+            .collect();
+        let mut deltas = vec![Vec::new(); self.layers.len()];
+        for l in (0..self.layers.len()).rev() {
+            let below = if l > 0 {
+                let a = &levels[l];
+                (0..a.len())
+                    .map(|i| self.layers[l].w.iter().zip(&delta).map(|(w, d)| w[i] * d).sum::<f64>() * activate_grad(spec, a[i]))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            deltas[l] = std::mem::replace(&mut delta, below);
         }
-        .clamp(-1e12, 1e12);
-        self.b -= f64::from(spec.intercept_lr) * g;
-        let grads: Vec<f64> = xs.iter().zip(&self.w).map(|(x, w)| g * x + 2.0 * f64::from(spec.l2) * w).collect();
-        match spec.optimizer {
-            Optimizer::Sgd { lr } => {
-                for (w, g) in self.w.iter_mut().zip(&grads) {
-                    *w -= f64::from(lr) * g;
+        let mut scale = 1.0;
+        if spec.batch_size > 1 {
+            for (l, layer) in self.layers.iter_mut().enumerate() {
+                for (o, d) in deltas[l].iter().enumerate() {
+                    layer.gb[o] += d;
+                    for (i, x) in levels[l].iter().enumerate() {
+                        layer.gw[o][i] += d * x;
+                    }
                 }
             }
-            Optimizer::Adam { lr, beta1, beta2, eps } => {
+            self.pending += 1;
+            if self.pending < spec.batch_size {
+                return before;
+            }
+            scale = 1.0 / f64::from(self.pending);
+        }
+        let rate = match spec.optimizer {
+            Optimizer::Sgd { lr } => f64::from(lr),
+            Optimizer::Adam { lr, beta1, beta2, .. } => {
                 self.t += 1;
-                let (b1, b2) = (f64::from(beta1), f64::from(beta2));
                 let t = i32::try_from(self.t).unwrap_or(i32::MAX);
-                let rate = f64::from(lr) * (1.0 - b2.powi(t)).sqrt() / (1.0 - b1.powi(t));
-                for f in 0..grads.len() {
-                    self.m[f] = b1 * self.m[f] + (1.0 - b1) * grads[f];
-                    self.v[f] = b2 * self.v[f] + (1.0 - b2) * grads[f] * grads[f];
-                    self.w[f] -= rate * self.m[f] / (self.v[f].sqrt() + f64::from(eps));
+                f64::from(lr) * (1.0 - f64::from(beta2).powi(t)).sqrt() / (1.0 - f64::from(beta1).powi(t))
+            }
+        };
+        let batched = spec.batch_size > 1;
+        for (l, layer) in self.layers.iter_mut().enumerate() {
+            for o in 0..layer.b.len() {
+                let d = if batched { layer.gb[o] * scale } else { deltas[l][o] };
+                layer.b[o] -= f64::from(spec.intercept_lr) * d;
+                for i in 0..layer.w[o].len() {
+                    let g = if batched { layer.gw[o][i] * scale } else { d * levels[l][i] } + 2.0 * f64::from(spec.l2) * layer.w[o][i];
+                    match spec.optimizer {
+                        Optimizer::Sgd { .. } => layer.w[o][i] -= rate * g,
+                        Optimizer::Adam { beta1, beta2, eps, .. } => {
+                            let (b1, b2) = (f64::from(beta1), f64::from(beta2));
+                            layer.m[o][i] = b1 * layer.m[o][i] + (1.0 - b1) * g;
+                            layer.v[o][i] = b2 * layer.v[o][i] + (1.0 - b2) * g * g;
+                            layer.w[o][i] -= rate * layer.m[o][i] / (layer.v[o][i].sqrt() + f64::from(eps));
+                        }
+                    }
                 }
             }
+            if batched {
+                layer.gw.iter_mut().for_each(|g| g.fill(0.0));
+                layer.gb.fill(0.0);
+            }
         }
+        self.pending = 0;
         before
+    }
+
+    /// Weights in the kernels' layout (layer by layer, row-major).
+    pub fn flat_weights(&self) -> Vec<f64> {
+        self.layers.iter().flat_map(|l| l.w.iter().flatten().copied()).collect()
+    }
+
+    /// Biases in the kernels' layout.
+    pub fn flat_bias(&self) -> Vec<f64> {
+        self.layers.iter().flat_map(|l| l.b.iter().copied()).collect()
     }
 }
 
 /// A bank of reference models.
 pub struct RefBank {
-    pub spec: LinearSpec,
+    pub spec: ModelSpec,
     pub models: Vec<RefModel>,
 }
 
 impl RefBank {
-    pub fn new(spec: LinearSpec, n_keys: usize) -> Self {
-        Self { spec, models: vec![RefModel::new(spec.n_features); n_keys] }
+    pub fn new(spec: ModelSpec, n_keys: usize) -> Self {
+        Self { spec, models: vec![RefModel::new(&spec); n_keys] }
     }
 
-    /// Test-then-train on a batch: each row's prediction before learning
-    /// and its sensitivity.
+    /// Test-then-train on a batch: each row's outputs before learning,
+    /// with their sensitivity.
     pub fn learn(&mut self, b: &Batch) -> Vec<(f64, f64)> {
         let f = self.spec.n_features;
         let spec = self.spec;
-        b.rows.chunks(f).zip(&b.keys).zip(&b.labels).map(|((x, &k), &y)| self.models[k as usize].learn(&spec, x, y)).collect()
+        b.rows.chunks(f).zip(&b.keys).zip(&b.labels).flat_map(|((x, &k), &y)| self.models[k as usize].learn(&spec, x, y)).collect()
     }
 
-    /// Scores a batch: each row's prediction and its sensitivity.
+    /// Scores a batch: each row's outputs, with their sensitivity.
     pub fn predict(&self, b: &Batch) -> Vec<(f64, f64)> {
         let f = self.spec.n_features;
         b.rows
             .chunks(f)
             .zip(&b.keys)
-            .map(|(x, &k)| {
+            .flat_map(|(x, &k)| {
                 let m = &self.models[k as usize];
-                (m.predict(&self.spec, x), m.sensitivity(&self.spec, x))
+                let slack = m.sensitivity(&self.spec, x);
+                m.predict(&self.spec, x).into_iter().map(move |p| (p, slack))
             })
             .collect()
     }
@@ -236,29 +373,40 @@ pub fn assert_predictions_close(what: &str, got: &[f32], want: &[(f64, f64)], to
 }
 
 /// Compares a bank's state with the reference models.
-pub fn assert_state_close(what: &str, state: &LinearState, reference: &RefBank, tol: f64) {
-    let flat = |pick: fn(&RefModel) -> &Vec<f64>| reference.models.iter().flat_map(|m| pick(m).iter().copied()).collect::<Vec<_>>();
-    assert_close(&format!("{what} weights"), &state.weights, &flat(|m| &m.w), tol);
-    assert_close(&format!("{what} mean"), &state.mean, &flat(|m| &m.mean), tol);
-    assert_close(&format!("{what} var"), &state.var, &flat(|m| &m.var), tol);
-    let bias: Vec<f64> = reference.models.iter().map(|m| m.b).collect();
-    assert_close(&format!("{what} bias"), &state.bias, &bias, tol);
+pub fn assert_state_close(what: &str, state: &BankState, reference: &RefBank, tol: f64) {
+    let flat = |pick: fn(&RefModel) -> Vec<f64>| reference.models.iter().flat_map(pick).collect::<Vec<_>>();
+    assert_close(&format!("{what} weights"), &state.weights, &flat(RefModel::flat_weights), tol);
+    assert_close(&format!("{what} bias"), &state.bias, &flat(RefModel::flat_bias), tol);
+    assert_close(&format!("{what} mean"), &state.mean, &flat(|m| m.mean.clone()), tol);
+    assert_close(&format!("{what} var"), &state.var, &flat(|m| m.var.clone()), tol);
     let steps: Vec<u32> = reference.models.iter().map(|m| m.t).collect();
     assert_eq!(state.steps, steps, "{what} steps");
+    if reference.spec.batch_size > 1 {
+        let pending: Vec<u32> = reference.models.iter().map(|m| m.pending).collect();
+        assert_eq!(state.pending, pending, "{what} pending");
+    }
 }
 
-/// Every combination of task, optimizer and scaler that the tests cover.
-pub fn specs(n_features: usize) -> Vec<LinearSpec> {
+/// Every combination of task, optimizer and scaler for linear models, and
+/// networks with one and two hidden layers of each activation, online and
+/// in mini-batches.
+pub fn specs(n_features: usize) -> Vec<ModelSpec> {
     let mut out = Vec::new();
-    for task in [Task::Regression, Task::Binary] {
+    let adam = Optimizer::Adam { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+    for task in [Task::Regression, Task::Binary, Task::Multiclass { classes: 3 }] {
         // Plain SGD on unscaled squared loss is stable only while
         // lr · ‖x‖² stays small, so its step shrinks with the width.
-        let sgd = 0.05 / n_features as f32;
-        for optimizer in [Optimizer::Sgd { lr: sgd }, Optimizer::Adam { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8 }] {
+        let sgd = Optimizer::Sgd { lr: 0.05 / n_features as f32 };
+        let base = ModelSpec { l2: 0.001, ..ModelSpec::river_defaults(task, n_features) };
+        for optimizer in [sgd, adam] {
             for scale in [false, true] {
-                out.push(LinearSpec { task, n_features, optimizer, l2: 0.001, intercept_lr: 0.01, scale });
+                out.push(ModelSpec { optimizer, scale, ..base });
             }
         }
+        let net = ModelSpec { seed: 7, intercept_lr: 0.01, ..base };
+        out.push(ModelSpec { hidden: [8, 0], activation: Activation::Relu, optimizer: adam, scale: true, ..net });
+        out.push(ModelSpec { hidden: [6, 4], activation: Activation::Tanh, optimizer: sgd, batch_size: 4, ..net });
+        out.push(ModelSpec { hidden: [5, 0], activation: Activation::Sigmoid, optimizer: adam, scale: true, batch_size: 3, ..net });
     }
     out
 }

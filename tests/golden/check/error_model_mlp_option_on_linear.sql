@@ -1,0 +1,3 @@
+CREATE TABLE traffic WITH ('connector' = 'generator');
+CREATE MODEL m INPUT (speed DOUBLE) OUTPUT (congested BOOLEAN)
+  WITH ('task' = 'classification', 'activation' = 'tanh');
