@@ -459,3 +459,26 @@ fn training_in_event_time_order_does_not_depend_on_workers_or_disorder() {
     let correct = out.iter().zip(&labels).filter(|&(&p, &y)| (p > 0.5) == (y > 0.5)).count() as u64;
     assert_eq!(one.correct, correct, "learned in event-time order");
 }
+
+#[test]
+fn logistic_regression_matches_rivers_accuracy_on_the_generator() {
+    // River's prequential accuracy on the same stream with the same
+    // settings, recorded by scripts/model_fixtures.sh.
+    let fixture: serde_json::Value = serde_json::from_str(include_str!("../fixtures/models/river_logistic.json")).expect("fixture");
+    let river = fixture["accuracy"].as_f64().expect("accuracy");
+    let g = &fixture["generator"];
+    let sql = format!(
+        "{}\nCREATE MODEL m INPUT (speed DOUBLE, volume DOUBLE, occupancy DOUBLE) OUTPUT (congested BOOLEAN)
+           WITH ('task' = 'classification', 'scaler' = 'standard', 'device' = 'cpu');
+         INSERT INTO m SELECT speed, CAST(volume AS DOUBLE) AS volume, occupancy, congested FROM traffic;",
+        format!(
+            "CREATE TABLE traffic WITH ('connector' = 'generator', 'events' = '{}', 'rate' = '0', 'sensors' = '{}', 'seed' = '{}');",
+            g["events"], g["sensors"], g["seed"]
+        )
+    );
+    let report = run(plan_pipeline(&sql).expect("plan"), RunOptions::default().workers(1)).expect("run");
+    let m = &report.models["m"].metrics;
+    assert_eq!(m.rows, fixture["rows"].as_u64().expect("rows"));
+    let weir = m.accuracy().expect("accuracy");
+    assert!((weir - river).abs() <= 0.01, "Weir {weir} against River {river}: not within a point");
+}
