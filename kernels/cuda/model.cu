@@ -14,8 +14,10 @@
 //   - the output gradient is 2 (z - y) (squared loss), p - y (log loss) or
 //     p_c - [c == y] (cross-entropy), clipped to +-1e12, and flows back
 //     through the hidden layers by the chain rule;
-//   - biases move by intercept_lr * gradient (plain SGD, as in River), the
-//     weights by SGD or Adam on gradient * input + 2 * l2 * w.
+//   - a linear model's biases move by intercept_lr * gradient (plain SGD,
+//     as in River), a network's by its optimizer; the weights by SGD or Adam
+//     on gradient * input + 2 * l2 * w. Adam's moments of key k are at
+//     k * (n_weights + n_biases): the weights', then the biases'.
 //
 // Layout of one key's model (see kernels/src/spec.rs): layer l maps dims[l]
 // inputs to dims[l + 1] outputs, weights row-major at weight_offset[l],
@@ -107,6 +109,19 @@ __device__ __forceinline__ float weir_activate_grad(int activation, float out) {
 // the host emulation and the CPU backend (kernels/src/cpu.rs) the same.
 __device__ __forceinline__ float weir_flush(float x) {
     return fabsf(x) < 1.17549435e-38f ? 0.0f : x;
+}
+
+// One optimizer step of parameter p on gradient g (rate is the step size,
+// bias-corrected for Adam).
+__device__ __forceinline__ void weir_step(int optimizer, float rate, float beta1, float beta2, float eps, float* p,
+                                          float* m, float* v, float g) {
+    if (optimizer == WEIR_OPT_ADAM) {
+        *m = weir_flush(beta1 * *m + (1.0f - beta1) * g);
+        *v = weir_flush(beta2 * *v + (1.0f - beta2) * g * g);
+        *p -= rate * *m / (sqrtf(*v) + eps);
+    } else {
+        *p -= rate * g;
+    }
 }
 
 // One standardised feature; 0 where the variance is 0 (River's safe_div).
@@ -206,8 +221,9 @@ extern "C" __global__ void weir_learn(
     size_t at = k * (size_t)n_features;
     float* w = weights + k * (size_t)net.n_weights;
     float* b = bias + k * (size_t)net.n_biases;
-    float* m = adam_m + k * (size_t)net.n_weights;
-    float* v = adam_v + k * (size_t)net.n_weights;
+    size_t moments = (size_t)net.n_weights + net.n_biases;
+    float* m = adam_m + k * moments;
+    float* v = adam_v + k * moments;
     float* gw = batch_size > 1 ? grad_w + k * (size_t)net.n_weights : 0;
     float* gb = batch_size > 1 ? grad_b + k * (size_t)net.n_biases : 0;
     float* mu = mean + at;
@@ -288,18 +304,16 @@ extern "C" __global__ void weir_learn(
             for (int o = 0; o < net.dims[l + 1]; ++o) {
                 int bo = net.bias_offset[l] + o;
                 float d = batch_size > 1 ? gb[bo] * scale_g : delta[bo];
-                b[bo] -= intercept_lr * d;
+                if (last > 0) {
+                    weir_step(optimizer, rate, beta1, beta2, eps, &b[bo], &m[net.n_weights + bo], &v[net.n_weights + bo], d);
+                } else {
+                    b[bo] -= intercept_lr * d;
+                }
                 for (int u = 0; u < n_in; ++u) {
                     int wo = net.weight_offset[l] + o * n_in + u;
                     float g = (batch_size > 1 ? gw[wo] * scale_g : d * weir_input(&net, l, u, x, mu, s2, act)) +
                               2.0f * l2 * w[wo];
-                    if (optimizer == WEIR_OPT_ADAM) {
-                        m[wo] = weir_flush(beta1 * m[wo] + (1.0f - beta1) * g);
-                        v[wo] = weir_flush(beta2 * v[wo] + (1.0f - beta2) * g * g);
-                        w[wo] -= rate * m[wo] / (sqrtf(v[wo]) + eps);
-                    } else {
-                        w[wo] -= rate * g;
-                    }
+                    weir_step(optimizer, rate, beta1, beta2, eps, &w[wo], &m[wo], &v[wo], g);
                 }
             }
         }

@@ -166,6 +166,7 @@ impl BankState {
     fn model(&mut self, key: usize, layout: &Layout) -> Model<'_> {
         let (nw, nb, f) = (layout.n_weights, layout.n_biases, layout.dims[0]);
         let (w, b, x) = (key * nw..(key + 1) * nw, key * nb..(key + 1) * nb, key * f..(key + 1) * f);
+        let moments = key * layout.n_moments()..(key + 1) * layout.n_moments();
         let batch = if self.pending.is_empty() {
             None
         } else {
@@ -174,13 +175,27 @@ impl BankState {
         Model {
             w: &mut self.weights[w.clone()],
             bias: &mut self.bias[b],
-            m: &mut self.adam_m[w.clone()],
-            v: &mut self.adam_v[w],
+            m: &mut self.adam_m[moments.clone()],
+            v: &mut self.adam_v[moments],
             steps: &mut self.steps[key],
             count: &mut self.count[key],
             mean: &mut self.mean[x.clone()],
             var: &mut self.var[x],
             batch,
+        }
+    }
+}
+
+/// One optimizer step of parameter `p` on gradient `g` (`rate` is the
+/// step size, bias-corrected for Adam).
+#[inline]
+fn step(optimizer: Optimizer, rate: f32, p: &mut f32, m: &mut f32, v: &mut f32, g: f32) {
+    match optimizer {
+        Optimizer::Sgd { .. } => *p -= rate * g,
+        Optimizer::Adam { beta1, beta2, eps, .. } => {
+            *m = flush(beta1 * *m + (1.0 - beta1) * g);
+            *v = flush(beta2 * *v + (1.0 - beta2) * g * g);
+            *p -= rate * *m / (v.sqrt() + eps);
         }
     }
 }
@@ -276,6 +291,7 @@ impl Model<'_> {
             }
         };
         let l2 = 2.0 * spec.l2;
+        let network = n_layers > 1;
         let rate = match spec.optimizer {
             Optimizer::Sgd { lr } => lr,
             Optimizer::Adam { lr, beta1, beta2, .. } => {
@@ -294,21 +310,18 @@ impl Model<'_> {
                     None => row.delta[bo + o],
                     Some((_, gb, _)) => gb[bo + o] * scale,
                 };
-                self.bias[bo + o] -= spec.intercept_lr * d;
+                if network {
+                    let at = layout.n_weights + bo + o;
+                    step(spec.optimizer, rate, &mut self.bias[bo + o], &mut self.m[at], &mut self.v[at], d);
+                } else {
+                    self.bias[bo + o] -= spec.intercept_lr * d;
+                }
                 for i in 0..n_in {
                     let g = match &self.batch {
                         None => d * x[i],
                         Some((gw, _, _)) => gw[at + i] * scale,
                     } + l2 * self.w[at + i];
-                    match spec.optimizer {
-                        Optimizer::Sgd { .. } => self.w[at + i] -= rate * g,
-                        Optimizer::Adam { beta1, beta2, eps, .. } => {
-                            let (m, v) = (&mut self.m[at + i], &mut self.v[at + i]);
-                            *m = flush(beta1 * *m + (1.0 - beta1) * g);
-                            *v = flush(beta2 * *v + (1.0 - beta2) * g * g);
-                            self.w[at + i] -= rate * *m / (v.sqrt() + eps);
-                        }
-                    }
+                    step(spec.optimizer, rate, &mut self.w[at + i], &mut self.m[at + i], &mut self.v[at + i], g);
                 }
             }
         }

@@ -168,7 +168,8 @@ impl CudaBank {
     fn per_key(&self, i: usize) -> usize {
         let batched = |n: usize| if self.spec.batch_size > 1 { n } else { 0 };
         match i {
-            W | M | V => self.layout.n_weights,
+            W => self.layout.n_weights,
+            M | V => self.layout.n_moments(),
             B => self.layout.n_biases,
             MEAN | VAR => self.spec.n_features,
             COUNT => 1,

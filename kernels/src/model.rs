@@ -27,9 +27,10 @@ pub struct BankState {
     pub weights: Vec<f32>,
     /// Biases, `n_keys × B`.
     pub bias: Vec<f32>,
-    /// Adam's first moments, `n_keys × W` (zeros under SGD).
+    /// Adam's first moments, `n_keys × (W + B)`: each key's weights', then
+    /// its biases' (used by networks only; zeros under SGD).
     pub adam_m: Vec<f32>,
-    /// Adam's second moments, `n_keys × W`.
+    /// Adam's second moments, laid out as `adam_m`.
     pub adam_v: Vec<f32>,
     /// Optimizer steps taken, one per key.
     pub steps: Vec<u32>,
@@ -90,7 +91,7 @@ impl BankState {
         }
         self.bias.resize(n_keys * b, 0.0);
         for v in [&mut self.adam_m, &mut self.adam_v] {
-            v.resize(n_keys * w, 0.0);
+            v.resize(n_keys * layout.n_moments(), 0.0);
         }
         for v in [&mut self.mean, &mut self.var] {
             v.resize(n_keys * f, 0.0);
@@ -115,8 +116,8 @@ impl BankState {
         check_len(K, "count length (= keys)", n, self.count.len())?;
         for (what, expected, got) in [
             ("weights length (= keys × weights)", n * layout.n_weights, self.weights.len()),
-            ("adam_m length (= keys × weights)", n * layout.n_weights, self.adam_m.len()),
-            ("adam_v length (= keys × weights)", n * layout.n_weights, self.adam_v.len()),
+            ("adam_m length (= keys × (weights + biases))", n * layout.n_moments(), self.adam_m.len()),
+            ("adam_v length (= keys × (weights + biases))", n * layout.n_moments(), self.adam_v.len()),
             ("bias length (= keys × biases)", n * layout.n_biases, self.bias.len()),
             ("mean length (= keys × features)", n * spec.n_features, self.mean.len()),
             ("var length (= keys × features)", n * spec.n_features, self.var.len()),

@@ -79,8 +79,9 @@ impl Activation {
     }
 }
 
-/// How the weights move (biases always move by plain SGD at
-/// [`ModelSpec::intercept_lr`], as River's linear models move theirs).
+/// How the weights move (a linear model's biases move by plain SGD at
+/// [`ModelSpec::intercept_lr`], as River's do; a network's biases move
+/// with its weights' optimizer).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Optimizer {
     /// `w -= lr · g`.
@@ -125,7 +126,11 @@ pub struct ModelSpec {
     /// L2 penalty `l2 · ‖w‖²` on the weights (gradient `2 · l2 · w`; biases
     /// are not penalised).
     pub l2: f32,
-    /// Step size of the biases.
+    /// Step size of a linear model's biases (plain SGD, as River). A
+    /// network's biases move with the optimizer instead: a network of odd
+    /// activations (tanh) without biases is an odd function, so biases that
+    /// crawl while Adam moves the weights can leave it unable to learn an
+    /// even target such as XOR.
     pub intercept_lr: f32,
     /// Standardise features with a running mean and variance per key.
     pub scale: bool,
@@ -252,6 +257,13 @@ pub struct Layout {
     pub n_weights: usize,
     /// Biases per key.
     pub n_biases: usize,
+}
+
+impl Layout {
+    /// Optimizer moments per key: the weights' (first), then the biases'.
+    pub fn n_moments(&self) -> usize {
+        self.n_weights + self.n_biases
+    }
 }
 
 impl Layout {

@@ -34,7 +34,8 @@
 //! score (regression), `sigmoid` of it (binary: the probability of TRUE)
 //! or the softmax over classes (multiclass).
 //!
-//! `adam_m`, `adam_v`, `steps` and `count` are the optimizer's and the
+//! `adam_m`, `adam_v` (the weights' moments, then the biases'), `steps`
+//! and `count` are the optimizer's and the
 //! scaler's running state, and `grad_weights`, `grad_bias` and `pending`
 //! (present when `batch_size` > 1) an unfinished mini-batch, so training
 //! resumes exactly where it stopped. A global model has one entry whose
@@ -132,8 +133,8 @@ impl KeySnapshot {
             key,
             weights: slice(&state.weights, nw),
             bias: slice(&state.bias, nb),
-            adam_m: slice(&state.adam_m, nw),
-            adam_v: slice(&state.adam_v, nw),
+            adam_m: slice(&state.adam_m, nw + nb),
+            adam_v: slice(&state.adam_v, nw + nb),
             steps: state.steps[index],
             count: state.count[index],
             mean: slice(&state.mean, f),
@@ -152,8 +153,8 @@ impl KeySnapshot {
         let batched = |n: usize| if spec.batch_size > 1 { n } else { 0 };
         for (what, v, n) in [
             ("weights", &self.weights, nw),
-            ("adam_m", &self.adam_m, nw),
-            ("adam_v", &self.adam_v, nw),
+            ("adam_m", &self.adam_m, nw + nb),
+            ("adam_v", &self.adam_v, nw + nb),
             ("bias", &self.bias, nb),
             ("mean", &self.mean, f),
             ("var", &self.var, f),

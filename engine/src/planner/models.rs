@@ -36,7 +36,7 @@ const MODEL_OPTIONS: &[(&str, &str)] = &[
     ("optimizer", "'sgd' (default) or 'adam'"),
     ("learning_rate", "step size: default 0.01 for sgd, 0.1 for adam (River's defaults)"),
     ("l2", "L2 penalty l2·‖w‖², default 0"),
-    ("intercept_lr", "step size of the biases: default 0.01 (River's) for linear models, the learning rate for an mlp"),
+    ("intercept_lr", "linear models only: step size of the biases (plain SGD, as River), default 0.01; an mlp's biases move with its optimizer"),
     ("scaler", "'standard' (running mean and variance per key) or 'none' (default)"),
     ("partition_by", "a column: one model per value of it, created on first sight"),
     ("device", "'auto' (default: CUDA for per-key banks when a GPU is usable), 'cpu' or 'cuda'"),
@@ -208,6 +208,9 @@ impl Planner {
                 return Err(bad(key, format!("'{key}' is an option of 'algorithm' = 'mlp', and this model is a {algorithm}")));
             }
         }
+        if mlp && options.contains_key("intercept_lr") {
+            return Err(bad("intercept_lr", "an mlp's biases move with its optimizer; 'intercept_lr' is for linear models".into()));
+        }
         let hidden = match (mlp, options.get("hidden_layers")) {
             (false, _) => [0, 0],
             (true, None) => [32, 0],
@@ -238,10 +241,7 @@ impl Planner {
         let batch_size = whole("batch_size", if mlp { 8 } else { 1 }, 1 << 20)? as u32;
         let seed = whole("seed", 42, u64::MAX)?;
         let l2 = number("l2", 0.0)?;
-        let lr = match optimizer {
-            Optimizer::Sgd { lr } | Optimizer::Adam { lr, .. } => lr,
-        };
-        let intercept_lr = number("intercept_lr", if mlp { lr } else { 0.01 })?;
+        let intercept_lr = number("intercept_lr", 0.01)?;
         let spec = ModelSpec {
             task,
             n_features: inputs.len(),

@@ -93,6 +93,9 @@ pub struct RefLayer {
     pub b: Vec<f64>,
     pub m: Vec<Vec<f64>>,
     pub v: Vec<Vec<f64>>,
+    /// Adam's moments of the biases (a network's biases use the optimizer).
+    pub mb: Vec<f64>,
+    pub vb: Vec<f64>,
     /// Summed gradients of the unfinished mini-batch.
     pub gw: Vec<Vec<f64>>,
     pub gb: Vec<f64>,
@@ -102,7 +105,8 @@ pub struct RefLayer {
 /// LinearRegression / LogisticRegression` reads (learn_one of the
 /// pipeline: the scaler learns, then the model's `_fit` with gradient
 /// clipping, intercept by plain SGD, L2 as 2·l2·w), generalised the
-/// textbook way to softmax outputs, hidden layers and mini-batches.
+/// textbook way to softmax outputs, hidden layers (whose biases move with
+/// the optimizer) and mini-batches.
 #[derive(Clone)]
 pub struct RefModel {
     pub layers: Vec<RefLayer>,
@@ -140,7 +144,8 @@ impl RefModel {
                 let w: Vec<Vec<f64>> =
                     (0..n_out).map(|o| init[at + o * n_in..at + (o + 1) * n_in].iter().map(|&w| f64::from(w)).collect()).collect();
                 let zeros = vec![vec![0.0; n_in]; n_out];
-                RefLayer { w, b: vec![0.0; n_out], m: zeros.clone(), v: zeros.clone(), gw: zeros, gb: vec![0.0; n_out] }
+                let z = vec![0.0; n_out];
+                RefLayer { w, b: z.clone(), m: zeros.clone(), v: zeros.clone(), mb: z.clone(), vb: z.clone(), gw: zeros, gb: z }
             })
             .collect();
         let f = spec.n_features;
@@ -285,21 +290,27 @@ impl RefModel {
             }
         };
         let batched = spec.batch_size > 1;
+        let network = self.layers.len() > 1;
+        let step = |p: &mut f64, m: &mut f64, v: &mut f64, g: f64| match spec.optimizer {
+            Optimizer::Sgd { .. } => *p -= rate * g,
+            Optimizer::Adam { beta1, beta2, eps, .. } => {
+                let (b1, b2) = (f64::from(beta1), f64::from(beta2));
+                *m = b1 * *m + (1.0 - b1) * g;
+                *v = b2 * *v + (1.0 - b2) * g * g;
+                *p -= rate * *m / (v.sqrt() + f64::from(eps));
+            }
+        };
         for (l, layer) in self.layers.iter_mut().enumerate() {
             for o in 0..layer.b.len() {
                 let d = if batched { layer.gb[o] * scale } else { deltas[l][o] };
-                layer.b[o] -= f64::from(spec.intercept_lr) * d;
+                if network {
+                    step(&mut layer.b[o], &mut layer.mb[o], &mut layer.vb[o], d);
+                } else {
+                    layer.b[o] -= f64::from(spec.intercept_lr) * d;
+                }
                 for i in 0..layer.w[o].len() {
                     let g = if batched { layer.gw[o][i] * scale } else { d * levels[l][i] } + 2.0 * f64::from(spec.l2) * layer.w[o][i];
-                    match spec.optimizer {
-                        Optimizer::Sgd { .. } => layer.w[o][i] -= rate * g,
-                        Optimizer::Adam { beta1, beta2, eps, .. } => {
-                            let (b1, b2) = (f64::from(beta1), f64::from(beta2));
-                            layer.m[o][i] = b1 * layer.m[o][i] + (1.0 - b1) * g;
-                            layer.v[o][i] = b2 * layer.v[o][i] + (1.0 - b2) * g * g;
-                            layer.w[o][i] -= rate * layer.m[o][i] / (layer.v[o][i].sqrt() + f64::from(eps));
-                        }
-                    }
+                    step(&mut layer.w[o][i], &mut layer.m[o][i], &mut layer.v[o][i], g);
                 }
             }
             if batched {

@@ -48,8 +48,8 @@ int main() {
     read_all(labels, n_rows);
     read_all(w, nw);
     read_all(bias, nb);
-    read_all(m, nw);
-    read_all(v, nw);
+    read_all(m, nw + nb);
+    read_all(v, nw + nb);
     read_all(steps, n_keys);
     read_all(count, n_keys);
     read_all(mean, nf);
