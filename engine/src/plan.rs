@@ -205,6 +205,24 @@ pub enum Node {
         /// The output schema (`weir_operators::model::metrics_schema`).
         schema: SchemaRef,
     },
+    /// `CREATE MONITOR`: a drift detector per key and column of its input,
+    /// exchanged by the key; produces alert rows.
+    Monitor {
+        /// The rows watched.
+        input: Box<Node>,
+        /// The monitor's name.
+        monitor: String,
+        /// The detector.
+        spec: weir_operators::drift::DetectorSpec,
+        /// Index of the key column (`partition_by`).
+        key: Option<usize>,
+        /// Indices and names of the columns watched.
+        columns: Vec<(usize, String)>,
+        /// The event-time column, for the alerts' `event_time`.
+        time: Option<usize>,
+        /// The output schema (`weir_operators::drift::alerts_schema`).
+        schema: SchemaRef,
+    },
     /// A query the planner proved empty (for example `WHERE false`).
     Empty {
         /// The output schema.
@@ -223,6 +241,7 @@ impl Node {
             | Node::Train { schema, .. }
             | Node::Predict { schema, .. }
             | Node::Metrics { schema, .. }
+            | Node::Monitor { schema, .. }
             | Node::Project { schema, .. }
             | Node::Union { schema, .. }
             | Node::Empty { schema } => Arc::clone(schema),
@@ -240,6 +259,7 @@ impl Node {
             | Node::Over { input, .. }
             | Node::Train { input, .. }
             | Node::Predict { input, .. }
+            | Node::Monitor { input, .. }
             | Node::WindowAggregate { input, .. } => input.tables(),
             Node::Union { inputs, .. } => inputs.iter().flat_map(Node::tables).collect(),
             Node::Empty { .. } | Node::Metrics { .. } => Vec::new(),
@@ -356,6 +376,15 @@ impl Node {
             Node::Metrics { model, .. } => {
                 writeln!(out, "{pad}ml_metrics {model} (per key, after each batch the model trains on)")
             }
+            Node::Monitor { input, monitor, spec, key, columns, .. } => {
+                let schema = input.schema();
+                let name = |i: &usize| schema.fields().get(*i).map(|f| f.name().clone()).unwrap_or_default();
+                let watched: Vec<&str> = columns.iter().map(|(_, c)| c.as_str()).collect();
+                let r = writeln!(out, "{pad}monitor {monitor} ({}, in arrival order per key): columns [{}]", spec.method(), watched.join(", "));
+                let _ = writeln!(out, "{pad}  exchange: {}", exchange_of(key.as_ref().map(name), "detector set"));
+                input.explain(depth + 2, out);
+                r
+            }
             Node::Empty { .. } => writeln!(out, "{pad}empty (the query can produce no rows)"),
         };
     }
@@ -373,9 +402,15 @@ impl SinkPlan {
 
 /// How rows reach a model's operator.
 fn exchange_text(key: Option<String>) -> String {
+    exchange_of(key, "model")
+}
+
+/// Where a keyed operator's rows go: by the key's hash, one `what` per key,
+/// or all to worker 0.
+fn exchange_of(key: Option<String>, what: &str) -> String {
     match key {
-        Some(k) => format!("hash({k}) (one model per {k})"),
-        None => "gather to worker 0 (one global model)".to_string(),
+        Some(k) => format!("hash({k}) (one {what} per {k})"),
+        None => format!("gather to worker 0 (one global {what})"),
     }
 }
 
@@ -461,6 +496,7 @@ impl Pipeline {
                 | Node::Over { input, .. }
                 | Node::Train { input, .. }
                 | Node::Predict { input, .. }
+                | Node::Monitor { input, .. }
                 | Node::WindowAggregate { input, .. } => walk(input, out),
                 Node::Union { inputs, .. } => inputs.iter().for_each(|i| walk(i, out)),
             }

@@ -32,6 +32,7 @@ use crate::plan::{type_name, ComputedPlan, Node, Pipeline, SinkPlan, SourcePlan,
 use crate::sql::{self, CreateTable, Insert, PipelineStatement, SqlOption};
 
 mod models;
+mod monitors;
 pub(crate) use models::key_exprs;
 
 /// A DataFusion session configured as Weir plans SQL: identifiers are case
@@ -106,6 +107,7 @@ pub fn plan_pipeline(sql: &str) -> Result<Pipeline, Diagnostic> {
             PipelineStatement::Insert(i) if planner.model(&sql::object_name(&i.table)).is_some() => planner.train(i),
             PipelineStatement::Insert(i) => planner.insert(i),
             PipelineStatement::CreateModel(m) => planner.create_model(m),
+            PipelineStatement::CreateMonitor(m) => planner.create_monitor(m),
         };
         result.map_err(|d| d.in_statement(span))?;
     }
@@ -200,7 +202,7 @@ impl Planner {
     }
 
     fn check_new_name(&self, name: &str, span: Span) -> Result<(), Diagnostic> {
-        if self.table(name).is_some() || self.views.iter().any(|v| v == name) || self.model(name).is_some() {
+        if self.table(name).is_some() || self.views.iter().any(|v| v == name) || self.model(name).is_some() || self.windows.contains_key(name) {
             return Err(Diagnostic::at(format!("'{name}' is already defined"), span));
         }
         if name.starts_with(sql::PLACEHOLDER_PREFIX) {

@@ -68,21 +68,8 @@ impl Planner {
     pub(super) fn create_model(&mut self, m: CreateModel) -> Result<(), Diagnostic> {
         let name = sql::object_name(&m.name);
         self.check_new_name(&name, m.name.span())?;
-        let mut options: BTreeMap<String, &SqlOption> = BTreeMap::new();
-        for option in &m.options {
-            let key = option.key.to_ascii_lowercase();
-            if !MODEL_OPTIONS.iter().any(|(k, _)| *k == key) {
-                let known: Vec<&str> = MODEL_OPTIONS.iter().map(|(k, _)| *k).collect();
-                let d = Diagnostic::at(format!("unknown model option '{}'", option.key), option.span);
-                return Err(match weir_connectors::options::closest(&key, &known) {
-                    Some(k) => d.with_help(format!("did you mean '{k}'?")),
-                    None => d.with_help(format!("model options: {}", known.join(", "))),
-                });
-            }
-            if options.insert(key, option).is_some() {
-                return Err(Diagnostic::at(format!("option '{}' is given twice", option.key), option.span));
-            }
-        }
+        let known: Vec<&str> = MODEL_OPTIONS.iter().map(|(k, _)| *k).collect();
+        let options = option_map(&m.options, &known, "model")?;
         let value = |key: &str| options.get(key).map(|o| o.value.to_ascii_lowercase());
         let bad = |key: &str, why: String| {
             let span = options.get(key).map_or(m.options_span, |o| o.span);
@@ -396,16 +383,7 @@ impl Planner {
     pub(super) fn register_predict(&mut self, call: WindowCall) -> Result<(), Diagnostic> {
         let usage = || format!("write {}", call.function.signature());
         let name = sql::object_name(&call.input);
-        let input = if let Some(table) = self.table(&name) {
-            let Some(source) = &table.source else {
-                return Err(Diagnostic::at(format!("'{name}' can only be written to"), call.input.span()));
-            };
-            Node::Source { table: name.clone(), projection: None, schema: Arc::clone(&source.schema), rows: SourceRows::All }
-        } else if let Some(plan) = self.view_plans.get(&name) {
-            self.lower(plan, call.span)?
-        } else {
-            return Err(Diagnostic::at(format!("unknown table or view '{name}'"), call.input.span()).with_help(usage()));
-        };
+        let input = self.rows_of(&name, call.input.span(), call.span).map_err(|d| d.with_help(usage()))?;
         let Some(model_ident) = call.model.clone() else {
             return Err(Diagnostic::at("ML_PREDICT needs a model", call.span).with_help(usage()));
         };
@@ -515,6 +493,43 @@ impl Planner {
             }
         }
         Ok(())
+    }
+}
+
+/// The `WITH` options by lower-case name, or a positioned error for an
+/// unknown one (with "did you mean") or one given twice.
+pub(super) fn option_map<'a>(options: &'a [SqlOption], known: &[&str], what: &str) -> Result<BTreeMap<String, &'a SqlOption>, Diagnostic> {
+    let mut map = BTreeMap::new();
+    for option in options {
+        let key = option.key.to_ascii_lowercase();
+        if !known.contains(&key.as_str()) {
+            let d = Diagnostic::at(format!("unknown {what} option '{}'", option.key), option.span);
+            return Err(match weir_connectors::options::closest(&key, known) {
+                Some(k) => d.with_help(format!("did you mean '{k}'?")),
+                None => d.with_help(format!("{what} options: {}", known.join(", "))),
+            });
+        }
+        if map.insert(key, option).is_some() {
+            return Err(Diagnostic::at(format!("option '{}' is given twice", option.key), option.span));
+        }
+    }
+    Ok(map)
+}
+
+impl Planner {
+    /// Every row of table or view `name` (named at `at`, used by the
+    /// statement at `statement`), for an operator that reads it whole.
+    pub(super) fn rows_of(&self, name: &str, at: Span, statement: Span) -> Result<Node, Diagnostic> {
+        if let Some(table) = self.table(name) {
+            let Some(source) = &table.source else {
+                return Err(Diagnostic::at(format!("'{name}' can only be written to"), at));
+            };
+            return Ok(Node::Source { table: name.to_string(), projection: None, schema: Arc::clone(&source.schema), rows: SourceRows::All });
+        }
+        match self.view_plans.get(name) {
+            Some(plan) => self.lower(plan, statement),
+            None => Err(Diagnostic::at(format!("unknown table or view '{name}'"), at)),
+        }
     }
 }
 

@@ -196,7 +196,7 @@ impl Planner {
             Node::Over { input, .. } | Node::Predict { input, .. } => {
                 (index < input.schema().fields().len()).then(|| self.time_origins(input, index)).flatten()
             }
-            Node::WindowAggregate { .. } | Node::Train { .. } | Node::Metrics { .. } | Node::Empty { .. } => None,
+            Node::WindowAggregate { .. } | Node::Train { .. } | Node::Metrics { .. } | Node::Monitor { .. } | Node::Empty { .. } => None,
         }
     }
 

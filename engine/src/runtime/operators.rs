@@ -144,6 +144,12 @@ pub(super) fn build<'s>(
             let op = Predict::new(Arc::clone(state), *key, features.clone(), Arc::clone(schema));
             super::keyed::keyed(input, Partitioner::new(keys, workers), Box::new(op), sink, shared, None)
         }
+        Node::Monitor { input, monitor, spec, key, columns, time, .. } => {
+            let keys = crate::planner::key_exprs(&input.schema(), *key);
+            let input = build(scope, input, sources, models, trained, sink, workers, Arc::clone(&shared));
+            let op = weir_operators::drift::DriftMonitor::new(monitor.clone(), spec.clone(), *key, columns.clone(), *time);
+            super::keyed::keyed(input, Partitioner::new(keys, workers), Box::new(op), sink, shared, None)
+        }
         Node::Metrics { model, .. } => match trained.get(model) {
             Some(stream) => stream.clone(),
             None => {

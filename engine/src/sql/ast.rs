@@ -15,6 +15,8 @@ pub enum PipelineStatement {
     Insert(Insert),
     /// `CREATE MODEL name INPUT (...) OUTPUT (...) WITH (...)`.
     CreateModel(CreateModel),
+    /// `CREATE MONITOR`.
+    CreateMonitor(CreateMonitor),
 }
 
 impl PipelineStatement {
@@ -25,6 +27,7 @@ impl PipelineStatement {
             PipelineStatement::CreateView(v) => v.span,
             PipelineStatement::Insert(i) => i.span,
             PipelineStatement::CreateModel(m) => m.span,
+            PipelineStatement::CreateMonitor(m) => m.span,
         }
     }
 }
@@ -126,6 +129,26 @@ pub struct CreateModel {
     pub outputs: Vec<ColumnDef>,
     /// Where the OUTPUT list is.
     pub outputs_span: Span,
+    /// The `WITH` options, in order.
+    pub options: Vec<SqlOption>,
+    /// Where the `WITH` clause is.
+    pub options_span: Span,
+    /// Where the statement is.
+    pub span: Span,
+}
+
+/// `CREATE MONITOR name ON table (columns) WITH (options)`: a drift
+/// detector over columns of a table or view, read as a stream of alerts.
+#[derive(Debug, Clone)]
+pub struct CreateMonitor {
+    /// The monitor's name (the alert stream's name).
+    pub name: ObjectName,
+    /// The table or view watched.
+    pub input: ObjectName,
+    /// The columns watched.
+    pub columns: Vec<Ident>,
+    /// Where the column list is.
+    pub columns_span: Span,
     /// The `WITH` options, in order.
     pub options: Vec<SqlOption>,
     /// Where the `WITH` clause is.

@@ -13,7 +13,7 @@ mod parser;
 mod types;
 mod windows;
 
-pub use ast::{ColumnDef, ComputedColumn, CreateModel, CreateTable, CreateView, Insert, PipelineStatement, SqlOption, Watermark};
+pub use ast::{ColumnDef, ComputedColumn, CreateModel, CreateMonitor, CreateTable, CreateView, Insert, PipelineStatement, SqlOption, Watermark};
 pub use parser::parse_pipeline;
 pub(crate) use parser::object_name;
 pub use windows::{extract_windows, group_by_span, WindowCall, WindowFunction, PLACEHOLDER_PREFIX};

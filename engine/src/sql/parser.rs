@@ -70,8 +70,12 @@ fn parse_statement(parser: &mut Parser<'_>, start: Location) -> PResult<Pipeline
             parser.next_token();
             return parse_create_model(parser, start).map(PipelineStatement::CreateModel);
         }
+        if is_word(&parser.peek_token().token, "MONITOR") {
+            parser.next_token();
+            return parse_create_monitor(parser, start).map(PipelineStatement::CreateMonitor);
+        }
         let found = parser.peek_token();
-        return Err(Diagnostic::at(format!("expected TABLE, VIEW or MODEL after CREATE, found {}", found.token), found.span));
+        return Err(Diagnostic::at(format!("expected TABLE, VIEW, MODEL or MONITOR after CREATE, found {}", found.token), found.span));
     }
     if parser.parse_keyword(Keyword::INSERT) {
         expect_keyword(parser, Keyword::INTO, "INTO")?;
@@ -262,6 +266,28 @@ fn parse_create_model(parser: &mut Parser<'_>, start: Location) -> PResult<Creat
     let (inputs, _) = lists.pop().unwrap_or_else(empty);
     let (options, options_span) = parse_with(parser, start)?;
     Ok(CreateModel { name, inputs, outputs, outputs_span, options, options_span, span: Span::new(start, end_of(parser)) })
+}
+
+/// `CREATE MONITOR name ON table (column, ...) WITH (...)`.
+fn parse_create_monitor(parser: &mut Parser<'_>, start: Location) -> PResult<CreateMonitor> {
+    let _ = parser.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
+    let name = parser.parse_object_name(false).map_err(from_parser_error)?;
+    expect_keyword(parser, Keyword::ON, "ON and the table or view to watch")?;
+    let input = parser.parse_object_name(false).map_err(from_parser_error)?;
+    let list_start = parser.peek_token().span.start;
+    expect_token(parser, Token::LParen, "'(' and the columns to watch")?;
+    let mut columns = Vec::new();
+    loop {
+        columns.push(parse_ident(parser)?);
+        if parser.consume_token(&Token::Comma) {
+            continue;
+        }
+        expect_token(parser, Token::RParen, "',' or ')' in the column list")?;
+        break;
+    }
+    let columns_span = Span::new(list_start, end_of(parser));
+    let (options, options_span) = parse_with(parser, start)?;
+    Ok(CreateMonitor { name, input, columns, columns_span, options, options_span, span: Span::new(start, end_of(parser)) })
 }
 
 fn for_word() -> datafusion::sql::sqlparser::tokenizer::Word {

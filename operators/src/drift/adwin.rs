@@ -202,4 +202,12 @@ impl DriftDetector for Adwin {
         self.drift = self.detect();
         if self.drift { State::Drift } else { State::Stable }
     }
+
+    fn statistic(&self) -> f64 {
+        self.estimation()
+    }
+
+    fn threshold(&self) -> f64 {
+        self.delta
+    }
 }

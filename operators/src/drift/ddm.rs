@@ -69,4 +69,13 @@ impl DriftDetector for Ddm {
         }
         self.state
     }
+
+    fn statistic(&self) -> f64 {
+        let (p, n) = (self.p.mean, self.p.n);
+        if n > 0.0 { p + (p * (1.0 - p) / n).sqrt() } else { 0.0 }
+    }
+
+    fn threshold(&self) -> f64 {
+        self.p_min + self.drift_threshold * self.s_min
+    }
 }

@@ -18,10 +18,12 @@
 
 mod adwin;
 mod ddm;
+mod monitor;
 mod page_hinkley;
 
 pub use adwin::Adwin;
 pub use ddm::Ddm;
+pub use monitor::{DetectorSpec, DriftMonitor, alerts_schema};
 pub use page_hinkley::{Mode, PageHinkley};
 
 /// What a detector says after an update.
@@ -39,6 +41,13 @@ pub enum State {
 pub trait DriftDetector {
     /// Adds one value and says whether the detector now sees drift.
     fn update(&mut self, x: f64) -> State;
+    /// The detector's test statistic after the latest update: ADWIN's
+    /// window mean, Page-Hinkley's cumulative deviation, DDM's `p + s`.
+    fn statistic(&self) -> f64;
+    /// What the statistic is compared with: ADWIN's `delta` (its test is a
+    /// bound at that confidence), Page-Hinkley's `threshold`, DDM's
+    /// `p_min + drift_threshold · s_min`.
+    fn threshold(&self) -> f64;
 }
 
 /// River's `stats.Mean` update, kept to its exact arithmetic (`mean +=

@@ -87,4 +87,18 @@ impl DriftDetector for PageHinkley {
         }
         if self.drift { State::Drift } else { State::Stable }
     }
+
+    fn statistic(&self) -> f64 {
+        let up = self.sum_increase - self.min_increase;
+        let down = self.max_decrease - self.sum_decrease;
+        match self.mode {
+            Mode::Up => up,
+            Mode::Down => down,
+            Mode::Both => up.max(down),
+        }
+    }
+
+    fn threshold(&self) -> f64 {
+        self.threshold
+    }
 }

@@ -1,0 +1,142 @@
+//! `CREATE MONITOR name ON t (columns) WITH (...)`: a drift detector over
+//! columns of a table or view, read as a stream of alerts by `SELECT ...
+//! FROM name`.
+//!
+//! The monitor is registered as a table with the alert columns
+//! (`weir_operators::drift::alerts_schema`) whose scans lower to a
+//! `Monitor` node over the watched rows, the way window and `ML_METRICS`
+//! placeholders do; so any query can filter, project and `INSERT INTO` its
+//! alerts, Kafka included.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::datasource::empty::EmptyTable;
+use datafusion::sql::sqlparser::ast::Spanned;
+use weir_operators::drift::{DetectorSpec, Mode, alerts_schema};
+
+use super::{Planner, from_datafusion};
+use crate::diagnostic::Diagnostic;
+use crate::plan::{Node, type_name};
+use crate::sql::{self, CreateMonitor};
+
+/// Every option of `CREATE MONITOR ... WITH (...)`: (name, the methods it
+/// belongs to, what it takes). River's names and defaults.
+const MONITOR_OPTIONS: &[(&str, &[&str], &str)] = &[
+    ("method", &[], "'adwin', 'page_hinkley' or 'ddm' (point detectors on each value); required"),
+    ("partition_by", &[], "a column: one detector per value of it and watched column"),
+    ("delta", &["adwin", "page_hinkley"], "adwin: confidence of the change test (0.002); page_hinkley: tolerated deviation (0.005)"),
+    ("clock", &["adwin"], "values between change tests (32)"),
+    ("max_buckets", &["adwin"], "buckets of each size before two merge (5)"),
+    ("min_window_length", &["adwin"], "shortest sub-window a cut may leave (5)"),
+    ("grace_period", &["adwin"], "values before the first change test (10)"),
+    ("min_instances", &["page_hinkley"], "values before a detection (30)"),
+    ("threshold", &["page_hinkley"], "detection threshold lambda (50)"),
+    ("alpha", &["page_hinkley"], "forgetting factor (0.9999)"),
+    ("mode", &["page_hinkley"], "'both' (default), 'up' or 'down'"),
+    ("warm_start", &["ddm"], "values before a detection (30)"),
+    ("warning_threshold", &["ddm"], "deviations above the minimum that warn (2)"),
+    ("drift_threshold", &["ddm"], "deviations above the minimum that signal drift (3)"),
+];
+
+/// Feature-drift methods of the drift issue that this version does not have yet.
+const NOT_YET: &[&str] = &["psi", "ks", "kolmogorov_smirnov", "jensen_shannon", "wasserstein", "kswin"];
+
+impl Planner {
+    pub(super) fn create_monitor(&mut self, m: CreateMonitor) -> Result<(), Diagnostic> {
+        let name = sql::object_name(&m.name);
+        self.check_new_name(&name, m.name.span())?;
+        let known: Vec<&str> = MONITOR_OPTIONS.iter().map(|(k, _, _)| *k).collect();
+        let options = super::models::option_map(&m.options, &known, "monitor")?;
+        let bad = |key: &str, why: String| {
+            let span = options.get(key).map_or(m.options_span, |o| o.span);
+            let help = MONITOR_OPTIONS.iter().find(|(k, _, _)| *k == key).map_or("", |(_, _, h)| h);
+            Diagnostic::at(why, span).with_help(format!("'{key}': {help}"))
+        };
+        let method = match options.get("method").map(|o| o.value.to_ascii_lowercase()) {
+            Some(method) if ["adwin", "page_hinkley", "ddm"].contains(&method.as_str()) => method,
+            Some(method) if NOT_YET.contains(&method.as_str()) => {
+                return Err(bad("method", format!("'{method}' (feature drift over windows) is not in this version of Weir yet"))
+                    .with_help("the point detectors 'adwin', 'page_hinkley' and 'ddm' are"));
+            }
+            Some(method) => return Err(bad("method", format!("unknown method '{method}'"))),
+            None => {
+                return Err(Diagnostic::at(format!("monitor '{name}' needs a 'method'"), m.options_span)
+                    .with_help("add 'method' = 'adwin' (or 'page_hinkley', 'ddm') to its WITH options"));
+            }
+        };
+        for (key, option) in &options {
+            if let Some((_, methods, _)) = MONITOR_OPTIONS.iter().find(|(k, _, _)| k == key)
+                && !methods.is_empty()
+                && !methods.contains(&method.as_str())
+            {
+                return Err(Diagnostic::at(format!("'{key}' is an option of {}, not of '{method}'", methods.join(" and ")), option.span));
+            }
+        }
+        let number = |key: &str, default: f64| -> Result<f64, Diagnostic> {
+            match options.get(key) {
+                None => Ok(default),
+                Some(o) => match o.value.trim().parse::<f64>() {
+                    Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
+                    _ => Err(bad(key, format!("'{key}' must be a non-negative number, found '{}'", o.value))),
+                },
+            }
+        };
+        let count = |key: &str, default: u64| -> Result<u64, Diagnostic> {
+            match options.get(key) {
+                None => Ok(default),
+                Some(o) => o.value.trim().parse::<u64>().map_err(|_| bad(key, format!("'{key}' must be a whole number, found '{}'", o.value))),
+            }
+        };
+        let spec = match method.as_str() {
+            "adwin" => DetectorSpec::Adwin {
+                delta: number("delta", 0.002)?,
+                clock: count("clock", 32)?.max(1),
+                max_buckets: count("max_buckets", 5)?.max(1) as usize,
+                min_window_length: count("min_window_length", 5)?,
+                grace_period: count("grace_period", 10)?,
+            },
+            "page_hinkley" => DetectorSpec::PageHinkley {
+                min_instances: count("min_instances", 30)?,
+                delta: number("delta", 0.005)?,
+                threshold: number("threshold", 50.0)?,
+                alpha: number("alpha", 1.0 - 0.0001)?,
+                mode: match options.get("mode").map(|o| o.value.to_ascii_lowercase()).as_deref() {
+                    None | Some("both") => Mode::Both,
+                    Some("up") => Mode::Up,
+                    Some("down") => Mode::Down,
+                    Some(other) => return Err(bad("mode", format!("unknown mode '{other}'"))),
+                },
+            },
+            _ => DetectorSpec::Ddm {
+                warm_start: count("warm_start", 30)?,
+                warning_threshold: number("warning_threshold", 2.0)?,
+                drift_threshold: number("drift_threshold", 3.0)?,
+            },
+        };
+        let input_name = sql::object_name(&m.input);
+        let input = self.rows_of(&input_name, m.input.span(), m.span)?;
+        let schema = input.schema();
+        let mut columns = Vec::new();
+        for c in &m.columns {
+            let i = schema.index_of(&c.value).map_err(|_| {
+                let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+                Diagnostic::at(format!("'{}' is not a column of '{input_name}'", c.value), c.span).with_help(format!("columns: {}", names.join(", ")))
+            })?;
+            let t = schema.field(i).data_type();
+            if !(t.is_numeric() || t == &DataType::Boolean) {
+                return Err(Diagnostic::at(format!("'{}' is {}: a monitor watches numbers (or BOOLEAN, as 0 and 1)", c.value, type_name(t)), c.span));
+            }
+            columns.push((i, c.value.clone()));
+        }
+        let key = match options.get("partition_by") {
+            Some(o) => Some(schema.index_of(&o.value).map_err(|_| bad("partition_by", format!("'{}' is not a column of '{input_name}'", o.value)))?),
+            None => None,
+        };
+        let time = (0..schema.fields().len()).find(|&i| matches!(schema.field(i).data_type(), DataType::Timestamp(..)));
+        let alerts = alerts_schema();
+        self.ctx.register_table(name.as_str(), Arc::new(EmptyTable::new(Arc::clone(&alerts)))).map_err(from_datafusion)?;
+        self.windows.insert(name.clone(), Node::Monitor { input: Box::new(input), monitor: name, spec, key, columns, time, schema: alerts });
+        Ok(())
+    }
+}

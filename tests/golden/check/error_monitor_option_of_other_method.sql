@@ -1,0 +1,3 @@
+CREATE TABLE traffic WITH ('connector' = 'generator');
+CREATE MONITOR speed_drift ON traffic (speed)
+  WITH ('method' = 'adwin', 'threshold' = '50');
