@@ -196,7 +196,11 @@ fn weir(inputs: &[(&str, &[Event])], views: &str, query: &str, workers: usize) -
 fn check_cases(events: &[Event], on_time: &[Event], expect_late: u64) {
     for case in cases() {
         let expected = oracle(on_time, &sql(&case, case.batch_from));
-        assert_eq!(expected.is_empty(), on_time.is_empty(), "the oracle returns rows");
+        // The oracle returns rows whenever some on-time row reaches the
+        // query (the `busy` view keeps only volumes above 10, so a small
+        // random stream may leave it empty).
+        let reach = if case.batch_from.contains("FROM busy") { on_time.iter().filter(|e| e.volume > 10).count() } else { on_time.len() };
+        assert_eq!(expected.is_empty(), reach == 0, "the oracle returns rows");
         for workers in [1, 2, 4] {
             let (got, report) = weir(&[("traffic", events)], VIEWS, &sql(&case, case.stream_from), workers);
             assert_eq!(got, expected, "{} on {workers} workers", case.stream_from);
