@@ -23,6 +23,8 @@
 //!   an error, unless CUDA was demanded.
 //! - [`linear`]: dense building blocks ([`dot`], [`linear_scores`],
 //!   [`sigmoid_in_place`], [`logistic_sgd_step`]).
+//! - [`stats`]: feature-drift statistics (PSI, Jensen-Shannon,
+//!   Kolmogorov-Smirnov with its p-value, Wasserstein-1).
 //! - [`error`]: [`KernelError`]. Kernels never panic on bad shapes or keys.
 //!
 //! Kernels write into caller-provided buffers (`out`), so a streaming
@@ -54,6 +56,7 @@ pub mod error;
 pub mod linear;
 pub mod model;
 pub mod spec;
+pub mod stats;
 
 pub use cpu::CpuBank;
 pub use device::{DeviceRequest, OpenedBank, cuda_unavailable, open_bank};
