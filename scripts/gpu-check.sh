@@ -57,8 +57,9 @@ import re, sys
 name = None
 print("| bench (8192-row batch) | rows/s (median) |\n|---|---:|")
 for line in open(sys.argv[1]):
-    if line.startswith("logistic bank"):
-        name = line.split("/", 1)[1].strip()
+    if re.match(r"^(logistic|softmax|mlp) bank", line):
+        group, bench = line.split("/", 1)
+        name = f"{group.split(',')[0]}: {bench.strip()}"
     m = re.search(r"thrpt:\s*\[\S+ \S+ (\S+) (\S+)", line)
     if m and name:
         print(f"| {name} | {m.group(1)} {m.group(2)} |")
