@@ -212,8 +212,8 @@ pub enum Node {
         input: Box<Node>,
         /// The monitor's name.
         monitor: String,
-        /// The detector.
-        spec: weir_operators::drift::DetectorSpec,
+        /// The detector or windowed statistic.
+        spec: weir_operators::drift::MonitorSpec,
         /// Index of the key column (`partition_by`).
         key: Option<usize>,
         /// Indices and names of the columns watched.
@@ -380,7 +380,13 @@ impl Node {
                 let schema = input.schema();
                 let name = |i: &usize| schema.fields().get(*i).map(|f| f.name().clone()).unwrap_or_default();
                 let watched: Vec<&str> = columns.iter().map(|(_, c)| c.as_str()).collect();
-                let r = writeln!(out, "{pad}monitor {monitor} ({}, in arrival order per key): columns [{}]", spec.method(), watched.join(", "));
+                let how = match spec {
+                    weir_operators::drift::MonitorSpec::Point(_) => "in arrival order per key".to_string(),
+                    weir_operators::drift::MonitorSpec::Windowed(w) => {
+                        format!("first {} values per key as reference, then {} ms event-time windows", w.reference_rows, w.window_ms)
+                    }
+                };
+                let r = writeln!(out, "{pad}monitor {monitor} ({}, {how}): columns [{}]", spec.method(), watched.join(", "));
                 let _ = writeln!(out, "{pad}  exchange: {}", exchange_of(key.as_ref().map(name), "detector set"));
                 input.explain(depth + 2, out);
                 r

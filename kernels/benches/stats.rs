@@ -1,8 +1,11 @@
+#![allow(missing_docs)]
 //! Feature-drift statistics: a 10,000-value reference against a 5,000-value
 //! window of one feature (report throughput as window values per second;
 //! features × rows per second is this times the features monitored).
 
-use criterion::{Criterion, Throughput, black_box, criterion_group, criterion_main};
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use weir_kernels::stats::{histogram, jensen_shannon, ks, psi, quantile_edges, wasserstein_1};
 
 fn values(n: usize, shift: f32, seed: u64) -> Vec<f32> {

@@ -37,6 +37,14 @@ pub enum OperatorError {
         /// What DataFusion reported.
         source: DataFusionError,
     },
+    /// A drift monitor's statistics refused their inputs.
+    #[error("monitor `{monitor}`: {source}")]
+    Monitor {
+        /// The monitor's name.
+        monitor: String,
+        /// What the kernels reported.
+        source: weir_kernels::KernelError,
+    },
     /// A model's kernels refused a batch or their device failed.
     #[error("model `{model}`: {source}")]
     Model {

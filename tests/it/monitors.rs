@@ -72,3 +72,84 @@ fn monitor_alerts_match_the_detector_applied_to_each_key() {
     assert!(want.iter().any(|(k, _)| k == "0"), "the shift must be detected: {want:?}");
     assert_eq!(got, want);
 }
+
+/// Writes one reading every 100 ms for 20 minutes: N(50, 10) before minute
+/// 10, N(37.5, 10) from it (speeds 25% lower). Returns (time ms, value).
+fn shifted_readings(path: &std::path::Path, seed: u64) -> Vec<(i64, f32)> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut unit = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let start = 1_767_225_600_000i64; // 2026-01-01T00:00:00Z
+    let mut rows = Vec::new();
+    let mut text = String::new();
+    for i in 0..12_000i64 {
+        let t = start + i * 100;
+        let mean = if i * 100 >= 600_000 { 37.5 } else { 50.0 };
+        let z = (-2.0 * unit().max(1e-12).ln()).sqrt() * (std::f64::consts::TAU * unit()).cos();
+        let v = (mean + 10.0 * z) as f32;
+        let ts = chrono::DateTime::from_timestamp_millis(t).map(|d| d.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()).unwrap_or_default();
+        text.push_str(&format!("{{\"ts\":\"{ts}\",\"speed\":{v}}}\n"));
+        rows.push((t, v));
+    }
+    std::fs::write(path, text).expect("write readings");
+    rows
+}
+
+#[test]
+fn psi_monitor_raises_once_after_the_shift_and_matches_the_statistic() {
+    use weir_kernels::stats::{histogram, psi, quantile_edges};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (data, out) = (dir.path().join("readings.json"), dir.path().join("alerts.json"));
+    let rows = shifted_readings(&data, 7);
+    let sql = format!(
+        "CREATE TABLE readings (ts TIMESTAMP NOT NULL, speed DOUBLE NOT NULL) WITH ('connector' = 'file', 'path' = '{}', 'format' = 'json');
+         CREATE MONITOR speed_drift ON readings (speed)
+           WITH ('method' = 'psi', 'reference.rows' = '3000', 'window' = '1 minute', 'threshold' = '0.2');
+         CREATE TABLE alerts WITH ('connector' = 'file', 'path' = '{}', 'format' = 'json');
+         INSERT INTO alerts SELECT * FROM speed_drift;",
+        data.display(),
+        out.display()
+    );
+    run(plan_pipeline(&sql).expect("plan"), RunOptions::default().workers(1)).expect("run");
+    let got = alerts(&out);
+    // The oracle: the same reference, windows and PSI from the kernels.
+    let reference: Vec<f32> = rows[..3000].iter().map(|r| r.1).collect();
+    let edges = quantile_edges(&reference, 10).expect("edges");
+    let mut counts = vec![0; edges.len() + 1];
+    histogram(&reference, &edges, &mut counts).expect("histogram");
+    let mut windows: std::collections::BTreeMap<i64, Vec<f32>> = std::collections::BTreeMap::new();
+    for &(t, v) in &rows[3000..] {
+        windows.entry(t.div_euclid(60_000) * 60_000).or_default().push(v);
+    }
+    let mut want = Vec::new();
+    let mut raised = false;
+    for (start, values) in &windows {
+        let mut current = vec![0; counts.len()];
+        histogram(values, &edges, &mut current).expect("histogram");
+        let p = psi(&counts, &current).expect("psi");
+        if (p > 0.2) != raised {
+            raised = p > 0.2;
+            want.push((*start, if raised { "raised" } else { "cleared" }, p, values.len() as i64));
+        }
+    }
+    assert_eq!(got.len(), want.len(), "{got:?} vs {want:?}");
+    let shift = 1_767_225_600_000i64 + 600_000;
+    for (a, (start, state, p, n)) in got.iter().zip(&want) {
+        let window_start = chrono::DateTime::parse_from_rfc3339(a["window_start"].as_str().expect("window_start"))
+            .map(|d| d.timestamp_millis())
+            .unwrap_or_else(|_| chrono::NaiveDateTime::parse_from_str(a["window_start"].as_str().unwrap_or_default(), "%Y-%m-%dT%H:%M:%S%.f").map(|d| d.and_utc().timestamp_millis()).unwrap_or(0));
+        assert_eq!(window_start, *start, "{a}");
+        assert_eq!(a["state"], *state);
+        assert!((a["statistic"].as_f64().expect("statistic") - p).abs() < 1e-9, "{a}");
+        assert_eq!(a["n_current"].as_i64(), Some(*n));
+        assert_eq!(a["n_reference"].as_i64(), Some(3000));
+        assert_eq!(a["method"], "psi");
+    }
+    // Drift is raised once, in the first window after the shift, and never before it.
+    assert_eq!(want.first().map(|w| (w.0, w.1)), Some((shift, "raised")), "{want:?}");
+    assert_eq!(want.iter().filter(|w| w.1 == "raised").count(), 1, "{want:?}");
+}

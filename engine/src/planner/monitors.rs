@@ -13,7 +13,7 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::datasource::empty::EmptyTable;
 use datafusion::sql::sqlparser::ast::Spanned;
-use weir_operators::drift::{DetectorSpec, Mode, alerts_schema};
+use weir_operators::drift::{DetectorSpec, Mode, MonitorSpec, WindowMethod, WindowSpec, alerts_schema};
 
 use super::{Planner, from_datafusion};
 use crate::diagnostic::Diagnostic;
@@ -23,7 +23,10 @@ use crate::sql::{self, CreateMonitor};
 /// Every option of `CREATE MONITOR ... WITH (...)`: (name, the methods it
 /// belongs to, what it takes). River's names and defaults.
 const MONITOR_OPTIONS: &[(&str, &[&str], &str)] = &[
-    ("method", &[], "'adwin', 'page_hinkley' or 'ddm' (point detectors on each value); required"),
+    ("method", &[], "'adwin', 'page_hinkley', 'ddm' (point detectors on each value), 'psi', 'jensen_shannon', 'ks', 'wasserstein' (windows against a reference); required"),
+    ("reference.rows", &["psi", "jensen_shannon", "ks", "wasserstein"], "values per key and column in the reference: the first ones seen (1000)"),
+    ("window", &["psi", "jensen_shannon", "ks", "wasserstein"], "tumbling event-time window measured against the reference, such as '1 minute'; required"),
+    ("threshold", &["page_hinkley", "psi", "jensen_shannon", "ks", "wasserstein"], "page_hinkley: detection threshold lambda (50); psi: 0.25; jensen_shannon: 0.1; ks: p-value below which drift is raised (0.01); wasserstein: required"),
     ("partition_by", &[], "a column: one detector per value of it and watched column"),
     ("delta", &["adwin", "page_hinkley"], "adwin: confidence of the change test (0.002); page_hinkley: tolerated deviation (0.005)"),
     ("clock", &["adwin"], "values between change tests (32)"),
@@ -31,7 +34,6 @@ const MONITOR_OPTIONS: &[(&str, &[&str], &str)] = &[
     ("min_window_length", &["adwin"], "shortest sub-window a cut may leave (5)"),
     ("grace_period", &["adwin"], "values before the first change test (10)"),
     ("min_instances", &["page_hinkley"], "values before a detection (30)"),
-    ("threshold", &["page_hinkley"], "detection threshold lambda (50)"),
     ("alpha", &["page_hinkley"], "forgetting factor (0.9999)"),
     ("mode", &["page_hinkley"], "'both' (default), 'up' or 'down'"),
     ("warm_start", &["ddm"], "values before a detection (30)"),
@@ -40,7 +42,7 @@ const MONITOR_OPTIONS: &[(&str, &[&str], &str)] = &[
 ];
 
 /// Feature-drift methods of the drift issue that this version does not have yet.
-const NOT_YET: &[&str] = &["psi", "ks", "kolmogorov_smirnov", "jensen_shannon", "wasserstein", "kswin"];
+const NOT_YET: &[&str] = &["kswin"];
 
 impl Planner {
     pub(super) fn create_monitor(&mut self, m: CreateMonitor) -> Result<(), Diagnostic> {
@@ -54,10 +56,10 @@ impl Planner {
             Diagnostic::at(why, span).with_help(format!("'{key}': {help}"))
         };
         let method = match options.get("method").map(|o| o.value.to_ascii_lowercase()) {
-            Some(method) if ["adwin", "page_hinkley", "ddm"].contains(&method.as_str()) => method,
+            Some(method) if ["adwin", "page_hinkley", "ddm", "psi", "jensen_shannon", "ks", "wasserstein"].contains(&method.as_str()) => method,
             Some(method) if NOT_YET.contains(&method.as_str()) => {
-                return Err(bad("method", format!("'{method}' (feature drift over windows) is not in this version of Weir yet"))
-                    .with_help("the point detectors 'adwin', 'page_hinkley' and 'ddm' are"));
+                return Err(bad("method", format!("'{method}' is not in this version of Weir yet"))
+                    .with_help("the point detectors 'adwin', 'page_hinkley', 'ddm' and the windowed 'psi', 'jensen_shannon', 'ks', 'wasserstein' are"));
             }
             Some(method) => return Err(bad("method", format!("unknown method '{method}'"))),
             None => {
@@ -70,7 +72,7 @@ impl Planner {
                 && !methods.is_empty()
                 && !methods.contains(&method.as_str())
             {
-                return Err(Diagnostic::at(format!("'{key}' is an option of {}, not of '{method}'", methods.join(" and ")), option.span));
+                return Err(Diagnostic::at(format!("'{key}' is an option of {}, not of '{method}'", methods.join(", ")), option.span));
             }
         }
         let number = |key: &str, default: f64| -> Result<f64, Diagnostic> {
@@ -88,15 +90,38 @@ impl Planner {
                 Some(o) => o.value.trim().parse::<u64>().map_err(|_| bad(key, format!("'{key}' must be a whole number, found '{}'", o.value))),
             }
         };
+        let windowed = |method: WindowMethod, default: Option<f64>| -> Result<MonitorSpec, Diagnostic> {
+            let window_ms = match options.get("window") {
+                Some(o) => match humantime::parse_duration(o.value.trim()) {
+                    Ok(d) if d.as_millis() > 0 => d.as_millis() as i64,
+                    _ => return Err(bad("window", format!("'window' must be a duration such as '1 minute', found '{}'", o.value))),
+                },
+                None => return Err(Diagnostic::at(format!("a '{}' monitor needs a 'window'", method.name()), m.options_span).with_help("add 'window' = '1 minute'")),
+            };
+            let threshold = match (options.contains_key("threshold"), default) {
+                (true, _) => number("threshold", 0.0)?,
+                (false, Some(d)) => d,
+                (false, None) => {
+                    return Err(Diagnostic::at(format!("a '{}' monitor needs a 'threshold'", method.name()), m.options_span)
+                        .with_help("its distance has the feature's units, so there is no default"));
+                }
+            };
+            let reference_rows = count("reference.rows", 1000)?.max(2) as usize;
+            Ok(MonitorSpec::Windowed(WindowSpec { method, reference_rows, window_ms, threshold }))
+        };
         let spec = match method.as_str() {
-            "adwin" => DetectorSpec::Adwin {
+            "psi" => windowed(WindowMethod::Psi, Some(0.25))?,
+            "jensen_shannon" => windowed(WindowMethod::JensenShannon, Some(0.1))?,
+            "ks" => windowed(WindowMethod::Ks, Some(0.01))?,
+            "wasserstein" => windowed(WindowMethod::Wasserstein, None)?,
+            "adwin" => MonitorSpec::Point(DetectorSpec::Adwin {
                 delta: number("delta", 0.002)?,
                 clock: count("clock", 32)?.max(1),
                 max_buckets: count("max_buckets", 5)?.max(1) as usize,
                 min_window_length: count("min_window_length", 5)?,
                 grace_period: count("grace_period", 10)?,
-            },
-            "page_hinkley" => DetectorSpec::PageHinkley {
+            }),
+            "page_hinkley" => MonitorSpec::Point(DetectorSpec::PageHinkley {
                 min_instances: count("min_instances", 30)?,
                 delta: number("delta", 0.005)?,
                 threshold: number("threshold", 50.0)?,
@@ -107,12 +132,12 @@ impl Planner {
                     Some("down") => Mode::Down,
                     Some(other) => return Err(bad("mode", format!("unknown mode '{other}'"))),
                 },
-            },
-            _ => DetectorSpec::Ddm {
+            }),
+            _ => MonitorSpec::Point(DetectorSpec::Ddm {
                 warm_start: count("warm_start", 30)?,
                 warning_threshold: number("warning_threshold", 2.0)?,
                 drift_threshold: number("drift_threshold", 3.0)?,
-            },
+            }),
         };
         let input_name = sql::object_name(&m.input);
         let input = self.rows_of(&input_name, m.input.span(), m.span)?;
@@ -134,6 +159,17 @@ impl Planner {
             None => None,
         };
         let time = (0..schema.fields().len()).find(|&i| matches!(schema.field(i).data_type(), DataType::Timestamp(..)));
+        if matches!(spec, MonitorSpec::Windowed(_)) {
+            let Some(t) = time else {
+                return Err(Diagnostic::at(format!("'{input_name}' has no TIMESTAMP column for the monitor's event-time windows"), m.input.span()));
+            };
+            // Windows close as the watermark passes them: the tables the
+            // time comes from need one (the default, unless declared).
+            for (table, column) in self.time_origins(&input, t).unwrap_or_default() {
+                self.require_watermark(&table, &column, m.span)?;
+            }
+            self.apply_default_watermarks()?;
+        }
         let alerts = alerts_schema();
         self.ctx.register_table(name.as_str(), Arc::new(EmptyTable::new(Arc::clone(&alerts)))).map_err(from_datafusion)?;
         self.windows.insert(name.clone(), Node::Monitor { input: Box::new(input), monitor: name, spec, key, columns, time, schema: alerts });

@@ -147,8 +147,16 @@ pub(super) fn build<'s>(
         Node::Monitor { input, monitor, spec, key, columns, time, .. } => {
             let keys = crate::planner::key_exprs(&input.schema(), *key);
             let input = build(scope, input, sources, models, trained, sink, workers, Arc::clone(&shared));
-            let op = weir_operators::drift::DriftMonitor::new(monitor.clone(), spec.clone(), *key, columns.clone(), *time);
-            super::keyed::keyed(input, Partitioner::new(keys, workers), Box::new(op), sink, shared, None)
+            use weir_operators::drift::{DriftMonitor, MonitorSpec, WindowedMonitor};
+            let op: Box<dyn weir_operators::Operator> = match (spec, time) {
+                (MonitorSpec::Point(p), _) => Box::new(DriftMonitor::new(monitor.clone(), p.clone(), *key, columns.clone(), *time)),
+                (MonitorSpec::Windowed(w), Some(t)) => Box::new(WindowedMonitor::new(monitor.clone(), w.clone(), *key, columns.clone(), *t)),
+                (MonitorSpec::Windowed(_), None) => {
+                    shared.fail(EngineError::Runtime(format!("monitor '{monitor}' has no event-time column for its windows")));
+                    return empty(scope);
+                }
+            };
+            super::keyed::keyed(input, Partitioner::new(keys, workers), op, sink, shared, None)
         }
         Node::Metrics { model, .. } => match trained.get(model) {
             Some(stream) => stream.clone(),

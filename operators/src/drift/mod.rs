@@ -20,11 +20,13 @@ mod adwin;
 mod ddm;
 mod monitor;
 mod page_hinkley;
+mod windowed;
 
 pub use adwin::Adwin;
 pub use ddm::Ddm;
 pub use monitor::{DetectorSpec, DriftMonitor, alerts_schema};
 pub use page_hinkley::{Mode, PageHinkley};
+pub use windowed::{MonitorSpec, WindowMethod, WindowSpec, WindowedMonitor};
 
 /// What a detector says after an update.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
