@@ -149,8 +149,8 @@ impl WindowedMonitor {
         OperatorError::Arrow { operator: "monitor".into(), source }
     }
 
-    fn measure(spec: &WindowSpec, reference: &Reference, values: &mut [f32]) -> Result<f64> {
-        let failed = |source| OperatorError::Monitor { monitor: String::new(), source };
+    fn measure(name: &str, spec: &WindowSpec, reference: &Reference, values: &mut [f32]) -> Result<f64> {
+        let failed = |source| OperatorError::Monitor { monitor: name.to_string(), source };
         match spec.method {
             WindowMethod::Psi | WindowMethod::JensenShannon => {
                 let mut counts = vec![0; reference.counts.len()];
@@ -187,7 +187,7 @@ impl WindowedMonitor {
                     break;
                 }
                 let Some((_, (mut values, last))) = feature.windows.pop_first() else { break };
-                let statistic = Self::measure(&self.spec, reference, &mut values)?;
+                let statistic = Self::measure(&self.name, &self.spec, reference, &mut values)?;
                 let drifted = self.spec.method.drifted(statistic, self.spec.threshold);
                 if drifted == feature.raised {
                     continue;
