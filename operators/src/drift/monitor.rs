@@ -55,6 +55,15 @@ pub fn alerts_schema() -> SchemaRef {
     Arc::clone(&SCHEMA)
 }
 
+/// The key column as text and the watched columns as `Float64`, as both
+/// kinds of monitor read a batch.
+pub(super) fn watched(batch: &RecordBatch, key: Option<usize>, columns: &[(usize, String)]) -> Result<(Option<ArrayRef>, Vec<ArrayRef>)> {
+    let arrow = |source| OperatorError::Arrow { operator: "monitor".into(), source };
+    let keys = key.map(|k| cast(batch.column(k), &DataType::Utf8).map_err(arrow)).transpose()?;
+    let values = columns.iter().map(|(i, _)| cast(batch.column(*i), &DataType::Float64).map_err(arrow)).collect::<Result<Vec<_>>>()?;
+    Ok((keys, values))
+}
+
 /// A point detector and its parameters (River's names and defaults).
 #[derive(Debug, Clone, PartialEq)]
 pub enum DetectorSpec {
@@ -203,16 +212,8 @@ impl Operator for DriftMonitor {
     }
 
     fn process(&mut self, batch: RecordBatch, out: &mut Vec<RecordBatch>) -> Result<()> {
-        let keys = match self.key {
-            Some(k) => Some(cast(batch.column(k), &DataType::Utf8).map_err(Self::arrow)?),
-            None => None,
-        };
+        let (keys, values) = watched(&batch, self.key, &self.columns)?;
         let keys = keys.as_ref().map(|k| k.as_string::<i32>());
-        let values = self
-            .columns
-            .iter()
-            .map(|(i, _)| cast(batch.column(*i), &DataType::Float64).map_err(Self::arrow))
-            .collect::<Result<Vec<_>>>()?;
         let times = match self.time {
             Some(t) => Some(cast(batch.column(t), &DataType::Timestamp(TimeUnit::Millisecond, None)).map_err(Self::arrow)?),
             None => None,

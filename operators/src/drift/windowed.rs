@@ -238,18 +238,10 @@ impl Operator for WindowedMonitor {
     }
 
     fn process(&mut self, batch: RecordBatch, _out: &mut Vec<RecordBatch>) -> Result<()> {
-        let keys = match self.key {
-            Some(k) => Some(cast(batch.column(k), &DataType::Utf8).map_err(Self::arrow)?),
-            None => None,
-        };
+        let (keys, values) = super::monitor::watched(&batch, self.key, &self.columns)?;
         let keys = keys.as_ref().map(|k| k.as_string::<i32>());
         let times = cast(batch.column(self.time), &DataType::Timestamp(TimeUnit::Millisecond, None)).map_err(Self::arrow)?;
         let times = times.as_primitive::<TimestampMillisecondType>();
-        let values = self
-            .columns
-            .iter()
-            .map(|(i, _)| cast(batch.column(*i), &DataType::Float64).map_err(Self::arrow))
-            .collect::<Result<Vec<_>>>()?;
         let (w, n_ref) = (self.spec.window_ms, self.spec.reference_rows);
         for r in 0..batch.num_rows() {
             let key = keys.and_then(|k| k.is_valid(r).then(|| k.value(r).to_string()));
