@@ -5,6 +5,7 @@
 #                                       # kernels' test and bench binaries into gpu-bin/
 #   bash scripts/gpu-check.sh           # there (GPU, driver, NVRTC; no Rust needed):
 #                                       # parity tests, then the kernel benches
+#                                       # (GPU_CHECK_BENCHES="stats" runs one set)
 #
 # gpu-bin/ is git-ignored; carry it to the GPU machine with the working tree.
 # The binaries link no CUDA: cudarc loads libcuda and libnvrtc at run time,
@@ -18,48 +19,62 @@ if [ "${1:-}" = "--build" ]; then
   export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/weir/target}"
   mkdir -p "$BIN"
   # Only weir-kernels: no DataFusion in this build.
-  cargo test --release --locked -p weir-kernels --no-run --message-format=json \
-    | python3 -c '
-import json, shutil, sys
+  copy='
+import json, shutil, subprocess, sys
 for line in sys.stdin:
     m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "banks":
-        kind = "bench" if "bench" in m["target"]["kind"] else "test"
-        shutil.copy(m["executable"], f"'"$BIN"'/banks-{kind}")
-        print("copied", m["executable"], "->", f"'"$BIN"'/banks-{kind}")
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] in ("banks", "stats"):
+        kind = sys.argv[1]
+        dst = "'"$BIN"'/" + m["target"]["name"] + "-" + kind
+        shutil.copy(m["executable"], dst)
+        # Without debug info: the four binaries must travel (64 MiB at most).
+        if shutil.which("strip"):
+            subprocess.run(["strip", "--strip-debug", dst], check=True)
+        print("copied", m["executable"], "->", dst)
 '
-  cargo bench --locked -p weir-kernels --bench banks --no-run --message-format=json \
-    | python3 -c '
-import json, shutil, sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "banks":
-        shutil.copy(m["executable"], "'"$BIN"'/banks-bench")
-        print("copied", m["executable"], "->", "'"$BIN"'/banks-bench")
-'
+  cargo test --release --locked -p weir-kernels --no-run --message-format=json | python3 -c "$copy" test
+  cargo bench --locked -p weir-kernels --no-run --message-format=json | python3 -c "$copy" bench
   du -sh "$BIN"
   exit 0
 fi
 
 for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do
-  [ -d "$d" ] && export LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  if [ -d "$d" ]; then export LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"; fi
 done
+# NVRTC from a Python wheel (nvidia-cuda-nvrtc) where no toolkit is installed.
+if ! ldconfig -p 2>/dev/null | grep -q libnvrtc && command -v python3 >/dev/null; then
+  for f in $(python3 -c 'import glob, site; print(" ".join(p for d in site.getsitepackages() for p in glob.glob(d + "/nvidia/*/lib")))' 2>/dev/null); do
+    export LD_LIBRARY_PATH="$f${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  done
+fi
+# On a GPU machine a skipped CUDA test is a failure, not a pass.
+export WEIR_REQUIRE_NVRTC=1
+if command -v nvidia-smi >/dev/null; then export WEIR_REQUIRE_CUDA=1; fi
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || echo "nvidia-smi: not available"
-echo "==> parity: CUDA bank vs CPU bank vs float64 reference; PTX compile"
-# The C++ emulation test needs the source tree at its build-time path; it
-# runs in CI anyway, so it is skipped here.
-"$BIN/banks-test" --test-threads 1 --nocapture --skip cuda_source_emulated 2>&1 | tee "$BIN/parity.log" \
-  | grep -E "^test |SKIPPED|panicked|test result"
-echo "==> kernel benches (criterion, 8192-row batches)"
-"$BIN/banks-bench" --bench --warm-up-time 1 --measurement-time 3 > "$BIN/bench.log" 2>&1 || true
+echo "==> parity: CUDA vs CPU vs float64 reference / naive counts; PTX compile"
+# The C++ emulation tests need the source tree at its build-time path; they
+# run in CI anyway, so they are skipped here.
+for t in banks stats; do
+  "$BIN/$t-test" --test-threads 1 --nocapture --skip cuda_source_emulated --skip cuda_histogram_source_emulated 2>&1 \
+    | tee "$BIN/parity-$t.log" | grep -E "^test |SKIPPED|panicked|test result" || echo "PARITY FAILED: see $BIN/parity-$t.log"
+done
+echo "==> kernel benches (criterion)"
+args=(--bench --warm-up-time 1 --measurement-time 2 --sample-size 20)
+# GPU_CHECK_BENCHES picks the bench binaries (default: both).
+: > "$BIN/bench.log"
+for b in ${GPU_CHECK_BENCHES:-banks stats}; do
+  filter=(); [ "$b" = stats ] && filter=(windows)
+  "$BIN/$b-bench" "${args[@]}" "${filter[@]}" >> "$BIN/bench.log" 2>&1 || echo "BENCH FAILED: $b"
+done
+if [ -n "${OUT:-}" ]; then cp "$BIN"/parity-*.log "$BIN/bench.log" "$OUT/"; fi
 python3 - "$BIN/bench.log" <<'PY'
 import re, sys
 name = None
-print("| bench (8192-row batch) | rows/s (median) |\n|---|---:|")
+print("| bench | rows/s (median) |\n|---|---:|")
 for line in open(sys.argv[1]):
-    if re.match(r"^(logistic|softmax|mlp) bank", line):
+    if re.match(r"^((large )?(logistic|softmax|mlp) bank|feature drift)", line):
         group, bench = line.split("/", 1)
-        name = f"{group.split(',')[0]}: {bench.strip()}"
+        name = f"{group}: {bench.strip()}"
     m = re.search(r"thrpt:\s*\[\S+ \S+ (\S+) (\S+)", line)
     if m and name:
         print(f"| {name} | {m.group(1)} {m.group(2)} |")

@@ -137,7 +137,7 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             match plan_pipeline(&text) {
                 Ok(plan) => {
-                    print!("{plan}");
+                    emit(&plan.to_string())?;
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(d) => {
@@ -226,23 +226,25 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                     std::fs::write(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
                     eprintln!("weir: wrote model {model} to {} ({} bytes)", path.display(), bytes.len());
                 }
-                None => std::io::Write::write_all(&mut std::io::stdout(), &bytes).context("writing to standard output")?,
+                None => emit_bytes(&bytes)?,
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::Connectors => {
+            let mut text = String::new();
             for (role, list) in [("source", weir_connectors::SOURCES), ("sink", weir_connectors::SINKS)] {
                 for (name, options) in list {
-                    println!("{role} '{name}'");
+                    text.push_str(&format!("{role} '{name}'\n"));
                     for o in *options {
                         let default = o.default.map(|d| format!(" (default '{d}')")).unwrap_or_default();
-                        println!("  '{}'{default}: {}", o.key, o.doc);
+                        text.push_str(&format!("  '{}'{default}: {}\n", o.key, o.doc));
                     }
                     if options.is_empty() {
-                        println!("  (no options)");
+                        text.push_str("  (no options)\n");
                     }
                 }
             }
+            emit(&text)?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -262,4 +264,19 @@ fn model_summary(name: &str, m: &weir_engine::ModelReport) -> String {
         parts.push(format!("{} rows skipped (NULL key, label or feature)", p.skipped));
     }
     format!("model {name}: {}; on {}", parts.join(", "), m.device)
+}
+
+/// Writes `text` to standard output. A reader that went away (`weir check
+/// p.sql | head`) is not an error: the output is simply not wanted.
+fn emit(text: &str) -> anyhow::Result<()> {
+    emit_bytes(text.as_bytes())
+}
+
+fn emit_bytes(bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing to standard output"),
+        _ => Ok(()),
+    }
 }

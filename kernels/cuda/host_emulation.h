@@ -1,7 +1,8 @@
 // Lets a CUDA kernel file compile as plain C++ so that the tests can run
 // its arithmetic on a machine without a GPU. Only for kernels without
 // warp- or block-level cooperation (no __shared__, __syncthreads or
-// shuffles): each thread runs to completion, one after another.
+// shuffles): each thread runs to completion, one after another, so an
+// atomic is a plain read-modify-write.
 #pragma once
 #include <math.h>
 #include <stddef.h>
@@ -28,3 +29,9 @@ static weir_dim3 threadIdx, blockIdx, blockDim, gridDim;
             }                                                   \
         }                                                       \
     } while (0)
+
+static inline unsigned int atomicAdd(unsigned int* address, unsigned int value) {
+    unsigned int old = *address;
+    *address = old + value;
+    return old;
+}

@@ -374,4 +374,12 @@ impl ModelBank for CpuBank {
     fn state(&mut self) -> Result<BankState> {
         Ok(self.state.clone())
     }
+
+    fn key_state(&mut self, k: u32) -> Result<BankState> {
+        self.state.key(&self.spec, k as usize)
+    }
+
+    fn replace_key(&mut self, k: u32, model: &BankState) -> Result<()> {
+        self.state.set_key(&self.spec, k as usize, model)
+    }
 }

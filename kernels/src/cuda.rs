@@ -1,4 +1,5 @@
-//! The CUDA backend of [`ModelBank`]: the kernels of `cuda/model.cu`,
+//! The CUDA backend of [`ModelBank`] (the kernels of `cuda/model.cu`) and
+//! of [`Histogrammer`](crate::histograms::Histogrammer) (`cuda/stats.cu`),
 //! compiled at run time by NVRTC for the card in the machine and launched
 //! through cudarc.
 //!
@@ -29,9 +30,17 @@ use crate::error::{KernelError, Result};
 use crate::model::{BankState, KeyGroups, ModelBank, check_batch};
 use crate::spec::{Layout, ModelSpec, Optimizer};
 
-/// The CUDA C sources of the kernels, by file name (compiled at run time,
-/// and compiled to PTX by the tests wherever NVRTC can be loaded).
-pub const SOURCES: &[(&str, &str)] = &[("model.cu", include_str!("../cuda/model.cu"))];
+mod histograms;
+
+pub use histograms::CudaHistogrammer;
+
+/// The CUDA C sources of the kernels: file name, text, and the kernels it
+/// defines (compiled at run time, and compiled to PTX by the tests wherever
+/// NVRTC can be loaded).
+pub const SOURCES: &[(&str, &str, &[&str])] = &[
+    ("model.cu", include_str!("../cuda/model.cu"), &["weir_predict", "weir_learn"]),
+    ("stats.cu", include_str!("../cuda/stats.cu"), &["weir_histograms"]),
+];
 
 /// Threads per block of every launch.
 const BLOCK: u32 = 256;
@@ -89,6 +98,35 @@ pub fn compile_ptx(name: &str, source: &str, arch: Option<String>) -> Result<Ptx
     }
 }
 
+/// A stream on GPU `ordinal` and the kernels of `source`, compiled for
+/// that card; `N` is the number of kernels the source defines.
+fn load<const N: usize>(
+    ordinal: usize,
+    (name, text, kernels): (&str, &str, &[&str]),
+) -> Result<(Arc<CudaStream>, [CudaFunction; N])> {
+    if let Some(reason) = cuda_unavailable() {
+        return Err(KernelError::NoCuda { reason });
+    }
+    let ctx = match catch_unwind(|| CudaContext::new(ordinal)) {
+        Ok(ctx) => ctx.map_err(driver("context"))?,
+        Err(_) => return Err(KernelError::NoCuda { reason: "creating a CUDA context panicked".into() }),
+    };
+    let (major, minor) = ctx.compute_capability().map_err(driver("device query"))?;
+    let ptx = compile_ptx(name, text, Some(format!("compute_{major}{minor}")))?;
+    let module = ctx.load_module(ptx).map_err(driver("module load"))?;
+    let functions: Vec<CudaFunction> =
+        kernels.iter().map(|k| module.load_function(k).map_err(driver("function"))).collect::<Result<_>>()?;
+    let functions = functions
+        .try_into()
+        .map_err(|_| KernelError::Cuda { what: "function", detail: format!("{name} defines {} kernels, not {N}", kernels.len()) })?;
+    Ok((ctx.default_stream(), functions))
+}
+
+/// One thread for each of `n` items.
+fn launch_config(n: usize) -> LaunchConfig {
+    LaunchConfig { grid_dim: ((n as u32).div_ceil(BLOCK), 1, 1), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 }
+}
+
 /// A bank of models in GPU memory.
 #[derive(Debug)]
 pub struct CudaBank {
@@ -126,19 +164,7 @@ impl CudaBank {
     /// A bank on GPU `ordinal` that starts from saved numbers.
     pub fn from_state(spec: ModelSpec, state: BankState, ordinal: usize) -> Result<Self> {
         state.validate(&spec)?;
-        if let Some(reason) = cuda_unavailable() {
-            return Err(KernelError::NoCuda { reason });
-        }
-        let ctx = match catch_unwind(|| CudaContext::new(ordinal)) {
-            Ok(ctx) => ctx.map_err(driver("context"))?,
-            Err(_) => return Err(KernelError::NoCuda { reason: "creating a CUDA context panicked".into() }),
-        };
-        let (major, minor) = ctx.compute_capability().map_err(driver("device query"))?;
-        let ptx = compile_ptx("model.cu", SOURCES[0].1, Some(format!("compute_{major}{minor}")))?;
-        let module = ctx.load_module(ptx).map_err(driver("module load"))?;
-        let predict_fn = module.load_function("weir_predict").map_err(driver("function"))?;
-        let learn_fn = module.load_function("weir_learn").map_err(driver("function"))?;
-        let stream = ctx.default_stream();
+        let (stream, [predict_fn, learn_fn]) = load(ordinal, SOURCES[0])?;
         // Room for at least 64 keys, so that a growing bank does not
         // reallocate for each new key; the keys beyond n_keys hold fresh
         // models from the start.
@@ -178,10 +204,7 @@ impl CudaBank {
         }
     }
 
-    fn launch_config(n: usize) -> LaunchConfig {
-        LaunchConfig { grid_dim: ((n as u32).div_ceil(BLOCK), 1, 1), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 }
-    }
-
+    
     /// A buffer of `fresh` (at least one value) that starts with `old`'s first `len` values.
     fn regrow<T: cudarc::driver::DeviceRepr>(
         stream: &Arc<CudaStream>,
@@ -291,7 +314,7 @@ impl ModelBank for CudaBank {
             .arg(&mut out_d);
         // SAFETY: the arguments match weir_predict's parameters in order
         // and type; every buffer holds what check_batch verified.
-        unsafe { launch.launch(Self::launch_config(n)) }.map_err(driver("launch"))?;
+        unsafe { launch.launch(launch_config(n)) }.map_err(driver("launch"))?;
         s.memcpy_dtoh(&out_d, out).map_err(driver("download"))?;
         s.synchronize().map_err(driver("synchronize"))
     }
@@ -354,8 +377,40 @@ impl ModelBank for CudaBank {
         // SAFETY: the arguments match weir_learn's parameters in order and
         // type; the CSR arrays index only rows of this batch and keys below
         // n_keys (checked above).
-        unsafe { launch.launch(Self::launch_config(groups.active_keys.len())) }.map_err(driver("launch"))?;
+        unsafe { launch.launch(launch_config(groups.active_keys.len())) }.map_err(driver("launch"))?;
         s.memcpy_dtoh(&out_d, out).map_err(driver("download"))?;
+        s.synchronize().map_err(driver("synchronize"))
+    }
+
+    fn replace_key(&mut self, k: u32, model: &BankState) -> Result<()> {
+        model.validate(&self.spec)?;
+        crate::error::check_len("cuda replace_key", "keys in the model (= 1)", 1, model.n_keys())?;
+        let k = k as usize;
+        if k >= self.n_keys {
+            return Err(KernelError::Key { kernel: "cuda replace_key", key: k, n_keys: self.n_keys });
+        }
+        let sources: [&[f32]; 9] = [
+            &model.weights,
+            &model.adam_m,
+            &model.adam_v,
+            &model.bias,
+            &model.mean,
+            &model.var,
+            &model.count,
+            &model.grad_weights,
+            &model.grad_bias,
+        ];
+        let s = Arc::clone(&self.stream);
+        for (i, src) in sources.into_iter().enumerate() {
+            let n = self.per_key(i);
+            if n > 0 {
+                s.memcpy_htod(src, &mut self.arrays[i].slice_mut(k * n..(k + 1) * n)).map_err(driver("upload"))?;
+            }
+        }
+        s.memcpy_htod(&model.steps, &mut self.steps.slice_mut(k..k + 1)).map_err(driver("upload"))?;
+        if self.spec.batch_size > 1 {
+            s.memcpy_htod(&model.pending, &mut self.pending.slice_mut(k..k + 1)).map_err(driver("upload"))?;
+        }
         s.synchronize().map_err(driver("synchronize"))
     }
 

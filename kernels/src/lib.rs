@@ -25,6 +25,8 @@
 //!   [`sigmoid_in_place`], [`logistic_sgd_step`]).
 //! - [`stats`]: feature-drift statistics (PSI, Jensen-Shannon,
 //!   Kolmogorov-Smirnov with its p-value, Wasserstein-1).
+//! - [`histograms`]: many windows binned in one call, on the CPU or (with
+//!   `cuda`) in one GPU launch; [`histograms::open_histogrammer`] picks.
 //! - [`error`]: [`KernelError`]. Kernels never panic on bad shapes or keys.
 //!
 //! Kernels write into caller-provided buffers (`out`), so a streaming
@@ -53,6 +55,7 @@ pub mod cpu;
 pub mod cuda;
 pub mod device;
 pub mod error;
+pub mod histograms;
 pub mod linear;
 pub mod model;
 pub mod spec;

@@ -105,6 +105,79 @@ impl BankState {
         }
     }
 
+    /// Values per key of each array, in the order of [`BankState::arrays`].
+    fn per_key(spec: &ModelSpec) -> [usize; 9] {
+        let layout = spec.layout();
+        let batched = |len: usize| if spec.batch_size > 1 { len } else { 0 };
+        let (w, b, f) = (layout.n_weights, layout.n_biases, spec.n_features);
+        [w, b, layout.n_moments(), layout.n_moments(), 1, f, f, batched(w), batched(b)]
+    }
+
+    /// The `f32` arrays, in a fixed order.
+    fn arrays(&self) -> [&Vec<f32>; 9] {
+        [&self.weights, &self.bias, &self.adam_m, &self.adam_v, &self.count, &self.mean, &self.var, &self.grad_weights, &self.grad_bias]
+    }
+
+    fn arrays_mut(&mut self) -> [&mut Vec<f32>; 9] {
+        [
+            &mut self.weights,
+            &mut self.bias,
+            &mut self.adam_m,
+            &mut self.adam_v,
+            &mut self.count,
+            &mut self.mean,
+            &mut self.var,
+            &mut self.grad_weights,
+            &mut self.grad_bias,
+        ]
+    }
+
+    /// Key `k`'s model alone, as a bank of one.
+    ///
+    /// ```
+    /// use weir_kernels::{BankState, ModelSpec, Task};
+    /// let spec = ModelSpec::river_defaults(Task::Binary, 3);
+    /// let mut bank = BankState::new(&spec, 2);
+    /// bank.weights[3] = 1.5; // key 1's first weight
+    /// let one = bank.key(&spec, 1).unwrap();
+    /// assert_eq!(one.weights, [1.5, 0.0, 0.0]);
+    /// assert!(bank.key(&spec, 2).is_err());
+    /// ```
+    pub fn key(&self, spec: &ModelSpec, k: usize) -> Result<BankState> {
+        if k >= self.n_keys() {
+            return Err(KernelError::Key { kernel: "BankState::key", key: k, n_keys: self.n_keys() });
+        }
+        let mut one = BankState::new(spec, 1);
+        let sizes = Self::per_key(spec);
+        for ((dst, src), n) in one.arrays_mut().into_iter().zip(self.arrays()).zip(sizes) {
+            dst.copy_from_slice(&src[k * n..(k + 1) * n]);
+        }
+        one.steps[0] = self.steps[k];
+        if spec.batch_size > 1 {
+            one.pending[0] = self.pending[k];
+        }
+        Ok(one)
+    }
+
+    /// Overwrites key `k`'s model with `model`, a bank of one of the same
+    /// spec.
+    pub fn set_key(&mut self, spec: &ModelSpec, k: usize, model: &BankState) -> Result<()> {
+        model.validate(spec)?;
+        check_len("BankState::set_key", "keys in the model (= 1)", 1, model.n_keys())?;
+        if k >= self.n_keys() {
+            return Err(KernelError::Key { kernel: "BankState::set_key", key: k, n_keys: self.n_keys() });
+        }
+        let sizes = Self::per_key(spec);
+        for ((dst, src), n) in self.arrays_mut().into_iter().zip(model.arrays()).zip(sizes) {
+            dst[k * n..(k + 1) * n].copy_from_slice(src);
+        }
+        self.steps[k] = model.steps[0];
+        if spec.batch_size > 1 {
+            self.pending[k] = model.pending[0];
+        }
+        Ok(())
+    }
+
     /// Checks that every array agrees with `spec` and one key count, as a
     /// state read from a snapshot must.
     pub fn validate(&self, spec: &ModelSpec) -> Result<()> {
@@ -155,6 +228,15 @@ pub trait ModelBank: Send {
     fn learn(&mut self, keys: &[u32], rows: &[f32], labels: &[f32], out: &mut [f32]) -> Result<()>;
     /// A host copy of every model's numbers (for snapshots and export).
     fn state(&mut self) -> Result<BankState>;
+    /// Key `k`'s model alone, as a bank of one.
+    fn key_state(&mut self, k: u32) -> Result<BankState> {
+        let spec = *self.spec();
+        self.state()?.key(&spec, k as usize)
+    }
+    /// Replaces key `k`'s model with `model`, a bank of one of the same
+    /// spec: a fresh model (reset after drift) or another bank's key (a
+    /// background model swapped in).
+    fn replace_key(&mut self, k: u32, model: &BankState) -> Result<()>;
 }
 
 /// Checks a batch's shapes, key indices and labels; returns its row count.

@@ -62,23 +62,10 @@ fn cpu_bank_matches_float64_reference() {
     }
 }
 
-/// The emulation harness, compiled once per test binary.
+/// The emulation harness of `cuda/model.cu`, compiled once per test binary.
 fn harness() -> &'static PathBuf {
     static HARNESS: OnceLock<PathBuf> = OnceLock::new();
-    HARNESS.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-        let exe = dir.join("weir_model_harness");
-        let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/model_harness.cpp");
-        let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
-        let status = Command::new(&cxx)
-            .args(["-std=c++17", "-O1", "-Wall", "-Werror", "-ffp-contract=off", "-o"])
-            .arg(&exe)
-            .arg(&src)
-            .status()
-            .unwrap_or_else(|e| panic!("the CUDA emulation tests need a C++ compiler ({cxx}): {e}"));
-        assert!(status.success(), "cuda/model.cu does not compile as C++ under host_emulation.h");
-        exe
-    })
+    HARNESS.get_or_init(|| support::compile_harness("model_harness"))
 }
 
 /// A bank whose every batch runs the CUDA source's kernels on the CPU.
@@ -186,6 +173,9 @@ impl ModelBank for EmulatedBank {
     fn state(&mut self) -> weir_kernels::Result<BankState> {
         Ok(self.state.clone())
     }
+    fn replace_key(&mut self, k: u32, model: &BankState) -> weir_kernels::Result<()> {
+        self.state.set_key(&self.spec, k as usize, model)
+    }
 }
 
 #[test]
@@ -204,6 +194,8 @@ fn cuda_source_emulated_on_cpu_matches_float64_reference() {
 fn cuda_bank_matches_cpu_bank_and_reference() {
     use weir_kernels::cuda::CudaBank;
     if let Some(reason) = weir_kernels::cuda_unavailable() {
+        let required = std::env::var_os("WEIR_REQUIRE_CUDA").is_some();
+        assert!(!required, "WEIR_REQUIRE_CUDA is set but CUDA is unusable: {reason}");
         eprintln!("SKIPPED cuda_bank_matches_cpu_bank_and_reference: {reason}");
         return;
     }
@@ -235,12 +227,12 @@ fn cuda_sources_compile_to_ptx() {
         eprintln!("SKIPPED cuda_sources_compile_to_ptx: libnvrtc cannot be loaded (pip install nvidia-cuda-nvrtc)");
         return;
     }
-    for &(name, source) in weir_kernels::cuda::SOURCES {
+    for &(name, source, kernels) in weir_kernels::cuda::SOURCES {
         for arch in ["compute_75", "compute_90"] {
             let ptx = weir_kernels::cuda::compile_ptx(name, source, Some(arch.into()))
                 .unwrap_or_else(|e| panic!("{name} for {arch}: {e}"));
             let text = ptx.to_src();
-            for kernel in ["weir_predict", "weir_learn"] {
+            for kernel in kernels {
                 assert!(text.contains(&format!(".entry {kernel}")), "{name} for {arch} lacks {kernel}");
             }
         }
@@ -252,13 +244,17 @@ fn auto_device_never_fails_for_want_of_a_gpu() {
     let spec = ModelSpec::river_defaults(Task::Binary, 2);
     let opened = weir_kernels::open_bank(spec, None, weir_kernels::DeviceRequest::Auto, true).unwrap();
     match weir_kernels::cuda_unavailable() {
-        Some(reason) => {
+        Some(_) => {
             assert_eq!(opened.bank.device(), "cpu");
-            assert!(opened.choice.contains(&reason), "{}", opened.choice);
+            assert!(opened.choice.starts_with("cpu ("), "{}", opened.choice);
             let demanded = weir_kernels::open_bank(spec, None, weir_kernels::DeviceRequest::Cuda, true);
             assert!(matches!(demanded, Err(KernelError::NoCuda { .. })), "{demanded:?}");
         }
-        None => assert_eq!(opened.bank.device(), "cuda"),
+        None => {
+            assert_eq!(opened.bank.device(), "cpu", "auto keeps banks on the CPU (see device.rs)");
+            let demanded = weir_kernels::open_bank(spec, None, weir_kernels::DeviceRequest::Cuda, true).unwrap();
+            assert_eq!(demanded.bank.device(), "cuda");
+        }
     }
     let global = weir_kernels::open_bank(spec, None, weir_kernels::DeviceRequest::Auto, false).unwrap();
     assert_eq!(global.bank.device(), "cpu");
@@ -430,4 +426,41 @@ fn mlp_learns_what_a_linear_model_cannot() {
     assert!(linear < 0.6, "a linear model cannot learn XOR, yet scored {linear}");
     assert!(mlp > 0.9, "one hidden layer: prequential accuracy {mlp}");
     assert!(two_layers > 0.9, "two hidden layers in mini-batches of 4: prequential accuracy {two_layers}");
+}
+
+/// A key replaced by another bank's key (or a fresh model) then learns and
+/// scores exactly as that model would, and the other keys are untouched;
+/// on every backend present.
+#[test]
+fn replacing_a_key_swaps_in_that_model() {
+    let mut rng = Rng::fresh("replacing_a_key_swaps_in_that_model");
+    for spec in specs(4) {
+        let mut backends: Vec<Box<dyn ModelBank>> = vec![Box::new(CpuBank::new(spec, 3).unwrap())];
+        #[cfg(feature = "cuda")]
+        if weir_kernels::cuda_unavailable().is_none() {
+            backends.push(Box::new(weir_kernels::cuda::CudaBank::new(spec, 3, 0).unwrap()));
+        }
+        for mut bank in backends {
+            let mut donor = CpuBank::new(spec, 2).unwrap();
+            let b = batch(&mut rng, spec.task, 4, 3, 300);
+            let mut out = vec![0.0; b.keys.len() * spec.n_outputs()];
+            bank.learn(&b.keys, &b.rows, &b.labels, &mut out).unwrap();
+            let d = batch(&mut rng, spec.task, 4, 2, 300);
+            let mut dout = vec![0.0; d.keys.len() * spec.n_outputs()];
+            donor.learn(&d.keys, &d.rows, &d.labels, &mut dout).unwrap();
+            let before = bank.state().unwrap();
+            let model = donor.key_state(1).unwrap();
+            bank.replace_key(2, &model).unwrap();
+            let after = bank.state().unwrap();
+            assert_eq!(after.key(&spec, 2).unwrap(), model, "{} {spec:?}", bank.device());
+            for k in 0..2 {
+                assert_eq!(after.key(&spec, k).unwrap(), before.key(&spec, k).unwrap(), "key {k} untouched");
+            }
+            let fresh = BankState::new(&spec, 1);
+            bank.replace_key(0, &fresh).unwrap();
+            assert_eq!(bank.key_state(0).unwrap(), fresh);
+            assert!(bank.replace_key(3, &fresh).is_err(), "no such key");
+            assert!(bank.replace_key(0, &BankState::new(&spec, 2)).is_err(), "a bank of two");
+        }
+    }
 }

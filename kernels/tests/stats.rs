@@ -1,13 +1,19 @@
 //! Feature-drift statistics against float64 references written naively
 //! here, against SciPy's values for fixed samples, and on random streams
 //! that do and do not shift (fresh inputs each run; `WEIR_TEST_SEED`
-//! replays one).
+//! replays one). Many-window binning ([`Histograms`]) against a naive count
+//! on the CPU, in `cuda/stats.cu` run as C++ on the CPU, and on a GPU when
+//! one is present.
 
 #![allow(clippy::unwrap_used)]
 
 mod support;
 
+use std::io::Write;
+use std::process::{Command, Stdio};
+
 use support::Rng;
+use weir_kernels::histograms::{CpuHistogrammer, Histogrammer, Histograms};
 use weir_kernels::stats::{histogram, jensen_shannon, kolmogorov_sf, ks, psi, quantile_edges, wasserstein_1};
 
 fn sorted(mut v: Vec<f32>) -> Vec<f32> {
@@ -126,4 +132,123 @@ fn bad_inputs_are_errors_not_panics() {
     assert!(ks(&[2.0, 1.0], &[1.0]).is_err(), "unsorted");
     assert!(wasserstein_1(&[f32::NAN, 1.0], &[1.0]).is_err(), "NaN");
     assert!(ks(&[f32::NAN], &[1.0]).is_err(), "a lone NaN");
+}
+
+/// Windows of every awkward kind: empty, without edges, with tied edges,
+/// NaN and infinite values, values on the edges, and ordinary ones.
+fn random_windows(rng: &mut Rng, n: usize) -> Histograms {
+    let mut windows = Histograms::default();
+    for _ in 0..n {
+        let n_values = match rng.next_u64() % 6 {
+            0 => 0,
+            1 => 1,
+            _ => (rng.next_u64() % 300) as usize,
+        };
+        let mut values: Vec<f32> = (0..n_values).map(|_| (rng.range(-4.0, 4.0) * 2.0).round() as f32 / 2.0).collect();
+        for v in values.iter_mut() {
+            match rng.next_u64() % 50 {
+                0 => *v = f32::NAN,
+                1 => *v = f32::INFINITY,
+                2 => *v = f32::NEG_INFINITY,
+                _ => {}
+            }
+        }
+        let edges = match rng.next_u64() % 5 {
+            0 => Vec::new(),
+            1 => vec![0.5, 0.5, 1.0], // tied cut points
+            _ => sorted((0..1 + rng.next_u64() % 12).map(|_| (rng.range(-3.0, 3.0) * 2.0).round() as f32 / 2.0).collect()),
+        };
+        windows.push(&values, &edges).unwrap();
+    }
+    windows
+}
+
+/// Each window counted naively: a value's bin is the number of edges at
+/// or below it.
+fn naive_counts(windows: &Histograms) -> Vec<u64> {
+    let mut counts = vec![0; windows.n_bins()];
+    for g in 0..windows.len() {
+        let (values, edges) = windows.window(g);
+        let bins = windows.bins(g);
+        assert_eq!(bins.len(), edges.len() + 1);
+        for v in values.iter().filter(|v| !v.is_nan()) {
+            counts[bins.start + edges.iter().filter(|&&e| e <= *v).count()] += 1;
+        }
+    }
+    counts
+}
+
+#[test]
+fn many_windows_are_binned_like_one_at_a_time() {
+    let mut rng = Rng::fresh("many_windows_are_binned_like_one_at_a_time");
+    for n in [1, 2, 50, 400] {
+        let windows = random_windows(&mut rng, n);
+        let mut counts = vec![u64::MAX; windows.n_bins()];
+        CpuHistogrammer.count(&windows, &mut counts).unwrap();
+        assert_eq!(counts, naive_counts(&windows), "{n} windows");
+    }
+    let mut empty = Histograms::default();
+    CpuHistogrammer.count(&empty, &mut []).unwrap();
+    assert!(empty.push(&[1.0], &[2.0, 1.0]).is_err(), "descending edges");
+    assert!(empty.push(&[1.0], &[f32::NAN]).is_err(), "NaN edge");
+    assert!(empty.is_empty());
+    empty.push(&[1.0], &[0.0]).unwrap();
+    assert!(CpuHistogrammer.count(&empty, &mut [0; 3]).is_err(), "counts of the wrong length");
+}
+
+/// Runs `cuda/stats.cu` on the CPU through the emulation harness.
+fn emulated_counts(windows: &Histograms) -> Vec<u64> {
+    static HARNESS: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    let harness = HARNESS.get_or_init(|| support::compile_harness("stats_harness"));
+    let (mut values, mut edges, mut value_offsets, mut edge_offsets) = (Vec::new(), Vec::new(), vec![0], vec![0]);
+    for g in 0..windows.len() {
+        let (v, e) = windows.window(g);
+        values.extend_from_slice(v);
+        edges.extend_from_slice(e);
+        value_offsets.push(values.len());
+        edge_offsets.push(edges.len());
+    }
+    let mut input = format!("{} {} {}\n", values.len(), windows.len(), edges.len());
+    let line = |items: Vec<String>| items.join(" ") + "\n";
+    input += &line(value_offsets.iter().map(usize::to_string).collect());
+    input += &line(values.iter().map(f32::to_string).collect());
+    input += &line(edge_offsets.iter().map(usize::to_string).collect());
+    input += &line(edges.iter().map(f32::to_string).collect());
+    let mut child = Command::new(harness).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "stats harness failed");
+    String::from_utf8(output.stdout).unwrap().split_whitespace().map(|c| c.parse().unwrap()).collect()
+}
+
+#[test]
+fn cuda_histogram_source_emulated_on_cpu_matches_naive_counts() {
+    let mut rng = Rng::fresh("cuda_histogram_source_emulated_on_cpu_matches_naive_counts");
+    for n in [1, 3, 200] {
+        let windows = random_windows(&mut rng, n);
+        assert_eq!(emulated_counts(&windows), naive_counts(&windows), "{n} windows");
+    }
+}
+
+#[cfg(feature = "cuda")]
+#[test]
+fn cuda_histograms_match_cpu_histograms() {
+    use weir_kernels::cuda::CudaHistogrammer;
+    if let Some(reason) = weir_kernels::cuda_unavailable() {
+        let required = std::env::var_os("WEIR_REQUIRE_CUDA").is_some();
+        assert!(!required, "WEIR_REQUIRE_CUDA is set but CUDA is unusable: {reason}");
+        eprintln!("SKIPPED cuda_histograms_match_cpu_histograms: {reason}");
+        return;
+    }
+    let mut rng = Rng::fresh("cuda_histograms_match_cpu_histograms");
+    let mut gpu = CudaHistogrammer::new(0).unwrap();
+    for n in [1, 7, 500, 20_000] {
+        let windows = random_windows(&mut rng, n);
+        let (mut want, mut got) = (vec![0; windows.n_bins()], vec![u64::MAX; windows.n_bins()]);
+        CpuHistogrammer.count(&windows, &mut want).unwrap();
+        gpu.count(&windows, &mut got).unwrap();
+        assert_eq!(got, want, "{n} windows");
+        assert_eq!(want, naive_counts(&windows));
+    }
+    gpu.count(&Histograms::default(), &mut []).unwrap();
 }

@@ -337,3 +337,39 @@ fn startup_and_bounded_modes() {
     // group-offsets without commits starts at the earliest.
     assert_eq!(count(", 'properties.group.id' = 'fresh', 'scan.bounded.mode' = 'latest-offset'", "c"), 500);
 }
+
+/// The drift issue's end-to-end check: the generator's road works (from
+/// event 30,000, 00:50 of event time: free-flow speeds 25% lower) raise one
+/// feature-drift alert, in the first window after the drift point and none
+/// before it, and the alert reaches a Kafka topic, read back with the
+/// independent client. A fixed seed; the threshold is set between the
+/// largest PSI before the drift on this stream (0.33, an incident) and the
+/// smallest after it (2.9).
+#[test]
+fn drift_alerts_reach_a_kafka_topic_after_the_drift_point_and_not_before() {
+    let broker = Broker::start();
+    broker.create_topic("alerts", 1);
+    let sql = format!(
+        "CREATE TABLE traffic WITH ('connector' = 'generator', 'sensors' = '10', 'events' = '60000', 'rate' = '0', 'seed' = '3', 'drift_at' = '30000');
+         CREATE MONITOR speed_drift ON traffic (speed)
+           WITH ('method' = 'psi', 'reference.rows' = '6000', 'window' = '5 minutes', 'threshold' = '1.0');
+         CREATE TABLE alerts WITH ('connector' = 'kafka', 'topic' = 'alerts', 'properties.bootstrap.servers' = '{}', 'format' = 'json');
+         INSERT INTO alerts SELECT * FROM speed_drift;",
+        broker.bootstrap()
+    );
+    let report = run(&sql, 2);
+    assert_eq!(report.rows_written, vec![("alerts".to_string(), 1)], "exactly one alert");
+    let messages = broker.consume("alerts", 1);
+    let alert: serde_json::Value = serde_json::from_str(&messages[0].2).expect("alert JSON");
+    assert_eq!(alert["monitor"], "speed_drift");
+    assert_eq!(alert["feature"], "speed");
+    assert_eq!(alert["method"], "psi");
+    assert_eq!(alert["state"], "raised");
+    // 30,000 events of 10 sensors, one reading per sensor per second: the
+    // drift starts at 00:50:00, so the first window after it is 00:50-00:55.
+    let start = alert["window_start"].as_str().expect("window_start");
+    assert!(start.starts_with("2026-01-01T00:50:00"), "{alert}");
+    assert!(alert["statistic"].as_f64().expect("statistic") > 1.0, "{alert}");
+    assert_eq!(alert["n_reference"].as_i64(), Some(6000));
+    assert_eq!(alert["n_current"].as_i64(), Some(3000));
+}

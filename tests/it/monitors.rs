@@ -101,7 +101,6 @@ fn shifted_readings(path: &std::path::Path, seed: u64) -> Vec<(i64, f32)> {
 
 #[test]
 fn psi_monitor_raises_once_after_the_shift_and_matches_the_statistic() {
-    use weir_kernels::stats::{histogram, psi, quantile_edges};
     let dir = tempfile::tempdir().expect("tempdir");
     let (data, out) = (dir.path().join("readings.json"), dir.path().join("alerts.json"));
     let rows = shifted_readings(&data, 7);
@@ -115,41 +114,100 @@ fn psi_monitor_raises_once_after_the_shift_and_matches_the_statistic() {
         out.display()
     );
     run(plan_pipeline(&sql).expect("plan"), RunOptions::default().workers(1)).expect("run");
-    let got = alerts(&out);
-    // The oracle: the same reference, windows and PSI from the kernels.
     let reference: Vec<f32> = rows[..3000].iter().map(|r| r.1).collect();
-    let edges = quantile_edges(&reference, 10).expect("edges");
+    let want = window_oracle(&reference, &rows[3000..], 60_000, 60_000, 0.2, |r, c| weir_kernels::stats::psi(r, c));
+    check_alerts(&alerts(&out), &want, 3000, "psi");
+    let shift = 1_767_225_600_000i64 + 600_000;
+    // Drift is raised once, in the first window after the shift, and never before it.
+    assert_eq!(want.first().map(|w| (w.0, w.1)), Some((shift, "raised")), "{want:?}");
+    assert_eq!(want.iter().filter(|w| w.1 == "raised").count(), 1, "{want:?}");
+}
+
+/// The alerts a windowed binned monitor must emit, computed with the
+/// kernels' statistics: `reference` against every window of `size` ms
+/// starting each `slide` ms that holds a value of `after`; (window start,
+/// state, statistic, values in the window).
+fn window_oracle(
+    reference: &[f32],
+    after: &[(i64, f32)],
+    size: i64,
+    slide: i64,
+    threshold: f64,
+    statistic: impl Fn(&[u64], &[u64]) -> weir_kernels::Result<f64>,
+) -> Vec<(i64, &'static str, f64, i64)> {
+    use weir_kernels::stats::{histogram, quantile_edges};
+    let edges = quantile_edges(reference, 10).expect("edges");
     let mut counts = vec![0; edges.len() + 1];
-    histogram(&reference, &edges, &mut counts).expect("histogram");
+    histogram(reference, &edges, &mut counts).expect("histogram");
     let mut windows: std::collections::BTreeMap<i64, Vec<f32>> = std::collections::BTreeMap::new();
-    for &(t, v) in &rows[3000..] {
-        windows.entry(t.div_euclid(60_000) * 60_000).or_default().push(v);
+    for &(t, v) in after {
+        // Naively: every aligned start whose window holds t.
+        let first = (t - size).div_euclid(slide) * slide;
+        for start in (first..=t).step_by(slide as usize).filter(|s| *s <= t && t < s + size) {
+            windows.entry(start).or_default().push(v);
+        }
     }
     let mut want = Vec::new();
     let mut raised = false;
     for (start, values) in &windows {
         let mut current = vec![0; counts.len()];
         histogram(values, &edges, &mut current).expect("histogram");
-        let p = psi(&counts, &current).expect("psi");
-        if (p > 0.2) != raised {
-            raised = p > 0.2;
+        let p = statistic(&counts, &current).expect("statistic");
+        if (p > threshold) != raised {
+            raised = p > threshold;
             want.push((*start, if raised { "raised" } else { "cleared" }, p, values.len() as i64));
         }
     }
+    want
+}
+
+/// Milliseconds since the epoch of an alert's timestamp column.
+fn millis(a: &serde_json::Value, column: &str) -> i64 {
+    let text = a[column].as_str().unwrap_or_default();
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|d| d.timestamp_millis())
+        .unwrap_or_else(|_| chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").map(|d| d.and_utc().timestamp_millis()).unwrap_or(0))
+}
+
+fn check_alerts(got: &[serde_json::Value], want: &[(i64, &str, f64, i64)], n_reference: i64, method: &str) {
     assert_eq!(got.len(), want.len(), "{got:?} vs {want:?}");
-    let shift = 1_767_225_600_000i64 + 600_000;
-    for (a, (start, state, p, n)) in got.iter().zip(&want) {
-        let window_start = chrono::DateTime::parse_from_rfc3339(a["window_start"].as_str().expect("window_start"))
-            .map(|d| d.timestamp_millis())
-            .unwrap_or_else(|_| chrono::NaiveDateTime::parse_from_str(a["window_start"].as_str().unwrap_or_default(), "%Y-%m-%dT%H:%M:%S%.f").map(|d| d.and_utc().timestamp_millis()).unwrap_or(0));
-        assert_eq!(window_start, *start, "{a}");
+    for (a, (start, state, p, n)) in got.iter().zip(want) {
+        assert_eq!(millis(a, "window_start"), *start, "{a}");
         assert_eq!(a["state"], *state);
-        assert!((a["statistic"].as_f64().expect("statistic") - p).abs() < 1e-9, "{a}");
+        assert!((a["statistic"].as_f64().expect("statistic") - p).abs() < 1e-9, "{a} vs {p}");
         assert_eq!(a["n_current"].as_i64(), Some(*n));
-        assert_eq!(a["n_reference"].as_i64(), Some(3000));
-        assert_eq!(a["method"], "psi");
+        assert_eq!(a["n_reference"].as_i64(), Some(n_reference));
+        assert_eq!(a["method"], method);
     }
-    // Drift is raised once, in the first window after the shift, and never before it.
-    assert_eq!(want.first().map(|w| (w.0, w.1)), Some((shift, "raised")), "{want:?}");
+}
+
+#[test]
+fn hopping_windows_against_a_time_range_reference() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (data, out) = (dir.path().join("readings.json"), dir.path().join("alerts.json"));
+    let rows = shifted_readings(&data, 11);
+    // Reference: minutes 1 to 4; windows of 2 minutes every 30 s after it.
+    let sql = format!(
+        "CREATE TABLE readings (ts TIMESTAMP NOT NULL, speed DOUBLE NOT NULL) WITH ('connector' = 'file', 'path' = '{}', 'format' = 'json');
+         CREATE MONITOR speed_drift ON readings (speed)
+           WITH ('method' = 'jensen_shannon', 'reference.start' = '2026-01-01 00:01:00', 'reference.end' = '2026-01-01 00:04:00',
+                 'window' = '2 minutes', 'slide' = '30 s', 'threshold' = '0.15');
+         CREATE TABLE alerts WITH ('connector' = 'file', 'path' = '{}', 'format' = 'json');
+         INSERT INTO alerts SELECT * FROM speed_drift;",
+        data.display(),
+        out.display()
+    );
+    run(plan_pipeline(&sql).expect("plan"), RunOptions::default().workers(1)).expect("run");
+    let t0 = 1_767_225_600_000i64;
+    let (start, end) = (t0 + 60_000, t0 + 240_000);
+    let reference: Vec<f32> = rows.iter().filter(|r| (start..end).contains(&r.0)).map(|r| r.1).collect();
+    let after: Vec<(i64, f32)> = rows.iter().copied().filter(|r| r.0 >= end).collect();
+    let want = window_oracle(&reference, &after, 120_000, 30_000, 0.15, |r, c| weir_kernels::stats::jensen_shannon(r, c));
+    check_alerts(&alerts(&out), &want, reference.len() as i64, "jensen_shannon");
+    // The first hopping window that reaches past the shift at minute 10
+    // already holds a quarter of shifted values; it must raise, and nothing before it.
+    let first = want.first().expect("an alert");
+    assert_eq!(first.1, "raised");
+    assert!(first.0 + 120_000 > t0 + 600_000 && first.0 <= t0 + 600_000, "{want:?}");
     assert_eq!(want.iter().filter(|w| w.1 == "raised").count(), 1, "{want:?}");
 }

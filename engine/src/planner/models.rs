@@ -39,7 +39,7 @@ const MODEL_OPTIONS: &[(&str, &str)] = &[
     ("intercept_lr", "linear models only: step size of the biases (plain SGD, as River), default 0.01; an mlp's biases move with its optimizer"),
     ("scaler", "'standard' (running mean and variance per key) or 'none' (default)"),
     ("partition_by", "a column: one model per value of it, created on first sight"),
-    ("device", "'auto' (default: CUDA for per-key banks when a GPU is usable), 'cpu' or 'cuda'"),
+    ("device", "'auto' (default: the CPU, which learns faster than the CUDA bank), 'cpu' or 'cuda'"),
     ("snapshot.path", "a JSON file: the model starts warm from it if it exists, and is saved to it"),
     ("snapshot.interval", "how often the snapshot is rewritten while running, such as '30 s' (default '1 min')"),
 ];

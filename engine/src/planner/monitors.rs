@@ -10,10 +10,12 @@
 
 use std::sync::Arc;
 
+use datafusion::arrow::compute::kernels::cast_utils::string_to_timestamp_nanos;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::datasource::empty::EmptyTable;
 use datafusion::sql::sqlparser::ast::Spanned;
-use weir_operators::drift::{DetectorSpec, Mode, MonitorSpec, WindowMethod, WindowSpec, alerts_schema};
+use weir_kernels::DeviceRequest;
+use weir_operators::drift::{DetectorSpec, Mode, MonitorSpec, ReferenceSpec, WindowMethod, WindowSpec, alerts_schema};
 
 use super::{Planner, from_datafusion};
 use crate::diagnostic::Diagnostic;
@@ -25,7 +27,11 @@ use crate::sql::{self, CreateMonitor};
 const MONITOR_OPTIONS: &[(&str, &[&str], &str)] = &[
     ("method", &[], "'adwin', 'page_hinkley', 'ddm' (point detectors on each value), 'psi', 'jensen_shannon', 'ks', 'wasserstein' (windows against a reference); required"),
     ("reference.rows", &["psi", "jensen_shannon", "ks", "wasserstein"], "values per key and column in the reference: the first ones seen (1000)"),
-    ("window", &["psi", "jensen_shannon", "ks", "wasserstein"], "tumbling event-time window measured against the reference, such as '1 minute'; required"),
+    ("reference.start", &["psi", "jensen_shannon", "ks", "wasserstein"], "with 'reference.end': the reference is the values of this event-time range, such as '2026-11-02 00:00:00'"),
+    ("reference.end", &["psi", "jensen_shannon", "ks", "wasserstein"], "the (exclusive) end of the reference's event-time range; windows start after it"),
+    ("window", &["psi", "jensen_shannon", "ks", "wasserstein"], "event-time window measured against the reference, such as '1 minute'; required"),
+    ("slide", &["psi", "jensen_shannon", "ks", "wasserstein"], "time between window starts, at most the window: hopping windows (default: the window, tumbling)"),
+    ("device", &["psi", "jensen_shannon"], "where windows are binned: 'auto' (a GPU when usable, else the CPU), 'cpu' or 'cuda'"),
     ("threshold", &["page_hinkley", "psi", "jensen_shannon", "ks", "wasserstein"], "page_hinkley: detection threshold lambda (50); psi: 0.25; jensen_shannon: 0.1; ks: p-value below which drift is raised (0.01); wasserstein: required"),
     ("partition_by", &[], "a column: one detector per value of it and watched column"),
     ("delta", &["adwin", "page_hinkley"], "adwin: confidence of the change test (0.002); page_hinkley: tolerated deviation (0.005)"),
@@ -106,8 +112,40 @@ impl Planner {
                         .with_help("its distance has the feature's units, so there is no default"));
                 }
             };
-            let reference_rows = count("reference.rows", 1000)?.max(2) as usize;
-            Ok(MonitorSpec::Windowed(WindowSpec { method, reference_rows, window_ms, threshold }))
+            let slide_ms = match options.get("slide") {
+                None => window_ms,
+                Some(o) => match humantime::parse_duration(o.value.trim()) {
+                    Ok(d) if d.as_millis() > 0 && d.as_millis() as i64 <= window_ms => d.as_millis() as i64,
+                    _ => return Err(bad("slide", format!("'slide' must be a duration no longer than the window, found '{}'", o.value))),
+                },
+            };
+            let time = |key: &str| -> Result<Option<i64>, Diagnostic> {
+                match options.get(key) {
+                    None => Ok(None),
+                    Some(o) => string_to_timestamp_nanos(o.value.trim())
+                        .map(|ns| Some(ns.div_euclid(1_000_000)))
+                        .map_err(|_| bad(key, format!("'{key}' must be a timestamp such as '2026-11-02 00:00:00', found '{}'", o.value))),
+                }
+            };
+            let reference = match (time("reference.start")?, time("reference.end")?) {
+                (None, None) => ReferenceSpec::Rows(count("reference.rows", 1000)?.max(2) as usize),
+                (Some(start_ms), Some(end_ms)) => {
+                    if options.contains_key("reference.rows") {
+                        return Err(bad("reference.rows", "give the reference as 'reference.rows' or as a time range, not both".into()));
+                    }
+                    if end_ms <= start_ms {
+                        return Err(bad("reference.end", "'reference.end' must be after 'reference.start'".into()));
+                    }
+                    ReferenceSpec::Range { start_ms, end_ms }
+                }
+                (Some(_), None) => return Err(bad("reference.start", "'reference.start' needs a 'reference.end'".into())),
+                (None, Some(_)) => return Err(bad("reference.end", "'reference.end' needs a 'reference.start'".into())),
+            };
+            let device: DeviceRequest = match options.get("device") {
+                None => DeviceRequest::Auto,
+                Some(o) => o.value.parse().map_err(|e: String| bad("device", e))?,
+            };
+            Ok(MonitorSpec::Windowed(WindowSpec { method, reference, window_ms, slide_ms, threshold, device }))
         };
         let spec = match method.as_str() {
             "psi" => windowed(WindowMethod::Psi, Some(0.25))?,

@@ -150,7 +150,21 @@ pub(super) fn build<'s>(
             use weir_operators::drift::{DriftMonitor, MonitorSpec, WindowedMonitor};
             let op: Box<dyn weir_operators::Operator> = match (spec, time) {
                 (MonitorSpec::Point(p), _) => Box::new(DriftMonitor::new(monitor.clone(), p.clone(), *key, columns.clone(), *time)),
-                (MonitorSpec::Windowed(w), Some(t)) => Box::new(WindowedMonitor::new(monitor.clone(), w.clone(), *key, columns.clone(), *t)),
+                (MonitorSpec::Windowed(w), Some(t)) => {
+                    let op = WindowedMonitor::new(monitor.clone(), w.clone(), *key, columns.clone(), *t);
+                    match weir_kernels::histograms::open_histogrammer(w.device) {
+                        Ok(opened) => {
+                            if scope.index() == 0 {
+                                tracing::info!(monitor = %monitor, device = %opened.choice, "monitor bins its windows");
+                            }
+                            Box::new(op.with_histogrammer(opened.histogrammer))
+                        }
+                        Err(e) => {
+                            shared.fail(EngineError::Runtime(format!("monitor '{monitor}': {e}")));
+                            return empty(scope);
+                        }
+                    }
+                }
                 (MonitorSpec::Windowed(_), None) => {
                     shared.fail(EngineError::Runtime(format!("monitor '{monitor}' has no event-time column for its windows")));
                     return empty(scope);

@@ -4,7 +4,27 @@
 
 #![allow(dead_code, unreachable_pub, clippy::needless_range_loop)]
 
+use std::path::PathBuf;
+use std::process::Command;
+
 use weir_kernels::{Activation, BankState, ModelSpec, Optimizer, Task};
+
+/// Compiles `tests/support/{name}.cpp` (a harness that runs a CUDA source
+/// under `cuda/host_emulation.h`) with the host C++ compiler; returns the
+/// executable. Call it once per test binary.
+pub fn compile_harness(name: &str) -> PathBuf {
+    let exe = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("weir_{name}"));
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/support/{name}.cpp"));
+    let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
+    let status = Command::new(&cxx)
+        .args(["-std=c++17", "-O1", "-Wall", "-Werror", "-ffp-contract=off", "-o"])
+        .arg(&exe)
+        .arg(&src)
+        .status()
+        .unwrap_or_else(|e| panic!("the CUDA emulation tests need a C++ compiler ({cxx}): {e}"));
+    assert!(status.success(), "{} does not compile as C++ under host_emulation.h", src.display());
+    exe
+}
 
 /// xorshift64*: small, seedable, good enough for test inputs.
 pub struct Rng(u64);

@@ -5,21 +5,7 @@
 #include "../../cuda/host_emulation.h"
 #include "../../cuda/model.cu"
 
-#include <stdio.h>
-#include <stdlib.h>
-#include <vector>
-
-template <typename T> static void read_all(std::vector<T>& v, size_t n) {
-    v.resize(n);
-    for (size_t i = 0; i < n; ++i) {
-        double x;
-        if (scanf("%lf", &x) != 1) {
-            fprintf(stderr, "harness: short input\n");
-            exit(2);
-        }
-        v[i] = (T)x;
-    }
-}
+#include "harness_io.h"
 
 static void write_all(const std::vector<float>& v) {
     for (float x : v) printf("%.9g\n", x);

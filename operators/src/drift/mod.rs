@@ -17,16 +17,18 @@
 //! ```
 
 mod adwin;
+mod alerts;
 mod ddm;
 mod monitor;
 mod page_hinkley;
 mod windowed;
 
 pub use adwin::Adwin;
+pub use alerts::{Alert, AlertRows, AlertWindow, alerts_schema};
 pub use ddm::Ddm;
-pub use monitor::{DetectorSpec, DriftMonitor, alerts_schema};
+pub use monitor::{DetectorSpec, DriftMonitor};
 pub use page_hinkley::{Mode, PageHinkley};
-pub use windowed::{MonitorSpec, WindowMethod, WindowSpec, WindowedMonitor};
+pub use windowed::{MonitorSpec, ReferenceSpec, WindowMethod, WindowSpec, WindowedMonitor};
 
 /// What a detector says after an update.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

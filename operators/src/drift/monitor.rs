@@ -9,51 +9,14 @@
 //! key is a key of its own.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray,
-};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema, SchemaRef, TimeUnit, TimestampMillisecondType};
+use datafusion::arrow::datatypes::{DataType, Float64Type, TimeUnit, TimestampMillisecondType};
 
-use super::{Adwin, Ddm, DriftDetector, Mode, PageHinkley, State};
+use super::{Adwin, Alert, AlertRows, Ddm, DriftDetector, Mode, PageHinkley, State};
 use crate::error::{OperatorError, Result};
 use crate::operator::Operator;
-
-/// The columns of every alert stream (a monitor, and later `ML_ALERTS`):
-/// `alert_time` (wall clock when the alert was made), `event_time` (of the
-/// row that set it off, when the input has an event-time column),
-/// `monitor`, `model` (NULL for a monitor on a column), `key` (as text;
-/// NULL without `partition_by`), `feature` (the column), `method`,
-/// `statistic` and `threshold` (see [`DriftDetector::statistic`]), `state`
-/// (`drift` or `warning`), `row_index` (0-based position of the value
-/// within its key's sequence: River's index), and `window_start`,
-/// `window_end`, `n_reference`, `n_current` (for windowed feature-drift
-/// monitors; NULL for point detectors).
-pub fn alerts_schema() -> SchemaRef {
-    static SCHEMA: std::sync::LazyLock<SchemaRef> = std::sync::LazyLock::new(|| {
-        let ts = || DataType::Timestamp(TimeUnit::Millisecond, None);
-        Arc::new(Schema::new(vec![
-            Field::new("alert_time", ts(), false),
-            Field::new("event_time", ts(), true),
-            Field::new("monitor", DataType::Utf8, false),
-            Field::new("model", DataType::Utf8, true),
-            Field::new("key", DataType::Utf8, true),
-            Field::new("feature", DataType::Utf8, false),
-            Field::new("method", DataType::Utf8, false),
-            Field::new("statistic", DataType::Float64, true),
-            Field::new("threshold", DataType::Float64, true),
-            Field::new("state", DataType::Utf8, false),
-            Field::new("row_index", DataType::Int64, false),
-            Field::new("window_start", ts(), true),
-            Field::new("window_end", ts(), true),
-            Field::new("n_reference", DataType::Int64, true),
-            Field::new("n_current", DataType::Int64, true),
-        ]))
-    });
-    Arc::clone(&SCHEMA)
-}
 
 /// The key column as text and the watched columns as `Float64`, as both
 /// kinds of monitor read a batch.
@@ -137,17 +100,6 @@ struct Watch {
     warned: bool,
 }
 
-/// Alert rows under construction.
-#[derive(Default)]
-struct Alerts {
-    event_time: Vec<Option<i64>>,
-    key: Vec<Option<String>>,
-    feature: Vec<usize>,
-    statistic: Vec<f64>,
-    threshold: Vec<f64>,
-    state: Vec<&'static str>,
-    row_index: Vec<i64>,
-}
 
 /// The operator behind `CREATE MONITOR`: feeds each key's values of each
 /// column to its own detector, in arrival order, and emits an alert row at
@@ -179,31 +131,6 @@ impl DriftMonitor {
     fn arrow(source: datafusion::arrow::error::ArrowError) -> OperatorError {
         OperatorError::Arrow { operator: "monitor".into(), source }
     }
-
-    fn batch(&self, alerts: Alerts) -> Result<RecordBatch> {
-        let n = alerts.state.len();
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-        let nulls_i64 = || -> ArrayRef { Arc::new(Int64Array::new_null(n)) };
-        let nulls_ts = || -> ArrayRef { Arc::new(TimestampMillisecondArray::new_null(n)) };
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(TimestampMillisecondArray::from(vec![now; n])),
-            Arc::new(TimestampMillisecondArray::from(alerts.event_time)),
-            Arc::new(StringArray::from(vec![self.name.as_str(); n])),
-            Arc::new(StringArray::new_null(n)),
-            Arc::new(alerts.key.iter().map(Option::as_deref).collect::<StringArray>()),
-            Arc::new(alerts.feature.iter().map(|&c| Some(self.columns[c].1.as_str())).collect::<StringArray>()),
-            Arc::new(StringArray::from(vec![self.spec.method(); n])),
-            Arc::new(Float64Array::from(alerts.statistic)),
-            Arc::new(Float64Array::from(alerts.threshold)),
-            Arc::new(StringArray::from(alerts.state)),
-            Arc::new(Int64Array::from(alerts.row_index)),
-            nulls_ts(),
-            nulls_ts(),
-            nulls_i64(),
-            nulls_i64(),
-        ];
-        RecordBatch::try_new(alerts_schema(), columns).map_err(Self::arrow)
-    }
 }
 
 impl Operator for DriftMonitor {
@@ -219,7 +146,7 @@ impl Operator for DriftMonitor {
             None => None,
         };
         let times = times.as_ref().map(|t| t.as_primitive::<TimestampMillisecondType>());
-        let mut alerts = Alerts::default();
+        let mut alerts = AlertRows::default();
         for r in 0..batch.num_rows() {
             let key = keys.and_then(|k| k.is_valid(r).then(|| k.value(r).to_string()));
             let spec = &self.spec;
@@ -249,26 +176,30 @@ impl Operator for DriftMonitor {
                         continue;
                     }
                 };
-                alerts.event_time.push(times.and_then(|t| t.is_valid(r).then(|| t.value(r))));
-                alerts.key.push(key.clone());
-                alerts.feature.push(c);
-                alerts.statistic.push(watch.detector.statistic());
-                alerts.threshold.push(watch.detector.threshold());
-                alerts.state.push(label);
-                alerts.row_index.push(index as i64);
+                alerts.push(Alert {
+                    event_time: times.and_then(|t| t.is_valid(r).then(|| t.value(r))),
+                    key: key.clone(),
+                    feature: self.columns[c].1.clone(),
+                    statistic: watch.detector.statistic(),
+                    threshold: watch.detector.threshold(),
+                    state: label,
+                    row_index: index as i64,
+                    window: None,
+                });
             }
         }
-        if !alerts.state.is_empty() {
-            out.push(self.batch(alerts)?);
-        }
+        out.extend(alerts.batch(&self.name, None, self.spec.method())?);
         Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
-    use datafusion::arrow::array::Int64Array;
+    use datafusion::arrow::array::{Float64Array, Int64Array};
+    use datafusion::arrow::datatypes::{Field, Schema};
 
     #[test]
     fn alerts_carry_rivers_indices_per_key_and_column() {

@@ -1,7 +1,12 @@
 //! `CREATE MONITOR ... WITH ('method' = 'psi' | 'jensen_shannon' | 'ks' |
 //! 'wasserstein', 'reference.rows' = n, 'window' = '1 minute', ...)`:
 //! feature drift of each watched column (per key) between a reference (the
-//! first `n` values) and each tumbling event-time window after it.
+//! first `n` values, or those of an event-time range) and each tumbling or
+//! hopping event-time window after it.
+//!
+//! When the watermark passes, every window it closes (all keys and
+//! columns) is measured together: PSI and Jensen-Shannon bin them in one
+//! call to a [`Histogrammer`], which is one kernel launch on a GPU.
 //!
 //! A window is measured when the watermark passes its end. The monitor
 //! emits `raised` when a window's statistic crosses the threshold and
@@ -10,14 +15,15 @@
 //! window already measured) are left out.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Float64Type, TimeUnit, TimestampMillisecondType};
+use weir_kernels::DeviceRequest;
+use weir_kernels::histograms::{CpuHistogrammer, Histogrammer, Histograms};
 use weir_kernels::stats;
 
-use super::alerts_schema;
+use super::{Alert, AlertRows, AlertWindow};
 use crate::error::{OperatorError, Result};
 use crate::operator::Operator;
 
@@ -77,17 +83,37 @@ impl MonitorSpec {
     }
 }
 
+/// Where a windowed monitor's reference comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReferenceSpec {
+    /// The first `n` values of each key and column.
+    Rows(usize),
+    /// The values whose event time is in `[start, end)` (milliseconds);
+    /// complete once the watermark reaches `end`.
+    Range {
+        /// Inclusive start.
+        start_ms: i64,
+        /// Exclusive end.
+        end_ms: i64,
+    },
+}
+
 /// The settings of a windowed monitor.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WindowSpec {
     /// The statistic.
     pub method: WindowMethod,
-    /// Values per key and column in the reference.
-    pub reference_rows: usize,
+    /// The reference of each key and column.
+    pub reference: ReferenceSpec,
     /// Window length, milliseconds.
     pub window_ms: i64,
+    /// Milliseconds between window starts: `window_ms` for tumbling
+    /// windows, less for hopping (sliding) ones.
+    pub slide_ms: i64,
     /// Drift threshold (see [`WindowMethod`]).
     pub threshold: f64,
+    /// Where PSI and Jensen-Shannon bin their windows.
+    pub device: DeviceRequest,
 }
 
 /// The reference of one key and column, once full.
@@ -95,6 +121,17 @@ struct Reference {
     sorted: Vec<f32>,
     edges: Vec<f32>,
     counts: Vec<u64>,
+}
+
+impl Reference {
+    /// Decile bins and counts of `values`, and the values sorted.
+    fn new(mut sorted: Vec<f32>) -> std::result::Result<Self, weir_kernels::KernelError> {
+        let edges = stats::quantile_edges(&sorted, 10)?;
+        let mut counts = vec![0; edges.len() + 1];
+        stats::histogram(&sorted, &edges, &mut counts)?;
+        sorted.sort_by(f32::total_cmp);
+        Ok(Self { sorted, edges, counts })
+    }
 }
 
 /// One key and column: its reference, open windows and whether drift is raised.
@@ -108,6 +145,14 @@ struct Feature {
     raised: bool,
 }
 
+/// A window whose end the watermark passed, taken out of its feature.
+struct Closed {
+    id: (Option<String>, usize),
+    start: i64,
+    values: Vec<f32>,
+    last: u64,
+}
+
 /// The operator behind a windowed `CREATE MONITOR`.
 pub struct WindowedMonitor {
     name: String,
@@ -117,6 +162,9 @@ pub struct WindowedMonitor {
     time: usize,
     watermark: i64,
     features: HashMap<(Option<String>, usize), Feature>,
+    histogrammer: Box<dyn Histogrammer>,
+    windows: Histograms,
+    counts: Vec<u64>,
 }
 
 impl std::fmt::Debug for WindowedMonitor {
@@ -125,109 +173,150 @@ impl std::fmt::Debug for WindowedMonitor {
     }
 }
 
-/// Alert rows under construction.
-#[derive(Default)]
-struct Rows {
-    key: Vec<Option<String>>,
-    feature: Vec<String>,
-    statistic: Vec<f64>,
-    state: Vec<&'static str>,
-    row_index: Vec<i64>,
-    start: Vec<i64>,
-    n_reference: Vec<i64>,
-    n_current: Vec<i64>,
-}
-
 impl WindowedMonitor {
     /// A monitor named `name` measuring the `columns` (index and name) of
     /// its input per value of column `key`, in windows of column `time`.
     pub fn new(name: impl Into<String>, spec: WindowSpec, key: Option<usize>, columns: Vec<(usize, String)>, time: usize) -> Self {
-        Self { name: name.into(), spec, key, columns, time, watermark: i64::MIN, features: HashMap::new() }
+        Self {
+            name: name.into(),
+            spec,
+            key,
+            columns,
+            time,
+            watermark: i64::MIN,
+            features: HashMap::new(),
+            histogrammer: Box::new(CpuHistogrammer),
+            windows: Histograms::default(),
+            counts: Vec::new(),
+        }
+    }
+
+    /// Bins PSI and Jensen-Shannon windows with `histogrammer` (such as a
+    /// GPU's, from [`open_histogrammer`](weir_kernels::histograms::open_histogrammer))
+    /// instead of the CPU.
+    pub fn with_histogrammer(mut self, histogrammer: Box<dyn Histogrammer>) -> Self {
+        self.histogrammer = histogrammer;
+        self
     }
 
     fn arrow(source: datafusion::arrow::error::ArrowError) -> OperatorError {
         OperatorError::Arrow { operator: "monitor".into(), source }
     }
 
-    fn measure(name: &str, spec: &WindowSpec, reference: &Reference, values: &mut [f32]) -> Result<f64> {
-        let failed = |source| OperatorError::Monitor { monitor: name.to_string(), source };
-        match spec.method {
-            WindowMethod::Psi | WindowMethod::JensenShannon => {
-                let mut counts = vec![0; reference.counts.len()];
-                stats::histogram(values, &reference.edges, &mut counts).map_err(failed)?;
-                if spec.method == WindowMethod::Psi {
-                    stats::psi(&reference.counts, &counts).map_err(failed)
-                } else {
-                    stats::jensen_shannon(&reference.counts, &counts).map_err(failed)
+    /// Every window that ends at or before `watermark`, by key, column and
+    /// start; references whose time range ended are completed first, and
+    /// the windows of a key and column left without a reference dropped.
+    fn take_closed(&mut self, watermark: i64) -> Result<Vec<Closed>> {
+        let w = self.spec.window_ms;
+        let mut ids: Vec<(Option<String>, usize)> = self.features.keys().cloned().collect();
+        ids.sort();
+        let mut closed = Vec::new();
+        for id in ids {
+            let Some(feature) = self.features.get_mut(&id) else { continue };
+            if let ReferenceSpec::Range { end_ms, .. } = self.spec.reference
+                && feature.reference.is_none()
+                && end_ms <= watermark
+                && !feature.filling.is_empty()
+            {
+                let values = std::mem::take(&mut feature.filling);
+                feature.reference = Some(Reference::new(values).map_err(|source| OperatorError::Monitor { monitor: self.name.clone(), source })?);
+            }
+            let measurable = feature.reference.is_some();
+            while let Some((&start, _)) = feature.windows.first_key_value() {
+                if start.saturating_add(w) > watermark {
+                    break;
+                }
+                let Some((_, (values, last))) = feature.windows.pop_first() else { break };
+                if measurable {
+                    closed.push(Closed { id: id.clone(), start, values, last });
                 }
             }
-            WindowMethod::Ks | WindowMethod::Wasserstein => {
-                values.sort_by(f32::total_cmp);
-                if spec.method == WindowMethod::Ks {
-                    stats::ks(&reference.sorted, values).map(|(_, p)| p).map_err(failed)
-                } else {
-                    stats::wasserstein_1(&reference.sorted, values).map_err(failed)
+        }
+        Ok(closed)
+    }
+
+    /// The statistic of each closed window against its reference: binned
+    /// methods in one call to the histogrammer, the others one by one.
+    fn measure(&mut self, closed: &mut [Closed]) -> Result<Vec<Option<f64>>> {
+        let failed = |source| OperatorError::Monitor { monitor: self.name.clone(), source };
+        let reference = |c: &Closed| self.features.get(&c.id).and_then(|f| f.reference.as_ref());
+        match self.spec.method {
+            WindowMethod::Psi | WindowMethod::JensenShannon => {
+                self.windows.clear();
+                for c in closed.iter() {
+                    let edges = reference(c).map_or(&[][..], |r| &r.edges[..]);
+                    self.windows.push(&c.values, edges).map_err(failed)?;
                 }
+                self.counts.resize(self.windows.n_bins(), 0);
+                self.histogrammer.count(&self.windows, &mut self.counts).map_err(failed)?;
+                let mut out = Vec::with_capacity(closed.len());
+                for (g, c) in closed.iter().enumerate() {
+                    let Some(r) = reference(c) else {
+                        out.push(None);
+                        continue;
+                    };
+                    let counts = &self.counts[self.windows.bins(g)];
+                    out.push(Some(if self.spec.method == WindowMethod::Psi {
+                        stats::psi(&r.counts, counts).map_err(failed)?
+                    } else {
+                        stats::jensen_shannon(&r.counts, counts).map_err(failed)?
+                    }));
+                }
+                Ok(out)
+            }
+            WindowMethod::Ks | WindowMethod::Wasserstein => {
+                let mut out = Vec::with_capacity(closed.len());
+                for c in closed.iter_mut() {
+                    let Some(r) = self.features.get(&c.id).and_then(|f| f.reference.as_ref()) else {
+                        out.push(None);
+                        continue;
+                    };
+                    c.values.sort_by(f32::total_cmp);
+                    out.push(Some(if self.spec.method == WindowMethod::Ks {
+                        stats::ks(&r.sorted, &c.values).map(|(_, p)| p).map_err(failed)?
+                    } else {
+                        stats::wasserstein_1(&r.sorted, &c.values).map_err(failed)?
+                    }));
+                }
+                Ok(out)
             }
         }
     }
 
     /// Measures every window that ends at or before `watermark`.
     fn close(&mut self, watermark: i64, out: &mut Vec<RecordBatch>) -> Result<()> {
-        let mut rows = Rows::default();
         let w = self.spec.window_ms;
-        let mut keys: Vec<&(Option<String>, usize)> = self.features.keys().collect();
-        keys.sort();
-        let keys: Vec<(Option<String>, usize)> = keys.into_iter().cloned().collect();
-        for id in keys {
-            let Some(feature) = self.features.get_mut(&id) else { continue };
-            let Some(reference) = &feature.reference else { continue };
-            while let Some((&start, _)) = feature.windows.first_key_value() {
-                if start.saturating_add(w) > watermark {
-                    break;
-                }
-                let Some((_, (mut values, last))) = feature.windows.pop_first() else { break };
-                let statistic = Self::measure(&self.name, &self.spec, reference, &mut values)?;
-                let drifted = self.spec.method.drifted(statistic, self.spec.threshold);
-                if drifted == feature.raised {
-                    continue;
-                }
-                feature.raised = drifted;
-                rows.key.push(id.0.clone());
-                rows.feature.push(self.columns[id.1].1.clone());
-                rows.statistic.push(statistic);
-                rows.state.push(if drifted { "raised" } else { "cleared" });
-                rows.row_index.push(last as i64);
-                rows.start.push(start);
-                rows.n_reference.push(reference.sorted.len() as i64);
-                rows.n_current.push(values.len() as i64);
-            }
-        }
-        if rows.state.is_empty() {
+        let mut closed = self.take_closed(watermark)?;
+        if closed.is_empty() {
             return Ok(());
         }
-        let n = rows.state.len();
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-        let ends: Vec<i64> = rows.start.iter().map(|s| s + w).collect();
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(TimestampMillisecondArray::from(vec![now; n])),
-            // The event time of a window's alert is its end.
-            Arc::new(TimestampMillisecondArray::from(ends.clone())),
-            Arc::new(StringArray::from(vec![self.name.as_str(); n])),
-            Arc::new(StringArray::new_null(n)),
-            Arc::new(rows.key.iter().map(Option::as_deref).collect::<StringArray>()),
-            Arc::new(StringArray::from(rows.feature)),
-            Arc::new(StringArray::from(vec![self.spec.method.name(); n])),
-            Arc::new(Float64Array::from(rows.statistic)),
-            Arc::new(Float64Array::from(vec![self.spec.threshold; n])),
-            Arc::new(StringArray::from(rows.state)),
-            Arc::new(Int64Array::from(rows.row_index)),
-            Arc::new(TimestampMillisecondArray::from(rows.start)),
-            Arc::new(TimestampMillisecondArray::from(ends)),
-            Arc::new(Int64Array::from(rows.n_reference)),
-            Arc::new(Int64Array::from(rows.n_current)),
-        ];
-        out.push(RecordBatch::try_new(alerts_schema(), columns).map_err(Self::arrow)?);
+        let statistics = self.measure(&mut closed)?;
+        let mut alerts = AlertRows::default();
+        for (c, statistic) in closed.iter().zip(statistics) {
+            let (Some(feature), Some(statistic)) = (self.features.get_mut(&c.id), statistic) else { continue };
+            let drifted = self.spec.method.drifted(statistic, self.spec.threshold);
+            if drifted == feature.raised {
+                continue;
+            }
+            feature.raised = drifted;
+            alerts.push(Alert {
+                // The event time of a window's alert is its end.
+                event_time: Some(c.start + w),
+                key: c.id.0.clone(),
+                feature: self.columns[c.id.1].1.clone(),
+                statistic,
+                threshold: self.spec.threshold,
+                state: if drifted { "raised" } else { "cleared" },
+                row_index: c.last as i64,
+                window: Some(AlertWindow {
+                    start: c.start,
+                    end: c.start + w,
+                    n_reference: feature.reference.as_ref().map_or(0, |r| r.sorted.len() as i64),
+                    n_current: c.values.len() as i64,
+                }),
+            });
+        }
+        out.extend(alerts.batch(&self.name, None, self.spec.method.name())?);
         Ok(())
     }
 }
@@ -242,9 +331,10 @@ impl Operator for WindowedMonitor {
         let keys = keys.as_ref().map(|k| k.as_string::<i32>());
         let times = cast(batch.column(self.time), &DataType::Timestamp(TimeUnit::Millisecond, None)).map_err(Self::arrow)?;
         let times = times.as_primitive::<TimestampMillisecondType>();
-        let (w, n_ref) = (self.spec.window_ms, self.spec.reference_rows);
+        let (w, slide) = (self.spec.window_ms, self.spec.slide_ms.clamp(1, self.spec.window_ms.max(1)));
         for r in 0..batch.num_rows() {
             let key = keys.and_then(|k| k.is_valid(r).then(|| k.value(r).to_string()));
+            let time = times.is_valid(r).then(|| times.value(r));
             for (c, column) in values.iter().enumerate() {
                 let column = column.as_primitive::<Float64Type>();
                 if !column.is_valid(r) || column.value(r).is_nan() {
@@ -254,28 +344,38 @@ impl Operator for WindowedMonitor {
                 let feature = self.features.entry((key.clone(), c)).or_default();
                 let index = feature.seen;
                 feature.seen += 1;
-                if feature.reference.is_none() {
-                    feature.filling.push(v);
-                    if feature.filling.len() >= n_ref {
-                        let mut sorted = std::mem::take(&mut feature.filling);
-                        let edges = stats::quantile_edges(&sorted, 10).map_err(|source| OperatorError::Monitor { monitor: self.name.clone(), source })?;
-                        let mut counts = vec![0; edges.len() + 1];
-                        stats::histogram(&sorted, &edges, &mut counts).map_err(|source| OperatorError::Monitor { monitor: self.name.clone(), source })?;
-                        sorted.sort_by(f32::total_cmp);
-                        feature.reference = Some(Reference { sorted, edges, counts });
+                match self.spec.reference {
+                    ReferenceSpec::Rows(n) if feature.reference.is_none() => {
+                        feature.filling.push(v);
+                        if feature.filling.len() >= n {
+                            let values = std::mem::take(&mut feature.filling);
+                            feature.reference = Some(Reference::new(values).map_err(|source| OperatorError::Monitor { monitor: self.name.clone(), source })?);
+                        }
+                        continue;
                     }
-                    continue;
+                    ReferenceSpec::Range { start_ms, end_ms } => match time {
+                        Some(t) if t < end_ms => {
+                            if t >= start_ms && feature.reference.is_none() && end_ms > self.watermark {
+                                feature.filling.push(v);
+                            }
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    ReferenceSpec::Rows(_) => {}
                 }
-                if !times.is_valid(r) {
-                    continue;
+                let Some(t) = time else { continue };
+                // Every window holding t: the latest start at or before it,
+                // then back by the slide while the window still reaches t.
+                let mut start = t.div_euclid(slide) * slide;
+                while start > t.saturating_sub(w) {
+                    if start.saturating_add(w) > self.watermark {
+                        let window = feature.windows.entry(start).or_insert_with(|| (Vec::new(), index));
+                        window.0.push(v);
+                        window.1 = index;
+                    } // else behind the watermark: that window is measured
+                    start -= slide;
                 }
-                let start = times.value(r).div_euclid(w) * w;
-                if start.saturating_add(w) <= self.watermark {
-                    continue; // behind the watermark: its window is measured
-                }
-                let window = feature.windows.entry(start).or_insert_with(|| (Vec::new(), index));
-                window.0.push(v);
-                window.1 = index;
             }
         }
         Ok(())
