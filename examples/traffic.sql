@@ -54,12 +54,15 @@ SELECT sensor_id,
 FROM features;
 
 -- One logistic regression per sensor, learning online (test-then-train).
+-- DDM watches each sensor's prediction errors; at a warning a background
+-- model starts learning, and at a confirmed drift it takes over.
 CREATE MODEL congestion
   INPUT (speed DOUBLE, volume DOUBLE, occupancy DOUBLE)
   OUTPUT (congested BOOLEAN)
   WITH ('task' = 'classification', 'algorithm' = 'logistic_regression',
         'optimizer' = 'adam', 'learning_rate' = '0.05', 'l2' = '0.0001',
-        'scaler' = 'standard', 'partition_by' = 'sensor_id', 'device' = 'auto');
+        'scaler' = 'standard', 'partition_by' = 'sensor_id', 'device' = 'auto',
+        'drift.detector' = 'ddm', 'on_drift' = 'background');
 
 INSERT INTO congestion SELECT sensor_id, speed, volume, occupancy, congested FROM labelled;
 
@@ -74,13 +77,20 @@ WHERE level <> 'free';
 
 -- Feature drift: each minute's speeds against those of the first 6,000
 -- readings (two minutes), by the population stability index over the
--- reference's deciles. Alerts are a stream like any other: here printed,
--- in tests/it/kafka.rs written to a Kafka topic.
+-- reference's deciles.
 CREATE MONITOR speed_drift ON features (speed)
   WITH ('method' = 'psi', 'reference.rows' = '6000', 'window' = '1 minute', 'threshold' = '1.0');
 
+-- Every drift alert, printed: the monitor's (when a minute's speeds have
+-- moved) and the model's (a sensor whose errors drifted; its background
+-- model takes over). Alerts are a stream like any other: tests/it/kafka.rs
+-- writes them to a Kafka topic.
 CREATE TABLE drift_alerts WITH ('connector' = 'stdout', 'format' = 'table');
 
 INSERT INTO drift_alerts
-SELECT window_start, window_end, feature, state, round(statistic, 2) AS psi, threshold
-FROM speed_drift;
+SELECT monitor, event_time, key, feature, method, state, round(statistic, 2) AS statistic
+FROM speed_drift
+UNION ALL
+SELECT monitor, event_time, key, feature, method, state, round(statistic, 2) AS statistic
+FROM ML_ALERTS(MODEL congestion)
+WHERE state = 'drift';

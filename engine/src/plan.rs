@@ -198,11 +198,16 @@ pub enum Node {
         /// The output schema.
         schema: SchemaRef,
     },
-    /// `ML_METRICS(MODEL m)`: the metrics rows of the query that trains `m`.
+    /// `ML_METRICS(MODEL m)` or `ML_ALERTS(MODEL m)`: the metrics rows, or
+    /// the drift alerts, of the query that trains `m`.
     Metrics {
         /// The model.
         model: String,
-        /// The output schema (`weir_operators::model::metrics_schema`).
+        /// `ML_ALERTS` (the model's detector's alerts) rather than
+        /// `ML_METRICS`.
+        alerts: bool,
+        /// The output schema (`weir_operators::model::metrics_schema` or
+        /// `weir_operators::drift::alerts_schema`).
         schema: SchemaRef,
     },
     /// `CREATE MONITOR`: a drift detector per key and column of its input,
@@ -373,8 +378,11 @@ impl Node {
                 input.explain(depth + 2, out);
                 r
             }
-            Node::Metrics { model, .. } => {
+            Node::Metrics { model, alerts: false, .. } => {
                 writeln!(out, "{pad}ml_metrics {model} (per key, after each batch the model trains on)")
+            }
+            Node::Metrics { model, alerts: true, .. } => {
+                writeln!(out, "{pad}ml_alerts {model} (its drift detector's alerts, per key, as the model trains)")
             }
             Node::Monitor { input, monitor, spec, key, columns, .. } => {
                 let schema = input.schema();
@@ -493,6 +501,8 @@ pub struct ModelPlan {
     /// The type of the `partition_by` column (the same in every query that
     /// trains or scores the model, so a key hashes to one worker).
     pub key_type: Option<datafusion::arrow::datatypes::DataType>,
+    /// `'drift.detector'` and `'on_drift'`.
+    pub drift: Option<weir_operators::ModelDriftSpec>,
 }
 
 impl Pipeline {
@@ -585,6 +595,9 @@ impl fmt::Display for Pipeline {
             if let Node::Train { model, .. } = &sink.input {
                 // Training writes nothing: the rows end in the model.
                 writeln!(f, "insert into {} (line {}): trains model {model}", sink.table, sink.line)?;
+                if let Some(d) = self.models.iter().find(|m| &m.name == model).and_then(|m| m.drift.as_ref()) {
+                    writeln!(f, "  drift: {} on each key's prequential errors, on_drift {}", d.detector.method(), d.on_drift.name())?;
+                }
                 let mut tree = String::new();
                 sink.input.explain(1, &mut tree);
                 write!(f, "{tree}")?;

@@ -45,6 +45,7 @@ mod partition;
 mod project;
 pub mod drift;
 pub mod model;
+pub mod model_drift;
 pub mod model_snapshot;
 pub mod window;
 
@@ -52,6 +53,7 @@ pub use batch::Batch;
 pub use error::{OperatorError, Result};
 pub use filter::Filter;
 pub use model::{ModelState, Predict, Prequential, SharedModel, Train};
+pub use model_drift::{ModelDriftSpec, OnDrift};
 pub use model_snapshot::{KeySnapshot, ModelSnapshot, SNAPSHOT_FORMAT};
 pub use operator::{Operator, StateSnapshot};
 pub use over::{OverAggregate, OverFrame, OverFunction};

@@ -114,7 +114,7 @@ impl Prequential {
 }
 
 /// The class with the highest probability (the first of ties).
-fn argmax(p: &[f32]) -> usize {
+pub(crate) fn argmax(p: &[f32]) -> usize {
     let mut best = 0;
     for (c, &q) in p.iter().enumerate() {
         if q > p[best] {
@@ -219,6 +219,8 @@ pub struct ModelState {
     class_index: HashMap<String, u32>,
     /// The type of `prediction` for a classifier (the OUTPUT's type).
     output_type: DataType,
+    /// `'drift.detector'` and `'on_drift'`, when declared.
+    drift: Option<crate::model_drift::ModelDrift>,
 }
 
 impl std::fmt::Debug for ModelState {
@@ -242,7 +244,18 @@ impl ModelState {
             classes: Vec::new(),
             class_index: HashMap::new(),
             output_type: DataType::Float64,
+            drift: None,
         }
+    }
+
+    /// Runs `spec`'s detector on every key's prequential errors, adapting
+    /// as it says (see [`crate::model_drift`]); its alerts join the
+    /// training query's output ([`alerts_schema`](crate::drift::alerts_schema)
+    /// batches beside the metrics).
+    pub fn with_drift(mut self, spec: Option<crate::model_drift::ModelDriftSpec>) -> Self {
+        let model_spec = *self.bank.spec();
+        self.drift = spec.map(|s| crate::model_drift::ModelDrift::new(s, model_spec));
+        self
     }
 
     /// Sets the type of the labels and predictions (the model's OUTPUT)
@@ -381,6 +394,10 @@ fn push_row(columns: &[ArrayRef], r: usize, rows: &mut Vec<f32>) {
     rows.extend(columns.iter().map(|c| c.as_primitive::<Float32Type>().value(r)));
 }
 
+/// Rows learned between two looks of an adapting model's drift detector
+/// (see [`crate::model_drift`]).
+const DRIFT_CHUNK: usize = 64;
+
 /// Learns from labelled rows: the operator behind `INSERT INTO model`.
 /// It emits nothing; its effect is on the shared model.
 #[derive(Debug)]
@@ -397,6 +414,8 @@ pub struct Train {
     keys: Vec<u32>,
     rows: Vec<f32>,
     labels: Vec<f32>,
+    /// Event times of the rows learned (for alerts; empty without a time column).
+    times: Vec<Option<i64>>,
     out: Vec<f32>,
 }
 
@@ -414,6 +433,7 @@ impl Train {
             keys: Vec::new(),
             rows: Vec::new(),
             labels: Vec::new(),
+            times: Vec::new(),
             out: Vec::new(),
         }
     }
@@ -470,25 +490,56 @@ impl Train {
         self.keys.clear();
         self.rows.clear();
         self.labels.clear();
+        self.times.clear();
+        let times = match (self.time, &state.drift) {
+            (Some(t), Some(_)) => Some(cast(batch.column(t), &DataType::Timestamp(TimeUnit::Millisecond, None)).map_err(|e| state.arrow(e))?),
+            _ => None,
+        };
+        let times = times.as_ref().map(|t| t.as_primitive::<TimestampMillisecondType>());
         for (r, key) in indices.iter().enumerate() {
             match (key, labels[r]) {
                 (Some(k), Some(y)) if complete(&columns, r) => {
                     self.keys.push(*k);
                     push_row(&columns, r, &mut self.rows);
                     self.labels.push(y);
+                    if let Some(t) = times {
+                        self.times.push(t.is_valid(r).then(|| t.value(r)));
+                    }
                 }
                 _ => state.metrics.skipped += 1,
             }
         }
         self.out.resize(self.keys.len() * state.bank.spec().n_outputs(), 0.0);
         let task = state.bank.spec().task;
-        let result = state.bank.learn(&self.keys, &self.rows, &self.labels, &mut self.out);
-        result.map_err(|e| state.error(e))?;
-        let metrics = self.metrics_batch(&mut state, task)?;
-        for (p, &y) in self.out.chunks(task.n_outputs()).zip(&self.labels) {
+        let (f, o, n) = (state.bank.spec().n_features, task.n_outputs(), self.keys.len());
+        let state = &mut *state;
+        // With adaptation, rows are learned in chunks so that a key's reset
+        // or swap takes effect within DRIFT_CHUNK rows of its detection.
+        let chunk = match &state.drift {
+            Some(d) if d.adapts() => DRIFT_CHUNK,
+            _ => n.max(1),
+        };
+        for start in (0..n).step_by(chunk) {
+            let end = (start + chunk).min(n);
+            let (keys, labels) = (&self.keys[start..end], &self.labels[start..end]);
+            let (rows, outputs) = (&self.rows[start * f..end * f], &mut self.out[start * o..end * o]);
+            state.bank.learn(keys, rows, labels, outputs).map_err(|source| OperatorError::Model { model: state.name.clone(), source })?;
+            if let Some(drift) = &mut state.drift {
+                let times = self.times.get(start..end).unwrap_or_default();
+                drift
+                    .observe(state.bank.as_mut(), keys, rows, labels, outputs, &state.names, times)
+                    .map_err(|source| OperatorError::Model { model: state.name.clone(), source })?;
+            }
+        }
+        let metrics = self.metrics_batch(state, task)?;
+        for (p, &y) in self.out.chunks(o).zip(&self.labels) {
             state.metrics.add(task, p, y);
         }
         out.extend(metrics);
+        if let Some(drift) = &mut state.drift {
+            let method = drift.method();
+            out.extend(drift.alerts.batch(&state.name, Some(&state.name), method)?);
+        }
         Ok(())
     }
 

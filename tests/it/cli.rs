@@ -59,14 +59,21 @@ fn main_example_matches_datafusion() {
     // scored; they must be consistent, and the rest must match exactly.
     // Two sinks print: the drift alerts, and the live rows.
     let stdout = text(&out.stdout);
-    let (alerts, live): (Vec<&str>, Vec<&str>) = stdout.lines().partition(|l| l.contains("\"window_start\""));
-    assert_eq!(alerts.len(), 1, "one drift alert: {alerts:?}");
-    let alert: serde_json::Value = serde_json::from_str(alerts[0]).expect("alert json");
-    // The road works start at reading 12,000, minute 4 of event time.
-    assert_eq!(alert["state"], "raised", "{alert}");
-    assert_eq!(alert["feature"], "speed", "{alert}");
-    assert!(alert["window_start"].as_str().is_some_and(|t| t.starts_with("2026-01-01T00:04:00")), "{alert}");
-    assert!(alert["psi"].as_f64().is_some_and(|p| p > 1.0), "{alert}");
+    let (alerts, live): (Vec<&str>, Vec<&str>) = stdout.lines().partition(|l| l.contains("\"monitor\""));
+    let alerts: Vec<serde_json::Value> = alerts.iter().map(|l| serde_json::from_str(l).expect("alert json")).collect();
+    let (speed, model): (Vec<&serde_json::Value>, Vec<&serde_json::Value>) = alerts.iter().partition(|a| a["monitor"] == "speed_drift");
+    // The road works start at reading 12,000, minute 4 of event time: the
+    // monitor raises one alert, for the minute that ends at 00:05.
+    assert_eq!(speed.len(), 1, "one feature-drift alert: {speed:?}");
+    assert_eq!(speed[0]["state"], "raised", "{}", speed[0]);
+    assert_eq!(speed[0]["feature"], "speed", "{}", speed[0]);
+    assert!(speed[0]["event_time"].as_str().is_some_and(|t| t.starts_with("2026-01-01T00:05:00")), "{}", speed[0]);
+    assert!(speed[0]["statistic"].as_f64().is_some_and(|p| p > 1.0), "{}", speed[0]);
+    // The model's detector fires for some sensors; each is a drift of its errors.
+    assert!(!model.is_empty(), "the model's detector fires");
+    for a in &model {
+        assert_eq!((a["monitor"].as_str(), a["method"].as_str(), a["feature"].as_str(), a["state"].as_str()), (Some("congestion"), Some("ddm"), Some("error"), Some("drift")), "{a}");
+    }
     let mut got: Vec<String> = live
         .into_iter()
         .map(|line| {

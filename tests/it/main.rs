@@ -7,11 +7,13 @@
 //! * `windows`: event-time windows against DataFusion and a reference.
 //! * `kafka`: the Kafka connectors against a real broker (tansu).
 //! * `cli`: the `weir` binary on the examples and on bad input.
-//! * `models`, `monitors`: online models and drift monitors in SQL.
+//! * `models`, `model_drift`, `monitors`: online models, their drift
+//!   detectors and adaptation, and drift monitors in SQL.
 
 mod cli;
 mod common;
 mod kafka;
+mod model_drift;
 mod models;
 mod monitors;
 mod golden;

@@ -149,8 +149,9 @@ struct Planner {
     sinks: Vec<SinkPlan>,
     /// Every `CREATE MODEL`, in order.
     models: Vec<models::Model>,
-    /// Every `ML_METRICS(MODEL m)` read, with where it is.
-    metrics_reads: Vec<(String, Span)>,
+    /// Every `ML_METRICS(MODEL m)` and `ML_ALERTS(MODEL m)` read, with
+    /// where it is and which function.
+    metrics_reads: Vec<(String, Span, &'static str)>,
 }
 
 fn to_span(span: &datafusion::common::Span) -> Span {

@@ -18,6 +18,7 @@ use datafusion::physical_expr::expressions::Column;
 use datafusion::sql::sqlparser::ast::Spanned;
 use datafusion::sql::sqlparser::tokenizer::Span;
 use weir_kernels::{Activation, DeviceRequest, MAX_UNITS, ModelSpec, Optimizer, Task};
+use weir_operators::{ModelDriftSpec, OnDrift};
 
 use super::{Planner, from_datafusion};
 use crate::diagnostic::Diagnostic;
@@ -40,6 +41,20 @@ const MODEL_OPTIONS: &[(&str, &str)] = &[
     ("scaler", "'standard' (running mean and variance per key) or 'none' (default)"),
     ("partition_by", "a column: one model per value of it, created on first sight"),
     ("device", "'auto' (default: the CPU, which learns faster than the CUDA bank), 'cpu' or 'cuda'"),
+    ("drift.detector", "'adwin', 'page_hinkley' or 'ddm': a detector per key on the prequential errors (0/1 for a classifier); its alerts are ML_ALERTS(MODEL m)"),
+    ("on_drift", "'none' (default: alerts only), 'reset' (a fresh model for the key) or 'background' (a model started at the warning is swapped in; ddm)"),
+    ("drift.delta", "adwin: confidence of the change test (0.002); page_hinkley: tolerated deviation (0.005)"),
+    ("drift.clock", "adwin: values between change tests (32)"),
+    ("drift.max_buckets", "adwin: buckets of each size before two merge (5)"),
+    ("drift.min_window_length", "adwin: shortest sub-window a cut may leave (5)"),
+    ("drift.grace_period", "adwin: values before the first change test (10)"),
+    ("drift.min_instances", "page_hinkley: values before a detection (30)"),
+    ("drift.threshold", "page_hinkley: detection threshold lambda (50)"),
+    ("drift.alpha", "page_hinkley: forgetting factor (0.9999)"),
+    ("drift.mode", "page_hinkley: 'both' (default), 'up' or 'down'"),
+    ("drift.warm_start", "ddm: values before a detection (30)"),
+    ("drift.warning_threshold", "ddm: deviations above the minimum that warn (2)"),
+    ("drift.drift_threshold", "ddm: deviations above the minimum that signal drift (3)"),
     ("snapshot.path", "a JSON file: the model starts warm from it if it exists, and is saved to it"),
     ("snapshot.interval", "how often the snapshot is rewritten while running, such as '30 s' (default '1 min')"),
 ];
@@ -252,7 +267,9 @@ impl Planner {
         if snapshot.is_none() && options.contains_key("snapshot.interval") {
             return Err(bad("snapshot.interval", "'snapshot.interval' needs 'snapshot.path'".into()));
         }
+        let drift = self.model_drift(&options, &bad, task)?;
         let plan = ModelPlan {
+            drift,
             name,
             algorithm,
             spec,
@@ -459,12 +476,68 @@ impl Planner {
 }
 
 impl Planner {
-    /// `ML_METRICS(MODEL m)`: registers the placeholder for the model's
-    /// metrics rows; the model must be trained somewhere in the pipeline
-    /// (checked once every statement is planned).
+    /// `'drift.detector'` with its `'drift.*'` parameters, and `'on_drift'`.
+    fn model_drift(
+        &self,
+        options: &BTreeMap<String, &SqlOption>,
+        bad: &dyn Fn(&str, String) -> Diagnostic,
+        task: Task,
+    ) -> Result<Option<ModelDriftSpec>, Diagnostic> {
+        let Some(detector) = options.get("drift.detector").map(|o| o.value.to_ascii_lowercase()) else {
+            if let Some(key) = options.keys().find(|k| k.starts_with("drift.") || *k == "on_drift") {
+                return Err(bad(key, format!("'{key}' needs 'drift.detector'")));
+            }
+            return Ok(None);
+        };
+        let key = |name: &str| format!("drift.{name}");
+        let number = |name: &str, default: f64| -> Result<f64, Diagnostic> {
+            match options.get(&key(name)) {
+                None => Ok(default),
+                Some(o) => match o.value.trim().parse::<f64>() {
+                    Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
+                    _ => Err(bad(&key(name), format!("'{}' must be a non-negative number, found '{}'", key(name), o.value))),
+                },
+            }
+        };
+        let count = |name: &str, default: u64| -> Result<u64, Diagnostic> {
+            match options.get(&key(name)) {
+                None => Ok(default),
+                Some(o) => o.value.trim().parse::<u64>().map_err(|_| bad(&key(name), format!("'{}' must be a whole number, found '{}'", key(name), o.value))),
+            }
+        };
+        let text = |name: &str| options.get(&key(name)).map(|o| o.value.to_ascii_lowercase());
+        let bad_param = |name: &str, why: String| bad(&key(name), why);
+        let Some(spec) = super::monitors::point_detector(&detector, &number, &count, &text, &bad_param)? else {
+            return Err(bad("drift.detector", format!("unknown drift detector '{detector}'")));
+        };
+        if detector == "ddm" && !task.is_classification() {
+            return Err(bad("drift.detector", "'ddm' watches a 0/1 error stream: it is for classifiers; use 'adwin' or 'page_hinkley' on a regressor's absolute errors".into()));
+        }
+        // Only the chosen detector's parameters.
+        for (k, _) in options.iter().filter(|(k, _)| k.starts_with("drift.") && *k != "drift.detector") {
+            let help = MODEL_OPTIONS.iter().find(|(o, _)| o == k).map_or("", |(_, h)| h);
+            if !help.contains(&format!("{detector}:")) {
+                return Err(bad(k, format!("'{k}' is not a parameter of '{detector}'")));
+            }
+        }
+        let on_drift = match options.get("on_drift").map(|o| o.value.to_ascii_lowercase()).as_deref() {
+            None | Some("none") => OnDrift::None,
+            Some("reset") => OnDrift::Reset,
+            Some("background") => OnDrift::Background,
+            Some(other) => return Err(bad("on_drift", format!("unknown 'on_drift' '{other}'"))),
+        };
+        Ok(Some(ModelDriftSpec { detector: spec, on_drift }))
+    }
+
+    /// `ML_METRICS(MODEL m)` and `ML_ALERTS(MODEL m)`: registers the
+    /// placeholder for the model's metrics or alert rows; the model must be
+    /// trained somewhere in the pipeline (checked once every statement is
+    /// planned), and for alerts have a `'drift.detector'`.
     pub(super) fn register_metrics(&mut self, call: WindowCall) -> Result<(), Diagnostic> {
+        let alerts = call.function == crate::sql::WindowFunction::MlAlerts;
+        let function = if alerts { "ML_ALERTS" } else { "ML_METRICS" };
         let Some(model) = call.model.clone() else {
-            return Err(Diagnostic::at("ML_METRICS needs a model", call.span).with_help("write ML_METRICS(MODEL m)"));
+            return Err(Diagnostic::at(format!("{function} needs a model"), call.span).with_help(format!("write {function}(MODEL m)")));
         };
         if self.model(&model.value).is_none() {
             let known: Vec<&str> = self.models.iter().map(|m| m.plan.name.as_str()).collect();
@@ -474,21 +547,25 @@ impl Planner {
                 None => d.with_help("declare it first: CREATE MODEL m INPUT (...) OUTPUT (...) WITH (...)"),
             });
         }
-        let schema = weir_operators::model::metrics_schema();
+        if alerts && self.model(&model.value).is_some_and(|m| m.plan.drift.is_none()) {
+            return Err(Diagnostic::at(format!("model '{}' has no drift detector for ML_ALERTS to read", model.value), model.span)
+                .with_help("add 'drift.detector' = 'adwin' (or 'page_hinkley', 'ddm') to the model's WITH options"));
+        }
+        let schema = if alerts { weir_operators::drift::alerts_schema() } else { weir_operators::model::metrics_schema() };
         self.ctx
             .register_table(call.placeholder.as_str(), Arc::new(EmptyTable::new(Arc::clone(&schema))))
             .map_err(from_datafusion)?;
-        self.metrics_reads.push((model.value.clone(), model.span));
-        self.windows.insert(call.placeholder, Node::Metrics { model: model.value, schema });
+        self.metrics_reads.push((model.value.clone(), model.span, function));
+        self.windows.insert(call.placeholder, Node::Metrics { model: model.value, alerts, schema });
         Ok(())
     }
 
     /// Every `ML_METRICS(MODEL m)` needs an `INSERT INTO m` in the pipeline.
     pub(super) fn check_metrics_reads(&self) -> Result<(), Diagnostic> {
-        for (model, span) in &self.metrics_reads {
+        for (model, span, function) in &self.metrics_reads {
             let trained = self.sinks.iter().any(|s| matches!(&s.input, Node::Train { model: m, .. } if m == model));
             if !trained {
-                return Err(Diagnostic::at(format!("ML_METRICS reads the training of '{model}', but nothing trains it"), *span)
+                return Err(Diagnostic::at(format!("{function} reads the training of '{model}', but nothing trains it"), *span)
                     .with_help(format!("add INSERT INTO {model} SELECT ... to the pipeline")));
             }
         }

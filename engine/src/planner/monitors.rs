@@ -152,30 +152,13 @@ impl Planner {
             "jensen_shannon" => windowed(WindowMethod::JensenShannon, Some(0.1))?,
             "ks" => windowed(WindowMethod::Ks, Some(0.01))?,
             "wasserstein" => windowed(WindowMethod::Wasserstein, None)?,
-            "adwin" => MonitorSpec::Point(DetectorSpec::Adwin {
-                delta: number("delta", 0.002)?,
-                clock: count("clock", 32)?.max(1),
-                max_buckets: count("max_buckets", 5)?.max(1) as usize,
-                min_window_length: count("min_window_length", 5)?,
-                grace_period: count("grace_period", 10)?,
-            }),
-            "page_hinkley" => MonitorSpec::Point(DetectorSpec::PageHinkley {
-                min_instances: count("min_instances", 30)?,
-                delta: number("delta", 0.005)?,
-                threshold: number("threshold", 50.0)?,
-                alpha: number("alpha", 1.0 - 0.0001)?,
-                mode: match options.get("mode").map(|o| o.value.to_ascii_lowercase()).as_deref() {
-                    None | Some("both") => Mode::Both,
-                    Some("up") => Mode::Up,
-                    Some("down") => Mode::Down,
-                    Some(other) => return Err(bad("mode", format!("unknown mode '{other}'"))),
-                },
-            }),
-            _ => MonitorSpec::Point(DetectorSpec::Ddm {
-                warm_start: count("warm_start", 30)?,
-                warning_threshold: number("warning_threshold", 2.0)?,
-                drift_threshold: number("drift_threshold", 3.0)?,
-            }),
+            point => {
+                let text = |key: &str| options.get(key).map(|o| o.value.to_ascii_lowercase());
+                match point_detector(point, &number, &count, &text, &bad)? {
+                    Some(detector) => MonitorSpec::Point(detector),
+                    None => return Err(bad("method", format!("unknown method '{point}'"))),
+                }
+            }
         };
         let input_name = sql::object_name(&m.input);
         let input = self.rows_of(&input_name, m.input.span(), m.span)?;
@@ -213,4 +196,45 @@ impl Planner {
         self.windows.insert(name.clone(), Node::Monitor { input: Box::new(input), monitor: name, spec, key, columns, time, schema: alerts });
         Ok(())
     }
+}
+
+/// A point detector named `method` with River's parameters, read with
+/// `number`, `count` and `text` (each by the parameter's River name; the
+/// caller maps it to its option, such as `'delta'` or `'drift.delta'`,
+/// and positions errors with `bad`); `None` when `method` is not a point
+/// detector.
+pub(super) fn point_detector(
+    method: &str,
+    number: &dyn Fn(&str, f64) -> Result<f64, Diagnostic>,
+    count: &dyn Fn(&str, u64) -> Result<u64, Diagnostic>,
+    text: &dyn Fn(&str) -> Option<String>,
+    bad: &dyn Fn(&str, String) -> Diagnostic,
+) -> Result<Option<DetectorSpec>, Diagnostic> {
+    Ok(Some(match method {
+        "adwin" => DetectorSpec::Adwin {
+            delta: number("delta", 0.002)?,
+            clock: count("clock", 32)?.max(1),
+            max_buckets: count("max_buckets", 5)?.max(1) as usize,
+            min_window_length: count("min_window_length", 5)?,
+            grace_period: count("grace_period", 10)?,
+        },
+        "page_hinkley" => DetectorSpec::PageHinkley {
+            min_instances: count("min_instances", 30)?,
+            delta: number("delta", 0.005)?,
+            threshold: number("threshold", 50.0)?,
+            alpha: number("alpha", 1.0 - 0.0001)?,
+            mode: match text("mode").as_deref() {
+                None | Some("both") => Mode::Both,
+                Some("up") => Mode::Up,
+                Some("down") => Mode::Down,
+                Some(other) => return Err(bad("mode", format!("unknown mode '{other}'"))),
+            },
+        },
+        "ddm" => DetectorSpec::Ddm {
+            warm_start: count("warm_start", 30)?,
+            warning_threshold: number("warning_threshold", 2.0)?,
+            drift_threshold: number("drift_threshold", 3.0)?,
+        },
+        _ => return Ok(None),
+    }))
 }

@@ -51,7 +51,7 @@ impl Planner {
         if call.function == WindowFunction::MlPredict {
             return self.register_predict(call);
         }
-        if call.function == WindowFunction::MlMetrics {
+        if matches!(call.function, WindowFunction::MlMetrics | WindowFunction::MlAlerts) {
             return self.register_metrics(call);
         }
         let name = sql::object_name(&call.input);
@@ -111,7 +111,7 @@ impl Planner {
             WindowFunction::Tumble => WindowKind::Tumble { size: sizes[0] },
             WindowFunction::Session => WindowKind::Session { gap: sizes[0] },
             WindowFunction::LateRows => return Err(Diagnostic::at("LATE_ROWS takes no time column", call.span)),
-            WindowFunction::MlPredict | WindowFunction::MlMetrics => {
+            WindowFunction::MlPredict | WindowFunction::MlMetrics | WindowFunction::MlAlerts => {
                 return Err(Diagnostic::at("a model function takes no time column", call.span));
             }
             WindowFunction::Hop => {

@@ -41,6 +41,7 @@ pub(super) fn open(pipeline: &Pipeline, index: usize, workers: usize, shared: &A
                 let state = ModelState::new(m.name.clone(), opened.bank, opened.choice)
                     .with_keys(names)
                     .with_output(m.output_type.clone(), m.classes.clone())
+                    .with_drift(m.drift.clone())
                     .shared();
                 if let Ok(mut all) = shared.models.lock() {
                     all.push((m.name.clone(), Arc::clone(&state)));

@@ -172,14 +172,32 @@ pub(super) fn build<'s>(
             };
             super::keyed::keyed(input, Partitioner::new(keys, workers), op, sink, shared, None)
         }
-        Node::Metrics { model, .. } => match trained.get(model) {
-            Some(stream) => stream.clone(),
+        Node::Metrics { model, schema, .. } => match trained.get(model) {
+            // The training query emits metrics and alert batches; keep one kind.
+            Some(stream) => apply(stream.clone(), "ml_metrics", Box::new(SchemaIs(Arc::clone(schema))), sink, shared),
             None => {
                 shared.fail(EngineError::Runtime(format!("nothing trains model '{model}' for ML_METRICS")));
                 empty(scope)
             }
         },
         Node::Empty { .. } => empty(scope),
+    }
+}
+
+/// Passes on the batches of one schema: a training query's output holds
+/// metrics batches and (with a drift detector) alert batches.
+struct SchemaIs(datafusion::arrow::datatypes::SchemaRef);
+
+impl Operator for SchemaIs {
+    fn name(&self) -> &str {
+        "ml_metrics"
+    }
+
+    fn process(&mut self, batch: RecordBatch, out: &mut Vec<RecordBatch>) -> weir_operators::Result<()> {
+        if batch.schema() == self.0 {
+            out.push(batch);
+        }
+        Ok(())
     }
 }
 

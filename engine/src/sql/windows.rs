@@ -41,6 +41,8 @@ pub enum WindowFunction {
     /// `ML_METRICS(MODEL m)`: model `m`'s prequential metrics per key, after
     /// each training batch.
     MlMetrics,
+    /// `ML_ALERTS(MODEL m)`: the alerts of model `m`'s drift detector.
+    MlAlerts,
 }
 
 impl WindowFunction {
@@ -52,6 +54,7 @@ impl WindowFunction {
             "LATE_ROWS" => Some(Self::LateRows),
             "ML_PREDICT" => Some(Self::MlPredict),
             "ML_METRICS" => Some(Self::MlMetrics),
+            "ML_ALERTS" => Some(Self::MlAlerts),
             _ => None,
         }
     }
@@ -65,6 +68,7 @@ impl WindowFunction {
             Self::LateRows => "LATE_ROWS(t)",
             Self::MlPredict => "ML_PREDICT(TABLE t, MODEL m, DESCRIPTOR(feature, ...))",
             Self::MlMetrics => "ML_METRICS(MODEL m)",
+            Self::MlAlerts => "ML_ALERTS(MODEL m)",
         }
     }
 
@@ -73,7 +77,7 @@ impl WindowFunction {
         match self {
             Self::Hop => 4,
             Self::Tumble | Self::Session | Self::MlPredict => 3,
-            Self::LateRows | Self::MlMetrics => 1,
+            Self::LateRows | Self::MlMetrics | Self::MlAlerts => 1,
         }
     }
 }
@@ -108,9 +112,11 @@ pub(crate) fn strip_table_keyword(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSp
     let word = |t: &TokenWithSpan, s: &str| matches!(&t.token, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(s));
     for token in tokens {
         if word(&token, "MODEL") {
-            // `ML_METRICS ( MODEL`: its only argument.
+            // `ML_METRICS ( MODEL` and `ML_ALERTS ( MODEL`: the only argument.
             let mut previous = out.iter().rev().filter(|t| !matches!(t.token, Token::Whitespace(_)));
-            if previous.next().is_some_and(|t| t.token == Token::LParen) && previous.next().is_some_and(|t| word(t, "ML_METRICS")) {
+            if previous.next().is_some_and(|t| t.token == Token::LParen)
+                && previous.next().is_some_and(|t| word(t, "ML_METRICS") || word(t, "ML_ALERTS"))
+            {
                 continue;
             }
             // `ML_PREDICT ( t , MODEL`: the model argument.
@@ -229,7 +235,7 @@ impl Extractor<'_> {
         if function == WindowFunction::LateRows {
             return Ok(call);
         }
-        if function == WindowFunction::MlMetrics {
+        if matches!(function, WindowFunction::MlMetrics | WindowFunction::MlAlerts) {
             // The one argument is the model; `input` holds its name.
             let model = call.input.0.last().and_then(ObjectNamePart::as_ident).cloned();
             return Ok(WindowCall { model, ..call });

@@ -1,0 +1,3 @@
+CREATE TABLE traffic WITH ('connector' = 'generator');
+CREATE MODEL congestion INPUT (speed DOUBLE, occupancy DOUBLE) OUTPUT (congested BOOLEAN)
+  WITH ('task' = 'classification', 'algorithm' = 'logistic_regression', 'on_drift' = 'reset');
