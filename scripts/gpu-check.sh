@@ -5,7 +5,8 @@
 #                                       # kernels' test and bench binaries into gpu-bin/
 #   bash scripts/gpu-check.sh           # there (GPU, driver, NVRTC; no Rust needed):
 #                                       # parity tests, then the kernel benches
-#                                       # (GPU_CHECK_BENCHES="stats" runs one set)
+#                                       # (GPU_CHECK_BENCHES="stats" runs one set,
+#                                       # "none" only the parity tests)
 #
 # gpu-bin/ is git-ignored; carry it to the GPU machine with the working tree.
 # The binaries link no CUDA: cudarc loads libcuda and libnvrtc at run time,
@@ -63,6 +64,7 @@ args=(--bench --warm-up-time 1 --measurement-time 2 --sample-size 20)
 # GPU_CHECK_BENCHES picks the bench binaries (default: both).
 : > "$BIN/bench.log"
 for b in ${GPU_CHECK_BENCHES:-banks stats}; do
+  [ "$b" = none ] && continue
   filter=(); [ "$b" = stats ] && filter=(windows)
   "$BIN/$b-bench" "${args[@]}" "${filter[@]}" >> "$BIN/bench.log" 2>&1 || echo "BENCH FAILED: $b"
 done

@@ -373,3 +373,33 @@ fn drift_alerts_reach_a_kafka_topic_after_the_drift_point_and_not_before() {
     assert_eq!(alert["n_reference"].as_i64(), Some(6000));
     assert_eq!(alert["n_current"].as_i64(), Some(3000));
 }
+
+/// The main example itself (examples/traffic.sql, unpaced) with its alert
+/// table pointed at a Kafka topic: the monitor's alert for the road works
+/// and the models' own drift alerts arrive there.
+#[test]
+fn the_main_example_emits_its_drift_alerts_to_kafka() {
+    let broker = Broker::start();
+    broker.create_topic("drift-alerts", 1);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let example = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/traffic.sql")).expect("example");
+    let live = format!("CREATE TABLE live WITH ('connector' = 'file', 'path' = '{}', 'format' = 'json')", dir.path().join("live.json").display());
+    let alerts = format!(
+        "CREATE TABLE drift_alerts WITH ('connector' = 'kafka', 'topic' = 'drift-alerts', 'properties.bootstrap.servers' = '{}', 'format' = 'json')",
+        broker.bootstrap()
+    );
+    let sql = example
+        .replace("'rate' = '1000'", "'rate' = '0'")
+        .replace("CREATE TABLE live WITH ('connector' = 'stdout', 'format' = 'table')", &live)
+        .replace("CREATE TABLE drift_alerts WITH ('connector' = 'stdout', 'format' = 'table')", &alerts);
+    assert!(sql.contains("'connector' = 'kafka'") && !sql.contains("'stdout'"), "the example's sinks changed: {sql}");
+    let report = run(&sql, 2);
+    let written = report.rows_written.iter().find(|(t, _)| t == "drift_alerts").map(|(_, n)| *n).expect("drift_alerts");
+    let messages = broker.consume("drift-alerts", written as usize);
+    let alerts: Vec<serde_json::Value> = messages.iter().map(|(_, _, v)| serde_json::from_str(v).expect("alert JSON")).collect();
+    let speed: Vec<&serde_json::Value> = alerts.iter().filter(|a| a["monitor"] == "speed_drift").collect();
+    assert_eq!(speed.len(), 1, "{alerts:?}");
+    assert_eq!(speed[0]["state"], "raised");
+    assert!(speed[0]["event_time"].as_str().is_some_and(|t| t.starts_with("2026-01-01T00:05:00")), "{}", speed[0]);
+    assert!(alerts.iter().any(|a| a["monitor"] == "congestion" && a["state"] == "drift"), "{alerts:?}");
+}
