@@ -391,13 +391,17 @@ impl Node {
                 let how = match spec {
                     weir_operators::drift::MonitorSpec::Point(_) => "in arrival order per key".to_string(),
                     weir_operators::drift::MonitorSpec::Windowed(w) => {
-                        let reference = match w.reference {
+                        let reference = match &w.reference {
                             weir_operators::drift::ReferenceSpec::Rows(n) => format!("first {n} values per key"),
                             weir_operators::drift::ReferenceSpec::Range { start_ms, end_ms } => {
                                 let at = |ms: i64| {
                                     datafusion::arrow::temporal_conversions::timestamp_ms_to_datetime(ms).map_or(format!("{ms} ms"), |t| t.to_string())
                                 };
-                                format!("values from {} to {}", at(start_ms), at(end_ms))
+                                format!("values from {} to {}", at(*start_ms), at(*end_ms))
+                            }
+                            weir_operators::drift::ReferenceSpec::File(f) => {
+                                let n: usize = f.values.values().map(Vec::len).sum();
+                                format!("{n} values of {}{}", f.path, if f.per_key { " per key" } else { "" })
                             }
                         };
                         let every = if w.slide_ms == w.window_ms { String::new() } else { format!(" every {} ms", w.slide_ms) };

@@ -211,3 +211,33 @@ fn hopping_windows_against_a_time_range_reference() {
     assert!(first.0 + 120_000 > t0 + 600_000 && first.0 <= t0 + 600_000, "{want:?}");
     assert_eq!(want.iter().filter(|w| w.1 == "raised").count(), 1, "{want:?}");
 }
+
+#[test]
+fn a_reference_file_in_json_or_csv_is_the_reference() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (data, out) = (dir.path().join("readings.json"), dir.path().join("alerts.json"));
+    let rows = shifted_readings(&data, 13);
+    // The reference: another sample of the stream before its shift.
+    let reference: Vec<f32> = shifted_readings(&dir.path().join("other.json"), 17)[..4000].iter().map(|r| r.1).collect();
+    let json = dir.path().join("reference.json");
+    std::fs::write(&json, reference.iter().map(|v| format!("{{\"speed\": {v}, \"note\": \"ignored\"}}\n")).collect::<String>()).expect("write");
+    let csv = dir.path().join("reference.csv");
+    std::fs::write(&csv, "note,speed\n".to_string() + &reference.iter().map(|v| format!("x,{v}\n")).collect::<String>()).expect("write");
+    let want = window_oracle(&reference, &rows, 60_000, 60_000, 0.2, |r, c| weir_kernels::stats::psi(r, c));
+    assert_eq!(want.first().map(|w| (w.0, w.1)), Some((1_767_225_600_000 + 600_000, "raised")), "{want:?}");
+    for file in [&json, &csv] {
+        let sql = format!(
+            "CREATE TABLE readings (ts TIMESTAMP NOT NULL, speed DOUBLE NOT NULL) WITH ('connector' = 'file', 'path' = '{}', 'format' = 'json');
+             CREATE MONITOR speed_drift ON readings (speed)
+               WITH ('method' = 'psi', 'reference.path' = '{}', 'window' = '1 minute', 'threshold' = '0.2');
+             CREATE TABLE alerts WITH ('connector' = 'file', 'path' = '{}', 'format' = 'json');
+             INSERT INTO alerts SELECT * FROM speed_drift;",
+            data.display(),
+            file.display(),
+            out.display()
+        );
+        let _ = std::fs::remove_file(&out);
+        run(plan_pipeline(&sql).expect("plan"), RunOptions::default().workers(1)).expect("run");
+        check_alerts(&alerts(&out), &want, 4000, "psi");
+    }
+}

@@ -33,6 +33,7 @@ use crate::sql::{self, CreateTable, Insert, PipelineStatement, SqlOption};
 
 mod models;
 mod monitors;
+mod reference_file;
 pub(crate) use models::key_exprs;
 
 /// A DataFusion session configured as Weir plans SQL: identifiers are case

@@ -29,6 +29,7 @@ const MONITOR_OPTIONS: &[(&str, &[&str], &str)] = &[
     ("reference.rows", &["psi", "jensen_shannon", "ks", "wasserstein"], "values per key and column in the reference: the first ones seen (1000)"),
     ("reference.start", &["psi", "jensen_shannon", "ks", "wasserstein"], "with 'reference.end': the reference is the values of this event-time range, such as '2026-11-02 00:00:00'"),
     ("reference.end", &["psi", "jensen_shannon", "ks", "wasserstein"], "the (exclusive) end of the reference's event-time range; windows start after it"),
+    ("reference.path", &["psi", "jensen_shannon", "ks", "wasserstein"], "a JSON-lines or CSV file (with a header) of reference values: the watched columns by name, and the partition_by column for per-key references"),
     ("window", &["psi", "jensen_shannon", "ks", "wasserstein"], "event-time window measured against the reference, such as '1 minute'; required"),
     ("slide", &["psi", "jensen_shannon", "ks", "wasserstein"], "time between window starts, at most the window: hopping windows (default: the window, tumbling)"),
     ("device", &["psi", "jensen_shannon"], "where windows are binned: 'auto' (a GPU when usable, else the CPU), 'cpu' or 'cuda'"),
@@ -127,12 +128,20 @@ impl Planner {
                         .map_err(|_| bad(key, format!("'{key}' must be a timestamp such as '2026-11-02 00:00:00', found '{}'", o.value))),
                 }
             };
+            let given = ["reference.rows", "reference.start", "reference.path"].iter().filter(|k| options.contains_key(**k)).count();
+            if given > 1 {
+                return Err(Diagnostic::at("give the reference one way: 'reference.rows', a time range, or 'reference.path'", m.options_span));
+            }
             let reference = match (time("reference.start")?, time("reference.end")?) {
+                (None, None) if options.contains_key("reference.path") => {
+                    let o = options["reference.path"];
+                    let key = options.get("partition_by").map(|k| k.value.as_str());
+                    let watched: Vec<String> = m.columns.iter().map(|c| c.value.clone()).collect();
+                    let values = super::reference_file::read(&o.value, key, &watched).map_err(|e| bad("reference.path", e))?;
+                    ReferenceSpec::File(Arc::new(values))
+                }
                 (None, None) => ReferenceSpec::Rows(count("reference.rows", 1000)?.max(2) as usize),
                 (Some(start_ms), Some(end_ms)) => {
-                    if options.contains_key("reference.rows") {
-                        return Err(bad("reference.rows", "give the reference as 'reference.rows' or as a time range, not both".into()));
-                    }
                     if end_ms <= start_ms {
                         return Err(bad("reference.end", "'reference.end' must be after 'reference.start'".into()));
                     }

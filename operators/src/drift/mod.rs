@@ -28,7 +28,7 @@ pub use alerts::{Alert, AlertRows, AlertWindow, alerts_schema};
 pub use ddm::Ddm;
 pub use monitor::{DetectorSpec, DriftMonitor};
 pub use page_hinkley::{Mode, PageHinkley};
-pub use windowed::{MonitorSpec, ReferenceSpec, WindowMethod, WindowSpec, WindowedMonitor};
+pub use windowed::{MonitorSpec, ReferenceSpec, ReferenceValues, WindowMethod, WindowSpec, WindowedMonitor};
 
 /// What a detector says after an update.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,8 +1,8 @@
 //! `CREATE MONITOR ... WITH ('method' = 'psi' | 'jensen_shannon' | 'ks' |
 //! 'wasserstein', 'reference.rows' = n, 'window' = '1 minute', ...)`:
 //! feature drift of each watched column (per key) between a reference (the
-//! first `n` values, or those of an event-time range) and each tumbling or
-//! hopping event-time window after it.
+//! first `n` values, those of an event-time range, or values read from a
+//! file) and each tumbling or hopping event-time window after it.
 //!
 //! When the watermark passes, every window it closes (all keys and
 //! columns) is measured together: PSI and Jensen-Shannon bin them in one
@@ -83,8 +83,28 @@ impl MonitorSpec {
     }
 }
 
+/// A reference read from a file: values by key (`None` for every key
+/// when the file has no key column) and watched column (its position in
+/// the monitor's column list).
+#[derive(Clone, PartialEq, Default)]
+pub struct ReferenceValues {
+    /// The file, for plans and messages.
+    pub path: String,
+    /// Whether the values are per key (the file has the key column).
+    pub per_key: bool,
+    /// The values.
+    pub values: HashMap<(Option<String>, usize), Vec<f32>>,
+}
+
+impl std::fmt::Debug for ReferenceValues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n: usize = self.values.values().map(Vec::len).sum();
+        write!(f, "ReferenceValues({}: {n} values, {} series)", self.path, self.values.len())
+    }
+}
+
 /// Where a windowed monitor's reference comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ReferenceSpec {
     /// The first `n` values of each key and column.
     Rows(usize),
@@ -96,6 +116,8 @@ pub enum ReferenceSpec {
         /// Exclusive end.
         end_ms: i64,
     },
+    /// Values read from a file when the pipeline was planned.
+    File(std::sync::Arc<ReferenceValues>),
 }
 
 /// The settings of a windowed monitor.
@@ -341,7 +363,20 @@ impl Operator for WindowedMonitor {
                     continue;
                 }
                 let v = column.value(r) as f32;
-                let feature = self.features.entry((key.clone(), c)).or_default();
+                let feature = match self.features.entry((key.clone(), c)) {
+                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        let mut feature = Feature::default();
+                        if let ReferenceSpec::File(file) = &self.spec.reference {
+                            let id = (if file.per_key { key.clone() } else { None }, c);
+                            if let Some(values) = file.values.get(&id).filter(|v| !v.is_empty()) {
+                                let reference = Reference::new(values.clone()).map_err(|source| OperatorError::Monitor { monitor: self.name.clone(), source })?;
+                                feature.reference = Some(reference);
+                            }
+                        }
+                        e.insert(feature)
+                    }
+                };
                 let index = feature.seen;
                 feature.seen += 1;
                 match self.spec.reference {
@@ -362,7 +397,7 @@ impl Operator for WindowedMonitor {
                         }
                         _ => {}
                     },
-                    ReferenceSpec::Rows(_) => {}
+                    ReferenceSpec::Rows(_) | ReferenceSpec::File(_) => {}
                 }
                 let Some(t) = time else { continue };
                 // Every window holding t: the latest start at or before it,
