@@ -6,7 +6,7 @@ where River's detectors fire: the 0-based index i at which `drift_detected`
 is true right after `update(x[i])` (and `warning_detected` for DDM). Run it
 once with River installed (benches/models.sh creates the venv):
 
-    ~/.cache/weir/tools/baselines-venv/bin/python scripts/drift_fixtures.py
+    ~/.cache/weir/tools/baselines-venv/bin/python scripts/drift_fixtures.py [detector ...]
 
 and commit tests/fixtures/drift/*.json. The Rust tests
 (operators/tests/drift.rs) replay the same values and require the same
@@ -45,12 +45,20 @@ DETECTORS = {
     "adwin": (drift.ADWIN, [{}, {"delta": 0.01}, {"delta": 0.002, "clock": 1, "grace_period": 5}]),
     "page_hinkley": (drift.PageHinkley, [{}, {"threshold": 10.0, "min_instances": 20}, {"mode": "up", "threshold": 20.0}]),
     "ddm": (drift.binary.DDM, [{}, {"warm_start": 50, "warning_threshold": 1.5, "drift_threshold": 2.5}]),
+    # KSWIN draws with Python's random.Random(seed): River's default seed
+    # (None) is not reproducible, so every case names one. The last case's
+    # population (294 of 300) is large enough for CPython's set-based
+    # sampling; the others use its pool.
+    "kswin": (drift.KSWIN, [{"seed": 1}, {"seed": 7, "alpha": 0.01, "window_size": 60, "stat_size": 20},
+                            {"seed": 3, "alpha": 0.01, "window_size": 300, "stat_size": 6}]),
 }
 
 
-def main():
+def main(only=None):
     OUT.mkdir(parents=True, exist_ok=True)
     for name, (cls, param_sets) in DETECTORS.items():
+        if only and name not in only:
+            continue
         cases = []
         for stream_name, values in STREAMS.items():
             if name == "ddm" and not stream_name.startswith("bernoulli"):
@@ -73,4 +81,5 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+    main(sys.argv[1:])  # detector names, or none for all

@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 
 use serde_json::Value;
-use weir_operators::drift::{Adwin, Ddm, DriftDetector, Mode, PageHinkley, State};
+use weir_operators::drift::{Adwin, Ddm, DriftDetector, Kswin, Mode, PageHinkley, State};
 
 fn fixture(name: &str) -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/drift").join(format!("{name}.json"));
@@ -80,5 +80,17 @@ fn page_hinkley_fires_where_river_does() {
 fn ddm_fires_and_warns_where_river_does() {
     replay("ddm", |p| {
         Box::new(Ddm::new(param(p, "warm_start", 30.0) as u64, param(p, "warning_threshold", 2.0), param(p, "drift_threshold", 3.0)))
+    });
+}
+
+#[test]
+fn kswin_fires_where_river_does() {
+    replay("kswin", |p| {
+        Box::new(Kswin::new(
+            param(p, "alpha", 0.005),
+            param(p, "window_size", 100.0) as usize,
+            param(p, "stat_size", 30.0) as usize,
+            param(p, "seed", 42.0) as u64,
+        ))
     });
 }

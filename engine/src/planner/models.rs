@@ -41,7 +41,7 @@ const MODEL_OPTIONS: &[(&str, &str)] = &[
     ("scaler", "'standard' (running mean and variance per key) or 'none' (default)"),
     ("partition_by", "a column: one model per value of it, created on first sight"),
     ("device", "'auto' (default: the CPU, which learns faster than the CUDA bank), 'cpu' or 'cuda'"),
-    ("drift.detector", "'adwin', 'page_hinkley' or 'ddm': a detector per key on the prequential errors (0/1 for a classifier); its alerts are ML_ALERTS(MODEL m)"),
+    ("drift.detector", "'adwin', 'page_hinkley', 'ddm' or 'kswin': a detector per key on the prequential errors (0/1 for a classifier); its alerts are ML_ALERTS(MODEL m)"),
     ("on_drift", "'none' (default: alerts only), 'reset' (a fresh model for the key) or 'background' (a model started at the warning is swapped in; ddm)"),
     ("drift.delta", "adwin: confidence of the change test (0.002); page_hinkley: tolerated deviation (0.005)"),
     ("drift.clock", "adwin: values between change tests (32)"),
@@ -50,7 +50,10 @@ const MODEL_OPTIONS: &[(&str, &str)] = &[
     ("drift.grace_period", "adwin: values before the first change test (10)"),
     ("drift.min_instances", "page_hinkley: values before a detection (30)"),
     ("drift.threshold", "page_hinkley: detection threshold lambda (50)"),
-    ("drift.alpha", "page_hinkley: forgetting factor (0.9999)"),
+    ("drift.alpha", "page_hinkley: forgetting factor (0.9999); kswin: p-value at or below which drift is signalled (0.005)"),
+    ("drift.window_size", "kswin: values in the sliding window (100)"),
+    ("drift.stat_size", "kswin: values in each sample the KS test compares (30)"),
+    ("drift.seed", "kswin: seed of the random sample (42)"),
     ("drift.mode", "page_hinkley: 'both' (default), 'up' or 'down'"),
     ("drift.warm_start", "ddm: values before a detection (30)"),
     ("drift.warning_threshold", "ddm: deviations above the minimum that warn (2)"),
@@ -511,7 +514,7 @@ impl Planner {
             return Err(bad("drift.detector", format!("unknown drift detector '{detector}'")));
         };
         if detector == "ddm" && !task.is_classification() {
-            return Err(bad("drift.detector", "'ddm' watches a 0/1 error stream: it is for classifiers; use 'adwin' or 'page_hinkley' on a regressor's absolute errors".into()));
+            return Err(bad("drift.detector", "'ddm' watches a 0/1 error stream: it is for classifiers; use 'adwin', 'page_hinkley' or 'kswin' on a regressor's absolute errors".into()));
         }
         // Only the chosen detector's parameters.
         for (k, _) in options.iter().filter(|(k, _)| k.starts_with("drift.") && *k != "drift.detector") {

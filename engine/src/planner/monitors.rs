@@ -25,7 +25,7 @@ use crate::sql::{self, CreateMonitor};
 /// Every option of `CREATE MONITOR ... WITH (...)`: (name, the methods it
 /// belongs to, what it takes). River's names and defaults.
 const MONITOR_OPTIONS: &[(&str, &[&str], &str)] = &[
-    ("method", &[], "'adwin', 'page_hinkley', 'ddm' (point detectors on each value), 'psi', 'jensen_shannon', 'ks', 'wasserstein' (windows against a reference); required"),
+    ("method", &[], "'adwin', 'page_hinkley', 'ddm', 'kswin' (point detectors on each value), 'psi', 'jensen_shannon', 'ks', 'wasserstein' (windows against a reference); required"),
     ("reference.rows", &["psi", "jensen_shannon", "ks", "wasserstein"], "values per key and column in the reference: the first ones seen (1000)"),
     ("reference.start", &["psi", "jensen_shannon", "ks", "wasserstein"], "with 'reference.end': the reference is the values of this event-time range, such as '2026-11-02 00:00:00'"),
     ("reference.end", &["psi", "jensen_shannon", "ks", "wasserstein"], "the (exclusive) end of the reference's event-time range; windows start after it"),
@@ -41,15 +41,15 @@ const MONITOR_OPTIONS: &[(&str, &[&str], &str)] = &[
     ("min_window_length", &["adwin"], "shortest sub-window a cut may leave (5)"),
     ("grace_period", &["adwin"], "values before the first change test (10)"),
     ("min_instances", &["page_hinkley"], "values before a detection (30)"),
-    ("alpha", &["page_hinkley"], "forgetting factor (0.9999)"),
+    ("alpha", &["page_hinkley", "kswin"], "page_hinkley: forgetting factor (0.9999); kswin: p-value at or below which drift is signalled (0.005)"),
+    ("window_size", &["kswin"], "values in the sliding window (100)"),
+    ("stat_size", &["kswin"], "values in each sample the KS test compares, at most half the window (30)"),
+    ("seed", &["kswin"], "seed of the random sample, as Python's random.Random(seed) (42; River draws one)"),
     ("mode", &["page_hinkley"], "'both' (default), 'up' or 'down'"),
     ("warm_start", &["ddm"], "values before a detection (30)"),
     ("warning_threshold", &["ddm"], "deviations above the minimum that warn (2)"),
     ("drift_threshold", &["ddm"], "deviations above the minimum that signal drift (3)"),
 ];
-
-/// Feature-drift methods of the drift issue that this version does not have yet.
-const NOT_YET: &[&str] = &["kswin"];
 
 impl Planner {
     pub(super) fn create_monitor(&mut self, m: CreateMonitor) -> Result<(), Diagnostic> {
@@ -63,15 +63,11 @@ impl Planner {
             Diagnostic::at(why, span).with_help(format!("'{key}': {help}"))
         };
         let method = match options.get("method").map(|o| o.value.to_ascii_lowercase()) {
-            Some(method) if ["adwin", "page_hinkley", "ddm", "psi", "jensen_shannon", "ks", "wasserstein"].contains(&method.as_str()) => method,
-            Some(method) if NOT_YET.contains(&method.as_str()) => {
-                return Err(bad("method", format!("'{method}' is not in this version of Weir yet"))
-                    .with_help("the point detectors 'adwin', 'page_hinkley', 'ddm' and the windowed 'psi', 'jensen_shannon', 'ks', 'wasserstein' are"));
-            }
+            Some(method) if ["adwin", "page_hinkley", "ddm", "kswin", "psi", "jensen_shannon", "ks", "wasserstein"].contains(&method.as_str()) => method,
             Some(method) => return Err(bad("method", format!("unknown method '{method}'"))),
             None => {
                 return Err(Diagnostic::at(format!("monitor '{name}' needs a 'method'"), m.options_span)
-                    .with_help("add 'method' = 'adwin' (or 'page_hinkley', 'ddm') to its WITH options"));
+                    .with_help("add 'method' = 'adwin' (or 'page_hinkley', 'ddm', 'kswin') to its WITH options"));
             }
         };
         for (key, option) in &options {
@@ -244,6 +240,17 @@ pub(super) fn point_detector(
             warning_threshold: number("warning_threshold", 2.0)?,
             drift_threshold: number("drift_threshold", 3.0)?,
         },
+        "kswin" => {
+            let alpha = number("alpha", 0.005)?;
+            if alpha > 1.0 {
+                return Err(bad("alpha", format!("'alpha' is a probability, found {alpha}")));
+            }
+            let (window_size, stat_size) = (count("window_size", 100)?, count("stat_size", 30)?);
+            if stat_size == 0 || window_size < 2 * stat_size {
+                return Err(bad("stat_size", format!("'stat_size' ({stat_size}) must be at least 1 and at most half of 'window_size' ({window_size})")));
+            }
+            DetectorSpec::Kswin { alpha, window_size: window_size as usize, stat_size: stat_size as usize, seed: count("seed", 42)? }
+        }
         _ => return Ok(None),
     }))
 }

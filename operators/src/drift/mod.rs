@@ -1,5 +1,5 @@
 //! Concept-drift detectors over a stream of numbers (a model's prequential
-//! error, or any numeric column): ADWIN, Page-Hinkley and DDM.
+//! error, or any numeric column): ADWIN, Page-Hinkley, DDM and KSWIN.
 //!
 //! Each follows River's definition, parameter names and defaults, so that
 //! a detector fed the same sequence fires at the same 0-based indices as
@@ -19,6 +19,7 @@
 mod adwin;
 mod alerts;
 mod ddm;
+mod kswin;
 mod monitor;
 mod page_hinkley;
 mod windowed;
@@ -26,6 +27,7 @@ mod windowed;
 pub use adwin::Adwin;
 pub use alerts::{Alert, AlertRows, AlertWindow, alerts_schema};
 pub use ddm::Ddm;
+pub use kswin::Kswin;
 pub use monitor::{DetectorSpec, DriftMonitor};
 pub use page_hinkley::{Mode, PageHinkley};
 pub use windowed::{MonitorSpec, ReferenceSpec, ReferenceValues, WindowMethod, WindowSpec, WindowedMonitor};

@@ -14,7 +14,7 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Float64Type, TimeUnit, TimestampMillisecondType};
 
-use super::{Adwin, Alert, AlertRows, Ddm, DriftDetector, Mode, PageHinkley, State};
+use super::{Adwin, Alert, AlertRows, Ddm, DriftDetector, Kswin, Mode, PageHinkley, State};
 use crate::error::{OperatorError, Result};
 use crate::operator::Operator;
 
@@ -65,6 +65,17 @@ pub enum DetectorSpec {
         /// Deviations above the minimum that signal drift.
         drift_threshold: f64,
     },
+    /// `drift.KSWIN(alpha, window_size, stat_size, seed)`.
+    Kswin {
+        /// P-value at or below which drift is signalled.
+        alpha: f64,
+        /// Values in the sliding window.
+        window_size: usize,
+        /// Values in each of the two samples compared.
+        stat_size: usize,
+        /// Seed of the sampling (Python's `random.Random(seed)`).
+        seed: u64,
+    },
 }
 
 impl DetectorSpec {
@@ -74,6 +85,7 @@ impl DetectorSpec {
             Self::Adwin { .. } => "adwin",
             Self::PageHinkley { .. } => "page_hinkley",
             Self::Ddm { .. } => "ddm",
+            Self::Kswin { .. } => "kswin",
         }
     }
 
@@ -89,6 +101,7 @@ impl DetectorSpec {
             Self::Ddm { warm_start, warning_threshold, drift_threshold } => {
                 Box::new(Ddm::new(warm_start, warning_threshold, drift_threshold))
             }
+            Self::Kswin { alpha, window_size, stat_size, seed } => Box::new(Kswin::new(alpha, window_size, stat_size, seed)),
         }
     }
 }

@@ -1,2 +1,0 @@
-CREATE TABLE traffic WITH ('connector' = 'generator');
-CREATE MONITOR speed_drift ON traffic (speed) WITH ('method' = 'kswin');
