@@ -65,7 +65,9 @@
 //! rises 30% — a feature shift — and the congestion threshold rises 45% while
 //! the relative speed drop weighs twice as much — a change of the
 //! feature-to-label relationship — so a model trained before the drift
-//! degrades after it.
+//! degrades after it. With `'drift_concept' = 'inverted'` the label's
+//! log-odds also change sign at `drift_at`: an abrupt concept change of
+//! the kind drift-adaptation benchmarks use (the features drift the same).
 
 use std::cell::Cell;
 use std::ops::Range;
@@ -100,6 +102,8 @@ pub struct GeneratorOptions {
     /// both the feature distribution and the feature-to-label relationship
     /// change. Default `None` (no drift).
     pub drift_at: Option<u64>,
+    /// `'drift_concept'`: what happens to the label at `drift_at`.
+    pub drift_concept: DriftConcept,
     /// Event time of event 0, in milliseconds since the Unix epoch. Default
     /// 2026-01-01T00:00:00Z (`1_767_225_600_000`).
     pub start_ms: i64,
@@ -114,9 +118,25 @@ impl Default for GeneratorOptions {
             seed: 42,
             disorder_ms: 0,
             drift_at: None,
+            drift_concept: DriftConcept::RoadWorks,
             start_ms: 1_767_225_600_000,
         }
     }
+}
+
+/// How the feature-to-label relationship changes at `drift_at` (the
+/// features change the same way in both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DriftConcept {
+    /// `'road_works'`: the congestion threshold rises 45% and the speed
+    /// drop weighs twice as much — a mild change that an online learner
+    /// largely follows by itself.
+    #[default]
+    RoadWorks,
+    /// `'inverted'`: on top of the road works, the label's log-odds change
+    /// sign — an abrupt concept change (as in the SEA or STAGGER
+    /// benchmarks), for testing detectors and adaptation.
+    Inverted,
 }
 
 static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
@@ -415,6 +435,7 @@ struct Model {
     event_keys: [u64; 5],
     disorder_ms: u64,
     drift_at: u64,
+    inverted: bool,
     daily: &'static [f64; MINUTES_PER_DAY + 1],
 }
 
@@ -438,6 +459,7 @@ impl Model {
             event_keys: [0, 1, 2, 3, 4].map(|j| stream_key(opts.seed, STREAM_EVENT + j)),
             disorder_ms: opts.disorder_ms,
             drift_at: opts.drift_at.unwrap_or(u64::MAX),
+            inverted: opts.drift_concept == DriftConcept::Inverted,
             daily: &DAILY,
         }
     }
@@ -502,7 +524,10 @@ impl Model {
 
         // Label.
         let drop = 1.0 - speed * inv_free_flow;
-        let logit = sp.slope * (occupancy - thr) + speed_weight * (drop - 0.5);
+        let mut logit = sp.slope * (occupancy - thr) + speed_weight * (drop - 0.5);
+        if drifted && self.inverted {
+            logit = -logit;
+        }
         // `u < sigmoid(logit)` rewritten as `ln(u / (1 - u)) < logit`: the same
         // Bernoulli draw, but the logarithm depends only on the hash, so it
         // runs in parallel with the feature computation instead of after it.
@@ -778,6 +803,21 @@ mod tests {
         assert!((0.88..0.97).contains(&bayes), "bayes {bayes}");
         assert!(acc > 0.8 && acc <= bayes + 0.01, "global LR {acc}");
         assert!(rate(&y0) > 0.03);
+    }
+
+    #[test]
+    fn inverted_drift_turns_the_label_relationship_around() {
+        let o = GeneratorOptions { sensors: 20, drift_at: Some(20 * 43_200), drift_concept: DriftConcept::Inverted, ..opts() };
+        let n = 20 * 86_400;
+        let (xb, yb, _) = sample(&o, (0..n / 2).step_by(5));
+        let (xa, ya, _) = sample(&o, (n / 2..n).step_by(5));
+        let before = Logit::fit(&xb, &yb);
+        assert!(before.accuracy(&xb, &yb) > 0.8);
+        assert!(before.accuracy(&xa, &ya) < 0.5, "a model of the old concept is mostly wrong after the drift");
+        // The features drift as the road works make them, either way.
+        let road = GeneratorOptions { drift_concept: DriftConcept::RoadWorks, ..o.clone() };
+        assert_eq!(sample(&road, (n / 2..n).step_by(5)).0, xa);
+        assert_eq!(sample(&road, (0..n / 2).step_by(5)).1, yb, "nothing changes before drift_at");
     }
 
     #[test]

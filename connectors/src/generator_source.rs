@@ -51,6 +51,9 @@ impl SourceSpec for GeneratorSpec {
         if let Some(d) = o.drift_at {
             text.push_str(&format!(" drift_at={d}"));
         }
+        if o.drift_concept == crate::generator::DriftConcept::Inverted {
+            text.push_str(" drift_concept=inverted");
+        }
         text
     }
 

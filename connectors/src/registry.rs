@@ -33,6 +33,7 @@ pub const GENERATOR_OPTIONS: &[OptionSpec] = &[
     OptionSpec { key: "seed", default: Some("42"), doc: "the random seed; the same seed gives the same stream" },
     OptionSpec { key: "disorder_ms", default: Some("0"), doc: "events arrive up to this many ms out of event-time order" },
     OptionSpec { key: "drift_at", default: None, doc: "event index after which traffic and the congestion relationship change" },
+    OptionSpec { key: "drift_concept", default: Some("road_works"), doc: "the label's change at drift_at: 'road_works' (mild) or 'inverted' (its log-odds change sign: an abrupt concept change)" },
     OptionSpec { key: "start", default: Some("2026-01-01T00:00:00Z"), doc: "event time of the first event (RFC 3339), or 'now'" },
 ];
 
@@ -146,6 +147,11 @@ pub fn source_spec(
                 seed: r.parse("seed", "a whole number")?.unwrap_or(d.seed),
                 disorder_ms: r.parse("disorder_ms", "a whole number of milliseconds")?.unwrap_or(d.disorder_ms),
                 drift_at: r.parse("drift_at", "an event index")?,
+                drift_concept: match r.get("drift_concept") {
+                    None | Some("road_works") => generator::DriftConcept::RoadWorks,
+                    Some("inverted") => generator::DriftConcept::Inverted,
+                    Some(other) => return Err(r.invalid("drift_concept", other, "'road_works' or 'inverted'")),
+                },
                 start_ms,
             };
             let full = generator::schema();
