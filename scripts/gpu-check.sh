@@ -66,6 +66,8 @@ args=(--bench --warm-up-time 1 --measurement-time 2 --sample-size 20)
 for b in ${GPU_CHECK_BENCHES:-banks stats}; do
   [ "$b" = none ] && continue
   filter=(); [ "$b" = stats ] && filter=(windows)
+  # GPU_CHECK_FILTER narrows the banks benches (a criterion filter, such as "logistic").
+  if [ "$b" = banks ] && [ -n "${GPU_CHECK_FILTER:-}" ]; then filter=("$GPU_CHECK_FILTER"); fi
   "$BIN/$b-bench" "${args[@]}" "${filter[@]}" >> "$BIN/bench.log" 2>&1 || echo "BENCH FAILED: $b"
 done
 if [ -n "${OUT:-}" ]; then cp "$BIN"/parity-*.log "$BIN/bench.log" "$OUT/"; fi

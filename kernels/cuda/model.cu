@@ -136,6 +136,23 @@ __device__ __forceinline__ float weir_input(const WeirNet* net, int l, int i, co
     return net->scale ? weir_standardise(x[i], mean[i], var[i]) : x[i];
 }
 
+// The task's link on the n_out scores in out, in place: the logistic
+// function (binary), softmax (multiclass), or none (regression).
+__device__ __forceinline__ void weir_link(int task, int n_out, float* out) {
+    if (task == WEIR_TASK_BINARY) {
+        out[0] = weir_sigmoid(out[0]);
+    } else if (task == WEIR_TASK_MULTICLASS) {
+        float top = out[0];
+        for (int c = 1; c < n_out; ++c) top = fmaxf(top, out[c]);
+        float sum = 0.0f;
+        for (int c = 0; c < n_out; ++c) {
+            out[c] = expf(out[c] - top);
+            sum += out[c];
+        }
+        for (int c = 0; c < n_out; ++c) out[c] /= sum;
+    }
+}
+
 // Runs one key's network on row x; every layer's outputs land in act
 // (hidden layers activated, the last through the task's link).
 __device__ void weir_forward(const WeirNet* net, const float* x, const float* w, const float* b, const float* mean,
@@ -153,20 +170,7 @@ __device__ void weir_forward(const WeirNet* net, const float* x, const float* w,
             out[o] = l < last ? weir_activate(net->activation, z) : z;
         }
     }
-    float* out = act + net->bias_offset[last];
-    int n_out = net->dims[last + 1];
-    if (net->task == WEIR_TASK_BINARY) {
-        out[0] = weir_sigmoid(out[0]);
-    } else if (net->task == WEIR_TASK_MULTICLASS) {
-        float top = out[0];
-        for (int c = 1; c < n_out; ++c) top = fmaxf(top, out[c]);
-        float sum = 0.0f;
-        for (int c = 0; c < n_out; ++c) {
-            out[c] = expf(out[c] - top);
-            sum += out[c];
-        }
-        for (int c = 0; c < n_out; ++c) out[c] /= sum;
-    }
+    weir_link(net->task, net->dims[last + 1], act + net->bias_offset[last]);
 }
 
 // Copies the output layer of act to out.
@@ -196,20 +200,22 @@ extern "C" __global__ void weir_predict(
     weir_outputs(&net, act, out + (size_t)r * n_out);
 }
 
+// The parameters of the learning kernels (weir_learn, and
+// weir_learn_linear_warp in model_warp.cu): one list, so one launch serves
+// both.
+#define WEIR_LEARN_PARAMS                                                                                    \
+    int n_active, int n_features, int hidden1, int hidden2, int n_out, int task, int activation, int scale,   \
+        int optimizer, float lr, float beta1, float beta2, float eps, float l2, float intercept_lr,           \
+        int batch_size, const unsigned int *active_keys, const unsigned int *offsets,                        \
+        const unsigned int *order, const float *rows, const float *labels, float *weights, float *bias,      \
+        float *adam_m, float *adam_v, unsigned int *steps, float *count, float *mean, float *var,             \
+        float *grad_w, float *grad_b, unsigned int *pending, float *out
+
 // Test-then-train over each active key's rows, in order: one thread per key.
 // out[r * n_out ..] receives row r's outputs before learning from it.
 // grad_w, grad_b and pending hold each key's unfinished mini-batch when
 // batch_size > 1 (they are not read otherwise).
-extern "C" __global__ void weir_learn(
-    int n_active, int n_features, int hidden1, int hidden2, int n_out, int task, int activation, int scale,
-    int optimizer, float lr, float beta1, float beta2, float eps, float l2, float intercept_lr,
-    int batch_size,
-    const unsigned int* active_keys, const unsigned int* offsets, const unsigned int* order,
-    const float* rows, const float* labels,
-    float* weights, float* bias, float* adam_m, float* adam_v, unsigned int* steps,
-    float* count, float* mean, float* var,
-    float* grad_w, float* grad_b, unsigned int* pending,
-    float* out) {
+extern "C" __global__ void weir_learn(WEIR_LEARN_PARAMS) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n_active) {
         return;

@@ -38,7 +38,11 @@ pub use histograms::CudaHistogrammer;
 /// defines (compiled at run time, and compiled to PTX by the tests wherever
 /// NVRTC can be loaded).
 pub const SOURCES: &[(&str, &str, &[&str])] = &[
-    ("model.cu", include_str!("../cuda/model.cu"), &["weir_predict", "weir_learn"]),
+    (
+        "model.cu",
+        concat!(include_str!("../cuda/model.cu"), include_str!("../cuda/model_warp.cu")),
+        &["weir_predict", "weir_learn", "weir_learn_linear_warp"],
+    ),
     ("stats.cu", include_str!("../cuda/stats.cu"), &["weir_histograms"]),
 ];
 
@@ -135,6 +139,9 @@ pub struct CudaBank {
     stream: Arc<CudaStream>,
     predict_fn: CudaFunction,
     learn_fn: CudaFunction,
+    /// `weir_learn_linear_warp`: a warp per key, for the models
+    /// [`ModelSpec::warp_learns`] accepts.
+    learn_warp_fn: CudaFunction,
     n_keys: usize,
     capacity: usize,
     /// The `f32` arrays, indexed by the constants below; each holds
@@ -164,7 +171,7 @@ impl CudaBank {
     /// A bank on GPU `ordinal` that starts from saved numbers.
     pub fn from_state(spec: ModelSpec, state: BankState, ordinal: usize) -> Result<Self> {
         state.validate(&spec)?;
-        let (stream, [predict_fn, learn_fn]) = load(ordinal, SOURCES[0])?;
+        let (stream, [predict_fn, learn_fn, learn_warp_fn]) = load(ordinal, SOURCES[0])?;
         // Room for at least 64 keys, so that a growing bank does not
         // reallocate for each new key; the keys beyond n_keys hold fresh
         // models from the start.
@@ -187,7 +194,7 @@ impl CudaBank {
         let up_u32 = |v: &[u32]| if v.is_empty() { stream.alloc_zeros(1) } else { stream.clone_htod(v) }.map_err(driver("upload"));
         let (steps, pending) = (up_u32(&state.steps)?, up_u32(&state.pending)?);
         let layout = spec.layout();
-        Ok(Self { spec, layout, stream, predict_fn, learn_fn, n_keys, capacity, arrays, steps, pending })
+        Ok(Self { spec, layout, stream, predict_fn, learn_fn, learn_warp_fn, n_keys, capacity, arrays, steps, pending })
     }
 
     /// Values per key in `arrays[i]`.
@@ -338,8 +345,11 @@ impl ModelBank for CudaBank {
             Optimizer::Adam { lr, beta1, beta2, eps } => (1, lr, beta1, beta2, eps),
         };
         let (l2, intercept_lr) = (self.spec.l2, self.spec.intercept_lr);
+        // The warp kernel takes weir_learn's parameters (ignoring those of
+        // hidden layers and mini-batches) and runs 32 threads per key.
+        let (function, threads) = if self.spec.warp_learns() { (&self.learn_warp_fn, 32) } else { (&self.learn_fn, 1) };
         let [w, m, v, b, mean, var, count, gw, gb] = &mut self.arrays;
-        let mut launch = s.launch_builder(&self.learn_fn);
+        let mut launch = s.launch_builder(function);
         launch
             .arg(&n_active)
             .arg(&f)
@@ -374,10 +384,11 @@ impl ModelBank for CudaBank {
             .arg(gb)
             .arg(&mut self.pending)
             .arg(&mut out_d);
-        // SAFETY: the arguments match weir_learn's parameters in order and
-        // type; the CSR arrays index only rows of this batch and keys below
-        // n_keys (checked above).
-        unsafe { launch.launch(launch_config(groups.active_keys.len())) }.map_err(driver("launch"))?;
+        // SAFETY: the arguments match the parameters of weir_learn and of
+        // weir_learn_linear_warp (the same list) in order and type; the CSR
+        // arrays index only rows of this batch and keys below n_keys
+        // (checked above).
+        unsafe { launch.launch(launch_config(groups.active_keys.len() * threads)) }.map_err(driver("launch"))?;
         s.memcpy_dtoh(&out_d, out).map_err(driver("download"))?;
         s.synchronize().map_err(driver("synchronize"))
     }

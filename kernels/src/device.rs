@@ -1,14 +1,17 @@
 //! Choosing where a bank runs: `'device' = 'auto' | 'cpu' | 'cuda'`.
 //!
 //! A missing GPU is a normal condition; only a demanded `cuda` makes it an
-//! error. `auto` runs model banks on the CPU, for a measured reason: on an
-//! H200 (docs/benchmarks.md) the CUDA bank scored 6 to 55 times faster than
-//! one CPU core but learned 1.1 to 3 times slower with 10,000 keys, and far
-//! slower with one key, because its learning kernel walks each key's rows
-//! in order on a single thread. A pipeline's bank both learns and scores,
-//! so the CPU is the faster default until that kernel changes;
-//! `'device' = 'cuda'` still asks for the GPU (worth it for large per-key
-//! banks that score far more rows than they learn).
+//! error. `auto` picks by measurement (docs/benchmarks.md, an H200 against
+//! one core of its host):
+//!
+//! - a per-key bank of linear models learning online (at most 64 features
+//!   and 4 outputs) runs on CUDA when a GPU is usable: a warp per key
+//!   learns 1.6 to 3.8 times faster than the CPU at 10,000 to 100,000
+//!   keys, and scoring is 7 to 16 times faster;
+//! - every other bank stays on the CPU: a single global model learns row
+//!   after row (0.66M rows/s on the card against 5M on a core), and
+//!   networks and mini-batches use the one-thread-per-key kernel, which
+//!   learns 1.1 to 3 times slower than a core.
 
 use std::fmt;
 use std::str::FromStr;
@@ -21,9 +24,10 @@ use crate::spec::ModelSpec;
 /// Where the user asked a model to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DeviceRequest {
-    /// The faster device for the work, as measured: the CPU for model
-    /// banks (see the module docs), a usable GPU for binning many windows
-    /// ([`open_histogrammer`](crate::histograms::open_histogrammer)).
+    /// The faster device for the work, as measured: a usable GPU for
+    /// per-key banks of linear models learning online and for binning many
+    /// windows ([`open_histogrammer`](crate::histograms::open_histogrammer)),
+    /// the CPU otherwise (see the module docs).
     #[default]
     Auto,
     /// Always the CPU.
@@ -117,7 +121,16 @@ pub fn open_bank(
     match request {
         DeviceRequest::Cpu => cpu(state, "device = 'cpu'".into()),
         DeviceRequest::Auto if !per_key => cpu(state, "a single global model learns row after row".into()),
-        DeviceRequest::Auto => cpu(state, "'auto' keeps model banks on the CPU, which learns faster than the CUDA bank; 'device' = 'cuda' asks for the GPU".into()),
+        DeviceRequest::Auto if !spec.warp_learns() => {
+            cpu(state, "'auto' keeps networks and mini-batches on the CPU, which learns them faster; 'device' = 'cuda' asks for the GPU".into())
+        }
+        DeviceRequest::Auto => match cuda_unavailable() {
+            Some(reason) => cpu(state, reason),
+            None => match open_cuda(spec, state.clone()) {
+                Ok(opened) => Ok(opened),
+                Err(e) => cpu(state, format!("CUDA failed: {e}")),
+            },
+        },
         DeviceRequest::Cuda => match cuda_unavailable() {
             Some(reason) => Err(KernelError::NoCuda { reason }),
             None => open_cuda(spec, state),

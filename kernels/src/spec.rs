@@ -143,6 +143,19 @@ pub struct ModelSpec {
 }
 
 impl ModelSpec {
+    /// Whether the CUDA bank learns this model with a warp per key
+    /// (`cuda/model_warp.cu`): a linear model (no hidden layer) learning
+    /// online, with at most 64 features and 4 outputs.
+    ///
+    /// ```
+    /// use weir_kernels::{ModelSpec, Task};
+    /// assert!(ModelSpec::river_defaults(Task::Binary, 8).warp_learns());
+    /// assert!(!ModelSpec { hidden: [16, 0], ..ModelSpec::river_defaults(Task::Binary, 8) }.warp_learns());
+    /// ```
+    pub fn warp_learns(&self) -> bool {
+        self.hidden == [0, 0] && self.batch_size == 1 && self.n_features <= 64 && self.n_outputs() <= 4
+    }
+
     /// River's defaults for a linear model of `task` with `n_features`
     /// inputs: SGD at 0.01, no L2, intercept step 0.01, no scaler.
     ///

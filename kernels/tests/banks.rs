@@ -251,7 +251,9 @@ fn auto_device_never_fails_for_want_of_a_gpu() {
             assert!(matches!(demanded, Err(KernelError::NoCuda { .. })), "{demanded:?}");
         }
         None => {
-            assert_eq!(opened.bank.device(), "cpu", "auto keeps banks on the CPU (see device.rs)");
+            assert_eq!(opened.bank.device(), "cuda", "a per-key linear bank learns faster on the GPU (see device.rs)");
+            let mlp = ModelSpec { hidden: [4, 0], ..spec };
+            assert_eq!(weir_kernels::open_bank(mlp, None, weir_kernels::DeviceRequest::Auto, true).unwrap().bank.device(), "cpu");
             let demanded = weir_kernels::open_bank(spec, None, weir_kernels::DeviceRequest::Cuda, true).unwrap();
             assert_eq!(demanded.bank.device(), "cuda");
         }

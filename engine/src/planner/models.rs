@@ -40,7 +40,7 @@ const MODEL_OPTIONS: &[(&str, &str)] = &[
     ("intercept_lr", "linear models only: step size of the biases (plain SGD, as River), default 0.01; an mlp's biases move with its optimizer"),
     ("scaler", "'standard' (running mean and variance per key) or 'none' (default)"),
     ("partition_by", "a column: one model per value of it, created on first sight"),
-    ("device", "'auto' (default: the CPU, which learns faster than the CUDA bank), 'cpu' or 'cuda'"),
+    ("device", "'auto' (default: CUDA for per-key linear models learning online when a GPU is usable, else the CPU; see docs/models.md), 'cpu' or 'cuda'"),
     ("drift.detector", "'adwin', 'page_hinkley', 'ddm' or 'kswin': a detector per key on the prequential errors (0/1 for a classifier); its alerts are ML_ALERTS(MODEL m)"),
     ("on_drift", "'none' (default: alerts only), 'reset' (a fresh model for the key) or 'background' (a model started at the warning is swapped in; ddm)"),
     ("drift.delta", "adwin: confidence of the change test (0.002); page_hinkley: tolerated deviation (0.005)"),
