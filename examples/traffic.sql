@@ -75,11 +75,13 @@ SELECT sensor_id, ts, round(speed, 1) AS speed_kmh, round(occupancy * 100, 1) AS
 FROM ML_PREDICT(TABLE features, MODEL congestion, DESCRIPTOR(speed, volume, occupancy))
 WHERE level <> 'free';
 
--- Feature drift: each minute's speeds against those of the first 6,000
--- readings (two minutes), by the population stability index over the
--- reference's deciles.
+-- Feature drift: each minute's speeds against those of the first two
+-- minutes of event time, by the population stability index over the
+-- reference's deciles. An event-time reference is the same however the
+-- rows arrive (`weir demo` reads them from Kafka partitions).
 CREATE MONITOR speed_drift ON features (speed)
-  WITH ('method' = 'psi', 'reference.rows' = '6000', 'window' = '1 minute', 'threshold' = '1.0');
+  WITH ('method' = 'psi', 'reference.start' = '2026-01-01T00:00:00Z', 'reference.end' = '2026-01-01T00:02:00Z',
+        'window' = '1 minute', 'threshold' = '1.0');
 
 -- Every drift alert, printed: the monitor's (when a minute's speeds have
 -- moved) and the model's (a sensor whose errors drifted; its background

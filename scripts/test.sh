@@ -22,12 +22,7 @@ cargo --version
 # which each test starts on a free loopback port, and check what Weir wrote
 # with an independent client, Python's confluent-kafka (PyPI). Both are
 # installed once and cached outside the clone (~9 minutes for tansu).
-TOOLS="${WEIR_TOOLS:-$HOME/.cache/weir/tools}"
-if [ ! -x "$TOOLS/bin/tansu" ]; then
-  echo "==> installing the tansu broker into $TOOLS"
-  cargo install tansu --version 0.6.0 --locked --features libsql --root "$TOOLS"
-fi
-export WEIR_TANSU="$TOOLS/bin/tansu"
+source scripts/tansu.sh
 PYTHON="${WEIR_PYTHON:-python3}"
 if ! "$PYTHON" -c 'import confluent_kafka' 2>/dev/null; then
   echo "==> installing confluent-kafka (Python) for the Kafka tests"

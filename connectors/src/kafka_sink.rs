@@ -172,6 +172,10 @@ impl Sink for KafkaSink {
     }
 
     fn finish(&mut self) -> Result<()> {
+        self.sync()
+    }
+
+    fn sync(&mut self) -> Result<()> {
         self.producer.flush(FLUSH_TIMEOUT).map_err(kafka_err(format!("flushing '{}'", self.spec.topic)))?;
         self.check()
     }

@@ -8,6 +8,13 @@
 //! one per message; a message that does not decode is isolated, counted
 //! with its `topic/partition@offset`, and skipped (or fails the pipeline).
 //!
+//! Each poll's messages are decoded per partition, so that every batch
+//! belongs to one partition: the engine keeps a watermark per partition and
+//! commits each partition's offsets once the rows before them have been
+//! handed to every sink (`Source::commit`). Metadata columns (`ts
+//! TIMESTAMP(3) METADATA FROM 'timestamp'`, `partition`, `offset`, `key`,
+//! `topic`) are filled from the messages, as Flink's and Arroyo's are.
+//!
 //! Bounded reads (`'scan.bounded.mode' = 'latest-offset'`) note each
 //! partition's high watermark when the reader opens and finish when every
 //! assigned partition has reached it, so backfills and tests end by
@@ -18,16 +25,17 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::array::{ArrayRef, BinaryArray, Int32Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
+use datafusion::arrow::compute::{cast_with_options, CastOptions};
+use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef, TimeUnit};
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::decode::{Format, RecordDecoder};
-use crate::source::{BadRecords, OnError, Source, SourceSpec, SourceStatus, Split};
+use crate::source::{BadRecords, OnError, Polled, Source, SourceSpec, SourceStatus, Split};
 use crate::{ConnectorError, Result};
 
 /// How long broker requests at open time may take.
@@ -59,6 +67,65 @@ pub enum Bounded {
     Timestamp(i64),
 }
 
+/// The field metadata key that marks a declared column as a metadata
+/// column; its value is the metadata's name (`timestamp`, `partition`...).
+pub const METADATA_FIELD_KEY: &str = "weir.metadata";
+
+/// What a Kafka metadata column reads, with its natural type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KafkaMetadata {
+    /// The topic (STRING).
+    Topic,
+    /// The partition (INT).
+    Partition,
+    /// The offset (BIGINT).
+    Offset,
+    /// The message timestamp (TIMESTAMP(3), UTC).
+    Timestamp,
+    /// The message key (read as STRING: its bytes as UTF-8, NULL if not).
+    Key,
+}
+
+/// Kafka's metadata names, as Flink spells them, with their types.
+pub const KAFKA_METADATA: &[(&str, &str)] = &[
+    ("topic", "STRING"),
+    ("partition", "INT"),
+    ("offset", "BIGINT"),
+    ("timestamp", "TIMESTAMP(3)"),
+    ("key", "STRING"),
+];
+
+impl KafkaMetadata {
+    /// Parses a metadata name.
+    ///
+    /// ```
+    /// use weir_connectors::KafkaMetadata;
+    /// assert_eq!(KafkaMetadata::from_name("timestamp"), Some(KafkaMetadata::Timestamp));
+    /// assert_eq!(KafkaMetadata::from_name("headers"), None);
+    /// ```
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "topic" => Some(Self::Topic),
+            "partition" => Some(Self::Partition),
+            "offset" => Some(Self::Offset),
+            "timestamp" => Some(Self::Timestamp),
+            "key" => Some(Self::Key),
+            _ => None,
+        }
+    }
+
+    /// The Arrow type the values come in (cast to the declared type).
+    pub fn data_type(self) -> DataType {
+        match self {
+            Self::Topic => DataType::Utf8,
+            Self::Partition => DataType::Int32,
+            Self::Offset => DataType::Int64,
+            Self::Timestamp => DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            Self::Key => DataType::Binary,
+        }
+    }
+}
+
 /// A configured Kafka source.
 #[derive(Debug, Clone)]
 pub struct KafkaSourceSpec {
@@ -73,8 +140,10 @@ pub struct KafkaSourceSpec {
     pub bounded: Bounded,
     /// JSON or CSV payloads.
     pub format: Format,
-    /// The declared columns.
+    /// The declared columns, metadata columns included.
     pub schema: SchemaRef,
+    /// The metadata columns: their index in `schema` and what they read.
+    pub metadata: Vec<(usize, KafkaMetadata)>,
     /// What to do with messages that do not decode.
     pub on_error: OnError,
     /// Where messages that do not decode go, unchanged, with headers naming
@@ -98,21 +167,25 @@ struct Assigned {
     next: i64,
 }
 
-/// Where a message in the decode buffer came from.
+/// Where a message in a partition's decode buffer came from.
 struct Origin {
     /// Its line's start in the buffer.
     start: usize,
-    topic: String,
-    partition: i32,
     offset: i64,
-    /// The message as received, kept only for the dead-letter topic.
-    original: Option<(Option<Vec<u8>>, Vec<u8>)>,
+    /// The message timestamp (epoch ms), if it has one.
+    timestamp: Option<i64>,
+    key: Option<Vec<u8>>,
+    /// The value as received, kept only for the dead-letter topic.
+    value: Option<Vec<u8>>,
 }
 
-impl Origin {
-    fn position(&self) -> String {
-        format!("{}/{}@{}", self.topic, self.partition, self.offset)
-    }
+/// The messages of one partition gathered by a poll.
+#[derive(Default)]
+struct Gathered {
+    buffer: Vec<u8>,
+    origins: Vec<Origin>,
+    /// Messages read (decoded or not): the position moved.
+    read: bool,
 }
 
 struct KafkaSource {
@@ -121,12 +194,32 @@ struct KafkaSource {
     partitions: Vec<Assigned>,
     bounded: bool,
     decoder: RecordDecoder,
+    /// The declared columns; the decoder produces those that are not metadata.
+    schema: SchemaRef,
+    metadata: Vec<(usize, KafkaMetadata)>,
     on_error: OnError,
     bad: Arc<BadRecords>,
-    buffer: Vec<u8>,
-    origins: Vec<Origin>,
+    gathered: Vec<Gathered>,
+    /// Commits go to the consumer group only when the table names one.
+    commits: bool,
     /// The broker is unreachable (logged once per outage).
     outage: bool,
+}
+
+impl KafkaSourceSpec {
+    /// The columns decoded from message values: the declared ones without
+    /// the metadata columns.
+    pub fn payload_schema(&self) -> SchemaRef {
+        let fields: Vec<_> = self
+            .schema
+            .fields()
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !self.metadata.iter().any(|(m, _)| m == i))
+            .map(|(_, f)| Arc::clone(f))
+            .collect();
+        Arc::new(Schema::new(fields))
+    }
 }
 
 impl SourceSpec for KafkaSourceSpec {
@@ -230,23 +323,27 @@ impl SourceSpec for KafkaSourceSpec {
                 Some((topic.clone(), producer))
             }
         };
+        let payload = self.payload_schema();
         let decoder = match self.format {
-            Format::Json => RecordDecoder::json(Arc::clone(&self.schema))?,
+            Format::Json => RecordDecoder::json(payload)?,
             Format::Csv => {
-                let header: Vec<String> = self.schema.fields().iter().map(|f| f.name().clone()).collect();
-                RecordDecoder::csv(Arc::clone(&self.schema), &header)?
+                let header: Vec<String> = payload.fields().iter().map(|f| f.name().clone()).collect();
+                RecordDecoder::csv(payload, &header)?
             }
         };
+        let gathered = partitions.iter().map(|_| Gathered::default()).collect();
         Ok(Box::new(KafkaSource {
             consumer,
             dlq,
             partitions,
             bounded: self.bounded != Bounded::Unbounded,
             decoder,
+            schema: Arc::clone(&self.schema),
+            metadata: self.metadata.clone(),
             on_error: self.on_error,
             bad,
-            buffer: Vec::new(),
-            origins: Vec::new(),
+            gathered,
+            commits: self.properties.contains_key("group.id"),
             outage: false,
         }))
     }
@@ -257,48 +354,135 @@ impl KafkaSource {
         self.bounded && self.partitions.iter().all(|p| p.end.is_some_and(|end| p.next >= end))
     }
 
-    fn decode(&mut self, out: &mut Vec<RecordBatch>) -> Result<()> {
-        if self.buffer.is_empty() {
+    /// Decodes the messages gathered for partition `index` into one batch
+    /// of the declared columns, metadata included.
+    fn decode(&mut self, index: usize, out: &mut Vec<Polled>) -> Result<()> {
+        let gathered = std::mem::take(&mut self.gathered[index]);
+        if !gathered.read {
+            self.gathered[index] = gathered;
             return Ok(());
         }
-        let mut failures: Vec<(usize, String)> = Vec::new();
-        let policy = self.on_error;
-        let buffer = std::mem::take(&mut self.buffer);
-        let result = self.decoder.decode(&buffer, out, &mut |offset, reason| {
-            failures.push((offset, reason));
-            match policy {
-                OnError::Skip => Ok(()),
-                OnError::Fail => Err(ConnectorError::MalformedRecord { position: String::new(), reason: String::new() }),
-            }
-        });
-        for (offset, reason) in failures {
-            let at = self.origins.partition_point(|o| o.start <= offset);
-            let Some(origin) = at.checked_sub(1).and_then(|i| self.origins.get(i)) else { continue };
-            if let (Some((topic, producer)), Some((key, value))) = (&self.dlq, &origin.original) {
-                dead_letter(producer, topic, origin, key.as_deref(), value, &reason)?;
-            }
-            self.bad.handle(self.on_error, origin.position(), reason)?;
+        let position = Some(self.partitions[index].next);
+        let mut decoded = Vec::new();
+        let mut failed: Vec<(usize, String)> = Vec::new();
+        if !gathered.buffer.is_empty() {
+            let policy = self.on_error;
+            self.decoder.decode(&gathered.buffer, &mut decoded, &mut |offset, reason| {
+                let at = gathered.origins.partition_point(|o| o.start <= offset).saturating_sub(1);
+                failed.push((at, reason));
+                match policy {
+                    OnError::Skip => Ok(()),
+                    OnError::Fail => Err(ConnectorError::MalformedRecord { position: String::new(), reason: String::new() }),
+                }
+            })
+            .or_else(|e| if failed.is_empty() { Err(e) } else { Ok(()) })?;
         }
-        self.origins.clear();
-        self.buffer = buffer;
-        self.buffer.clear();
-        result
+        for (at, reason) in &failed {
+            self.reject(index, &gathered.origins[*at], reason)?;
+        }
+        let kept: Vec<&Origin> = {
+            let mut bad = failed.iter().map(|(at, _)| *at).peekable();
+            gathered
+                .origins
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| {
+                    while bad.peek().is_some_and(|b| b < i) {
+                        bad.next();
+                    }
+                    bad.peek() != Some(i)
+                })
+                .map(|(_, o)| o)
+                .collect()
+        };
+        let rows: usize = decoded.iter().map(RecordBatch::num_rows).sum();
+        let payload = match decoded.len() {
+            0 => RecordBatch::new_empty(self.decoder.schema().clone()),
+            1 => decoded.remove(0),
+            _ => datafusion::arrow::compute::concat_batches(self.decoder.schema(), &decoded)
+                .map_err(|source| ConnectorError::Arrow { context: "joining decoded messages".into(), source })?,
+        };
+        if rows != kept.len() {
+            // A value held several records (or none): the rows no longer
+            // line up with their messages.
+            return Err(ConnectorError::MalformedRecord {
+                position: format!("{}/{}", self.partitions[index].topic, self.partitions[index].partition),
+                reason: format!("{} messages decoded into {rows} records; each message must hold exactly one", kept.len()),
+            });
+        }
+        let batch = self.with_metadata(index, payload, &kept)?;
+        let row_positions: Vec<i64> = kept.iter().map(|o| o.offset + 1).collect();
+        drop(kept);
+        self.gathered[index] = Gathered { buffer: gathered.buffer, origins: gathered.origins, read: false };
+        self.gathered[index].buffer.clear();
+        self.gathered[index].origins.clear();
+        out.push(Polled { partition: index, batch, position, row_positions });
+        Ok(())
+    }
+
+    /// Counts a message that did not decode, dead-letters it, or fails.
+    fn reject(&self, index: usize, origin: &Origin, reason: &str) -> Result<()> {
+        let p = &self.partitions[index];
+        if let (Some((topic, producer)), Some(value)) = (&self.dlq, &origin.value) {
+            dead_letter(producer, topic, &p.topic, p.partition, origin, value, reason)?;
+        }
+        self.bad.handle(self.on_error, format!("{}/{}@{}", p.topic, p.partition, origin.offset), reason.to_string())
+    }
+
+    /// The declared columns: the decoded ones with the metadata columns
+    /// put in their places.
+    fn with_metadata(&self, index: usize, payload: RecordBatch, kept: &[&Origin]) -> Result<RecordBatch> {
+        if self.metadata.is_empty() {
+            return Ok(payload);
+        }
+        let p = &self.partitions[index];
+        let n = kept.len();
+        let mut decoded = payload.columns().iter();
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
+        for (i, field) in self.schema.fields().iter().enumerate() {
+            let Some((_, kind)) = self.metadata.iter().find(|(m, _)| *m == i) else {
+                match decoded.next() {
+                    Some(c) => columns.push(Arc::clone(c)),
+                    None => return Err(ConnectorError::Schema { connector: "kafka".into(), reason: "decoded too few columns".into() }),
+                }
+                continue;
+            };
+            let natural: ArrayRef = match kind {
+                KafkaMetadata::Topic => Arc::new(StringArray::from(vec![p.topic.as_str(); n])),
+                KafkaMetadata::Partition => Arc::new(Int32Array::from(vec![p.partition; n])),
+                KafkaMetadata::Offset => Arc::new(Int64Array::from_iter_values(kept.iter().map(|o| o.offset))),
+                KafkaMetadata::Timestamp => Arc::new(
+                    TimestampMillisecondArray::from(kept.iter().map(|o| o.timestamp).collect::<Vec<_>>()).with_timezone("UTC"),
+                ),
+                KafkaMetadata::Key => Arc::new(BinaryArray::from(kept.iter().map(|o| o.key.as_deref()).collect::<Vec<_>>())),
+            };
+            let column = if natural.data_type() == field.data_type() {
+                natural
+            } else {
+                // Safe casts: a key that is not UTF-8 read as STRING is NULL.
+                cast_with_options(&natural, field.data_type(), &CastOptions { safe: true, ..Default::default() })
+                    .map_err(|source| ConnectorError::Arrow { context: format!("metadata column '{}'", field.name()), source })?
+            };
+            columns.push(column);
+        }
+        RecordBatch::try_new(Arc::clone(&self.schema), columns)
+            .map_err(|source| ConnectorError::Arrow { context: "adding metadata columns".into(), source })
     }
 }
 
 /// Sends a message that did not decode to the dead-letter topic, unchanged,
 /// with headers saying why and where from.
-fn dead_letter(producer: &BaseProducer, topic: &str, origin: &Origin, key: Option<&[u8]>, value: &[u8], reason: &str) -> Result<()> {
-    let partition = origin.partition.to_string();
+fn dead_letter(producer: &BaseProducer, topic: &str, source_topic: &str, partition: i32, origin: &Origin, value: &[u8], reason: &str) -> Result<()> {
+    let partition = partition.to_string();
     let offset = origin.offset.to_string();
     let headers = OwnedHeaders::new()
         .insert(Header { key: "weir.error", value: Some(reason) })
-        .insert(Header { key: "weir.source.topic", value: Some(origin.topic.as_str()) })
+        .insert(Header { key: "weir.source.topic", value: Some(source_topic) })
         .insert(Header { key: "weir.source.partition", value: Some(partition.as_str()) })
         .insert(Header { key: "weir.source.offset", value: Some(offset.as_str()) });
     loop {
         let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).payload(value).headers(headers.clone());
-        if let Some(k) = key {
+        if let Some(k) = origin.key.as_deref() {
             record = record.key(k);
         }
         match producer.send(record) {
@@ -313,11 +497,20 @@ fn dead_letter(producer: &BaseProducer, topic: &str, origin: &Origin, key: Optio
 
 impl Source for KafkaSource {
     fn poll(&mut self, out: &mut Vec<RecordBatch>) -> Result<SourceStatus> {
+        let mut polled = Vec::new();
+        let status = self.poll_partitioned(&mut polled)?;
+        out.extend(polled.into_iter().map(|p| p.batch).filter(|b| b.num_rows() > 0));
+        Ok(status)
+    }
+
+    fn poll_partitioned(&mut self, out: &mut Vec<Polled>) -> Result<SourceStatus> {
         if self.finished() {
             return Ok(SourceStatus::Finished);
         }
         let mut read = 0;
         let mut unavailable = false;
+        let keep = self.dlq.is_some();
+        let wants_key = keep || self.metadata.iter().any(|(_, m)| *m == KafkaMetadata::Key);
         while read < MAX_MESSAGES {
             let wait = if read == 0 { Duration::from_millis(100) } else { Duration::ZERO };
             let Some(message) = self.consumer.poll(wait) else { break };
@@ -340,13 +533,14 @@ impl Source for KafkaSource {
                 tracing::info!("kafka: reading again");
                 self.outage = false;
             }
-            let Some(p) = self
+            let Some(index) = self
                 .partitions
-                .iter_mut()
-                .find(|p| p.partition == message.partition() && p.topic == message.topic())
+                .iter()
+                .position(|p| p.partition == message.partition() && p.topic == message.topic())
             else {
                 continue;
             };
+            let p = &mut self.partitions[index];
             if p.end.is_some_and(|end| message.offset() >= end) {
                 p.next = p.next.max(message.offset() + 1);
                 continue;
@@ -354,20 +548,29 @@ impl Source for KafkaSource {
             p.next = message.offset() + 1;
             read += 1;
             let payload = message.payload().unwrap_or_default();
-            let original = self.dlq.as_ref().map(|_| (message.key().map(<[u8]>::to_vec), payload.to_vec()));
-            self.origins.push(Origin {
-                start: self.buffer.len(),
-                topic: message.topic().to_string(),
-                partition: message.partition(),
+            let origin = Origin {
+                start: self.gathered[index].buffer.len(),
                 offset: message.offset(),
-                original,
-            });
+                timestamp: message.timestamp().to_millis(),
+                key: if wants_key { message.key().map(<[u8]>::to_vec) } else { None },
+                value: keep.then(|| payload.to_vec()),
+            };
+            self.gathered[index].read = true;
+            if payload.iter().all(u8::is_ascii_whitespace) {
+                // An empty value (a tombstone) holds no record.
+                self.reject(index, &origin, "the message has no value")?;
+                continue;
+            }
+            let gathered = &mut self.gathered[index];
+            gathered.origins.push(origin);
             // One record per message: a raw newline is never valid inside a
             // JSON string, so it is whitespace and can be replaced.
-            self.buffer.extend(payload.iter().map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }));
-            self.buffer.push(b'\n');
+            gathered.buffer.extend(payload.iter().map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }));
+            gathered.buffer.push(b'\n');
         }
-        self.decode(out)?;
+        for index in 0..self.partitions.len() {
+            self.decode(index, out)?;
+        }
         if let Some((_, producer)) = &self.dlq {
             producer.poll(Duration::ZERO);
         }
@@ -382,5 +585,35 @@ impl Source for KafkaSource {
             (0, false) => SourceStatus::Idle(Duration::from_millis(50)),
             _ => SourceStatus::Active,
         })
+    }
+
+    fn partitions(&self) -> usize {
+        self.partitions.len()
+    }
+
+    fn partition_finished(&self, partition: usize) -> bool {
+        self.partitions.get(partition).is_some_and(|p| p.end.is_some_and(|end| p.next >= end))
+    }
+
+    fn commit(&mut self, positions: &[(usize, i64)], last: bool) -> Result<()> {
+        if !self.commits || positions.is_empty() {
+            return Ok(());
+        }
+        let mut list = TopicPartitionList::new();
+        for (index, offset) in positions {
+            let Some(p) = self.partitions.get(*index) else { continue };
+            list.add_partition_offset(&p.topic, p.partition, Offset::Offset(*offset)).map_err(kafka_err("committing offsets"))?;
+        }
+        let mode = if last { CommitMode::Sync } else { CommitMode::Async };
+        match self.consumer.commit(&list, mode) {
+            Ok(()) => Ok(()),
+            // A commit that fails while the broker is away is retried with
+            // the next one; only the final commit must succeed.
+            Err(e) if !last => {
+                tracing::debug!(error = %e, "kafka: offset commit failed; the next one retries");
+                Ok(())
+            }
+            Err(e) => Err(kafka_err("committing the final offsets")(e)),
+        }
     }
 }

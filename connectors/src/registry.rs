@@ -13,7 +13,7 @@ use crate::file_source::FileSourceSpec;
 use crate::generator::{self, GeneratorOptions};
 use crate::generator_source::GeneratorSpec;
 use crate::kafka_sink::{KafkaFormat, KafkaSinkSpec};
-use crate::kafka_source::{Bounded, KafkaSourceSpec, Startup};
+use crate::kafka_source::{Bounded, KafkaMetadata, KafkaSourceSpec, Startup, KAFKA_METADATA, METADATA_FIELD_KEY};
 use crate::options::{OptionReader, OptionSpec};
 use crate::sinks::{BlackholeSinkSpec, FileSinkSpec, SinkFormat, StdoutSinkSpec};
 use crate::source::{OnError, SinkSpec, SourceSpec};
@@ -71,6 +71,7 @@ pub const KAFKA_SOURCE_OPTIONS: &[OptionSpec] = &[
     OptionSpec { key: "scan.bounded.mode", default: Some("unbounded"), doc: "'unbounded', 'latest-offset' (stop at the partitions' ends when opened) or 'timestamp'" },
     OptionSpec { key: "scan.bounded.timestamp-millis", default: None, doc: "with scan.bounded.mode 'timestamp': stop before the first message after this epoch ms" },
     OptionSpec { key: "dlq.topic", default: None, doc: "messages that do not decode go here unchanged, with headers weir.error, weir.source.topic, .partition, .offset" },
+    OptionSpec { key: "scan.watermark.idle-timeout", default: None, doc: "a partition without messages for this long ('5 s') stops holding the watermark back" },
     ON_ERROR,
 ];
 
@@ -121,6 +122,14 @@ pub fn source_spec(
     options: &BTreeMap<String, String>,
     declared: Option<SchemaRef>,
 ) -> Result<Arc<dyn SourceSpec>> {
+    if connector != "kafka"
+        && let Some(field) = declared.iter().flat_map(|d| d.fields().iter()).find(|f| f.metadata().contains_key(METADATA_FIELD_KEY))
+    {
+        return Err(ConnectorError::Schema {
+            connector: connector.into(),
+            reason: format!("column '{}' is a METADATA column; only kafka sources have metadata", field.name()),
+        });
+    }
     match connector {
         "generator" => {
             let r = OptionReader::new(connector, GENERATOR_OPTIONS, options)?;
@@ -225,7 +234,23 @@ pub fn source_spec(
                 reason: "a kafka source needs a column list: CREATE TABLE t (col TYPE, ...) WITH (...)".into(),
             })?;
             let dlq_topic = r.get("dlq.topic").map(str::to_string);
-            Ok(Arc::new(KafkaSourceSpec { topics, properties, startup, bounded, format, schema, on_error: on_error(&r)?, dlq_topic }))
+            let mut metadata = Vec::new();
+            for (i, field) in schema.fields().iter().enumerate() {
+                let Some(name) = field.metadata().get(METADATA_FIELD_KEY) else { continue };
+                let kind = KafkaMetadata::from_name(name).ok_or_else(|| ConnectorError::Schema {
+                    connector: "kafka".into(),
+                    reason: format!("column '{}' reads unknown metadata '{name}'; kafka has {}", field.name(), metadata_names()),
+                })?;
+                metadata.push((i, kind));
+            }
+            let spec = KafkaSourceSpec { topics, properties, startup, bounded, format, schema, metadata, on_error: on_error(&r)?, dlq_topic };
+            if spec.payload_schema().fields().is_empty() {
+                return Err(ConnectorError::Schema {
+                    connector: "kafka".into(),
+                    reason: "every column is a metadata column; declare the message's fields too".into(),
+                });
+            }
+            Ok(Arc::new(spec))
         }
         other => Err(unknown(other, "source", SOURCES)),
     }
@@ -255,6 +280,11 @@ fn kafka_properties(options: &BTreeMap<String, String>) -> Result<(BTreeMap<Stri
     }
     properties.entry("group.id".into()).or_insert_with(|| "weir".into());
     Ok((rest, properties))
+}
+
+/// Kafka's metadata names with their types, for messages.
+pub fn metadata_names() -> String {
+    KAFKA_METADATA.iter().map(|(n, t)| format!("'{n}' ({t})")).collect::<Vec<_>>().join(", ")
 }
 
 fn column_list(schema: &Schema) -> String {

@@ -48,6 +48,52 @@ pub enum SourceStatus {
 pub trait Source: Send {
     /// Appends ready batches to `out`, each of the spec's schema.
     fn poll(&mut self, out: &mut Vec<RecordBatch>) -> Result<SourceStatus>;
+
+    /// Like [`Source::poll`], saying which of the split's partitions each
+    /// batch came from and how far that partition has been read, so that
+    /// the engine can keep a watermark per partition and commit positions.
+    /// Sources with one partition and nothing to commit keep the default.
+    fn poll_partitioned(&mut self, out: &mut Vec<Polled>) -> Result<SourceStatus> {
+        let mut batches = Vec::new();
+        let status = self.poll(&mut batches)?;
+        out.extend(batches.into_iter().map(|batch| Polled { partition: 0, batch, position: None, row_positions: Vec::new() }));
+        Ok(status)
+    }
+
+    /// How many partitions this split reads (each has its own watermark).
+    fn partitions(&self) -> usize {
+        1
+    }
+
+    /// Whether partition `partition` has ended (a bounded read reached its
+    /// end): it no longer holds the watermark back.
+    fn partition_finished(&self, _partition: usize) -> bool {
+        false
+    }
+
+    /// Records that everything before `position` in each listed partition
+    /// has been fully handed to the sinks (a Kafka source commits these
+    /// offsets to its consumer group). `last` is true for the final commit
+    /// of a run, which should wait for the broker's answer.
+    fn commit(&mut self, _positions: &[(usize, i64)], _last: bool) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// One batch of a partitioned poll.
+#[derive(Debug, Clone)]
+pub struct Polled {
+    /// The partition, `0..Source::partitions()`.
+    pub partition: usize,
+    /// The rows (possibly none, when the messages read were all malformed).
+    pub batch: RecordBatch,
+    /// The partition's position after these rows (Kafka: the next offset),
+    /// when the source can commit.
+    pub position: Option<i64>,
+    /// The position after each row, when the source knows it (empty
+    /// otherwise): commits can then stop inside a batch, before the first
+    /// row an operator still holds.
+    pub row_positions: Vec<i64>,
 }
 
 /// A configured source connector.
@@ -72,6 +118,14 @@ pub trait Sink: Send {
     }
     /// Flushes everything written; called once when the input has ended.
     fn finish(&mut self) -> Result<()>;
+
+    /// Waits until everything written so far is durable or delivered (a
+    /// Kafka sink waits for the broker's acknowledgements). Sources commit
+    /// their positions only past rows that every sink has synced, so this
+    /// is what makes a restart lose nothing. Defaults to [`Sink::flush`].
+    fn sync(&mut self) -> Result<()> {
+        self.flush()
+    }
 }
 
 /// A configured sink connector.

@@ -10,6 +10,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use weir_engine::{export, plan_pipeline, run, EngineError, RunOptions};
 
+mod demo;
+
 /// Weir: streaming SQL pipelines for real-time machine learning.
 ///
 /// Write a pipeline in Flink-style SQL (sources and sinks with CREATE TABLE,
@@ -47,6 +49,24 @@ enum Command {
     },
     /// List the connectors and their options.
     Connectors,
+    /// The main example through Kafka: starts a Kafka-protocol broker
+    /// (tansu) on loopback, produces the generator's readings into topic
+    /// 'traffic', and runs examples/traffic.sql reading that topic, until
+    /// Ctrl-C. Prints the bootstrap address for your own clients.
+    Demo {
+        /// Produce the example's events first, read them to the end, exit.
+        #[arg(long)]
+        bounded: bool,
+        /// Events per second of the generator [default: the example's].
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Partitions of the 'traffic' topic.
+        #[arg(long, default_value_t = 4)]
+        partitions: u32,
+        /// Worker threads of the example's pipeline [default: the CPU cores].
+        #[arg(short, long, value_parser = clap::value_parser!(u32).range(1..=1024))]
+        workers: Option<u32>,
+    },
     /// Work with trained models.
     Model {
         #[command(subcommand)]
@@ -151,65 +171,13 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(loaded) => loaded,
                 Err(code) => return Ok(code),
             };
-            let stop = Arc::new(AtomicBool::new(false));
-            let handler_stop = Arc::clone(&stop);
-            ctrlc::set_handler(move || {
-                if handler_stop.swap(true, Ordering::SeqCst) {
-                    // A second Ctrl-C: the user does not want to wait for the flush.
-                    std::process::exit(130);
-                }
-                eprintln!("weir: stopping; flushing sinks (Ctrl-C again to quit at once)");
-            })
-            .context("installing the Ctrl-C handler")?;
-            let mut options = RunOptions { stop, ..RunOptions::default() };
-            if let Some(w) = workers {
-                options = options.workers(w as usize);
-            }
-            let workers = options.workers;
-            match run(plan, options) {
-                Ok(report) => {
-                    for summary in &report.malformed_summaries {
-                        eprintln!("weir: {summary}");
-                    }
-                    if !quiet && !report.window_latencies.is_empty() {
-                        let l = &report.window_latencies;
-                        let at = |q: f64| l[((l.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1000.0;
-                        eprintln!(
-                            "weir: {} windows emitted {:.2} ms (p50), {:.2} ms (p99) after the watermark passed their end",
-                            l.len(),
-                            at(0.5),
-                            at(0.99)
-                        );
-                    }
-                    for (table, late) in report.rows_late.iter().filter(|(_, n)| **n > 0) {
-                        eprintln!("weir: {late} rows of {table} arrived behind its watermark and were left out of its windows");
-                    }
-                    for (name, m) in &report.models {
-                        eprintln!("weir: {}", model_summary(name, m));
-                    }
-                    if !quiet {
-                        let read: Vec<String> = report.rows_read.iter().map(|(t, n)| format!("{n} rows from {t}")).collect();
-                        let written: Vec<String> =
-                            report.rows_written.iter().filter(|(t, _)| !report.models.contains_key(t)).map(|(t, n)| format!("{n} rows to {t}")).collect();
-                        eprintln!(
-                            "weir: read {}; wrote {}; {:.3} s on {workers} worker{}",
-                            read.join(", "),
-                            written.join(", "),
-                            report.elapsed.as_secs_f64(),
-                            if workers == 1 { "" } else { "s" }
-                        );
-                    }
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(EngineError::Pipeline(d)) => {
-                    eprintln!("{}", d.render(&text, &origin));
-                    Ok(ExitCode::from(2))
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    Ok(ExitCode::from(1))
-                }
-            }
+            let stop = ctrl_c()?;
+            run_reported(plan, &text, &origin, stop, workers, quiet)
+        }
+        Command::Demo { bounded, rate, partitions, workers } => {
+            let stop = ctrl_c()?;
+            let options = demo::DemoOptions { bounded, rate, partitions };
+            demo::run(options, stop, |plan, text, stop| run_reported(plan, text, "weir demo", stop, workers, false))
         }
         Command::Model { command: ModelCommand::Export { pipeline, model, format, output } } => {
             let (plan, _, _) = match load(&pipeline) {
@@ -246,6 +214,83 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             emit(&text)?;
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Installs the Ctrl-C handler: the first stops the pipeline gracefully,
+/// a second exits at once.
+fn ctrl_c() -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let handler_stop = Arc::clone(&stop);
+    ctrlc::set_handler(move || {
+        if handler_stop.swap(true, Ordering::SeqCst) {
+            // A second Ctrl-C: the user does not want to wait for the flush.
+            std::process::exit(130);
+        }
+        eprintln!("weir: stopping; flushing sinks (Ctrl-C again to quit at once)");
+    })
+    .context("installing the Ctrl-C handler")?;
+    Ok(stop)
+}
+
+/// Runs a planned pipeline and prints its summary; the exit code says how
+/// it ended.
+fn run_reported(
+    plan: weir_engine::Pipeline,
+    text: &str,
+    origin: &str,
+    stop: Arc<AtomicBool>,
+    workers: Option<u32>,
+    quiet: bool,
+) -> anyhow::Result<ExitCode> {
+    let mut options = RunOptions { stop, ..RunOptions::default() };
+    if let Some(w) = workers {
+        options = options.workers(w as usize);
+    }
+    let workers = options.workers;
+    match run(plan, options) {
+        Ok(report) => {
+            for summary in &report.malformed_summaries {
+                eprintln!("weir: {summary}");
+            }
+            if !quiet && !report.window_latencies.is_empty() {
+                let l = &report.window_latencies;
+                let at = |q: f64| l[((l.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1000.0;
+                eprintln!(
+                    "weir: {} windows emitted {:.2} ms (p50), {:.2} ms (p99) after the watermark passed their end",
+                    l.len(),
+                    at(0.5),
+                    at(0.99)
+                );
+            }
+            for (table, late) in report.rows_late.iter().filter(|(_, n)| **n > 0) {
+                eprintln!("weir: {late} rows of {table} arrived behind its watermark and were left out of its windows");
+            }
+            for (name, m) in &report.models {
+                eprintln!("weir: {}", model_summary(name, m));
+            }
+            if !quiet {
+                let read: Vec<String> = report.rows_read.iter().map(|(t, n)| format!("{n} rows from {t}")).collect();
+                let written: Vec<String> =
+                    report.rows_written.iter().filter(|(t, _)| !report.models.contains_key(t)).map(|(t, n)| format!("{n} rows to {t}")).collect();
+                eprintln!(
+                    "weir: read {}; wrote {}; {:.3} s on {workers} worker{}",
+                    read.join(", "),
+                    written.join(", "),
+                    report.elapsed.as_secs_f64(),
+                    if workers == 1 { "" } else { "s" }
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(EngineError::Pipeline(d)) => {
+            eprintln!("{}", d.render(text, origin));
+            Ok(ExitCode::from(2))
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(ExitCode::from(1))
         }
     }
 }

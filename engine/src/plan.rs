@@ -576,10 +576,14 @@ impl fmt::Display for Pipeline {
                     match computed {
                         Some(p) => format!("{} AS {}", c.name(), p.text),
                         None => format!(
-                            "{} {}{}",
+                            "{} {}{}{}",
                             c.name(),
                             type_name(c.data_type()),
-                            if c.is_nullable() { "" } else { " NOT NULL" }
+                            if c.is_nullable() { "" } else { " NOT NULL" },
+                            c.metadata()
+                                .get(weir_connectors::METADATA_FIELD_KEY)
+                                .map(|k| format!(" METADATA FROM '{k}'"))
+                                .unwrap_or_default()
                         ),
                     }
                 })
@@ -590,7 +594,7 @@ impl fmt::Display for Pipeline {
                 writeln!(f, "  watermark: for {} as {}{default}", w.column, w.text)?;
             }
             if let Some(idle) = source.idle_timeout {
-                writeln!(f, "  idle after: {} without rows (then it no longer holds the watermark back)", humantime::format_duration(idle))?;
+                writeln!(f, "  idle after: {} without rows (then a partition no longer holds the watermark back)", humantime::format_duration(idle))?;
             }
             writeln!(f, "  split: across all workers")?;
         }

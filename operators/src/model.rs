@@ -411,6 +411,8 @@ pub struct Train {
     time: Option<usize>,
     /// Rows waiting for the watermark.
     pending: Vec<RecordBatch>,
+    /// The last watermark heard.
+    watermark: i64,
     keys: Vec<u32>,
     rows: Vec<f32>,
     labels: Vec<f32>,
@@ -430,6 +432,7 @@ impl Train {
             label,
             time: None,
             pending: Vec::new(),
+            watermark: i64::MIN,
             keys: Vec::new(),
             rows: Vec::new(),
             labels: Vec::new(),
@@ -599,11 +602,17 @@ impl Operator for Train {
     }
 
     fn on_watermark(&mut self, watermark: i64, out: &mut Vec<RecordBatch>) -> Result<()> {
+        self.watermark = self.watermark.max(watermark);
         self.release(Some(watermark), out)
     }
 
     fn finish(&mut self, out: &mut Vec<RecordBatch>) -> Result<()> {
         self.release(None, out)
+    }
+
+    fn retained(&self) -> Option<i64> {
+        // Rows wait for the watermark to pass them (they arrived ahead of it).
+        (!self.pending.is_empty()).then(|| self.watermark.saturating_add(1))
     }
 }
 

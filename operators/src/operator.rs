@@ -50,6 +50,19 @@ pub trait Operator: Send {
         Ok(())
     }
 
+    /// The earliest event time (epoch ms) of the rows this operator holds
+    /// whose results it has not emitted yet, or `None` when it holds none.
+    ///
+    /// The engine commits a source's positions (Kafka offsets) only past
+    /// rows that no operator still holds, so that a restart re-reads them:
+    /// an operator that buffers rows must report them here. A bound that
+    /// is lower than the truth is safe (commits wait longer); one that is
+    /// higher loses rows on a crash. Called after every call, so keep it
+    /// cheap.
+    fn retained(&self) -> Option<i64> {
+        None
+    }
+
     /// Encodes the operator's state, or `None` when it has none.
     fn snapshot(&self) -> Result<Option<StateSnapshot>> {
         Ok(None)

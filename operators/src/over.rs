@@ -333,4 +333,10 @@ impl Operator for OverAggregate {
     fn finish(&mut self, out: &mut Vec<RecordBatch>) -> Result<()> {
         self.emit(None, out)
     }
+
+    fn retained(&self) -> Option<i64> {
+        // Rows wait for the watermark to pass them; every row held arrived
+        // ahead of it (behind it, it would have been marked late).
+        (!self.pending.is_empty()).then(|| self.watermark.saturating_add(1))
+    }
 }

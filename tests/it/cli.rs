@@ -365,3 +365,21 @@ fn a_closed_stdout_is_not_a_panic() {
         assert!(out.status.success(), "{args:?}: {stderr}");
     }
 }
+
+/// `weir demo`: the main example through a Kafka-protocol broker that the
+/// command starts itself (tansu, which the test command installs), with
+/// everything produced first and read to the end.
+#[test]
+fn demo_runs_the_main_example_through_a_local_kafka_broker() {
+    let out = weir(&["demo", "--bounded", "--rate", "0", "--workers", "2"]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("listening on 127.0.0.1:"), "it says where to attach: {stderr}");
+    assert!(stderr.contains("read 20000 rows from traffic"), "every produced event is read back: {stderr}");
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("predicted_congested"), "live rows are printed");
+    // The road works' drift alert, for the minute that ends at 00:05, as
+    // when the example reads the generator directly.
+    let alert = stdout.lines().find(|l| l.starts_with("speed_drift")).unwrap_or_else(|| panic!("no speed_drift alert: {stdout}"));
+    assert!(alert.contains("2026-01-01T00:05:00") && alert.contains("raised"), "{alert}");
+}

@@ -16,10 +16,10 @@ use datafusion::datasource::MemTable;
 use crate::common::{lines_of, rfc3339};
 
 /// A tansu broker on loopback, killed when dropped.
-struct Broker {
+pub(crate) struct Broker {
     child: Child,
     port: u16,
-    dir: tempfile::TempDir,
+    pub(crate) dir: tempfile::TempDir,
 }
 
 fn tansu() -> PathBuf {
@@ -33,7 +33,7 @@ fn tansu() -> PathBuf {
 }
 
 impl Broker {
-    fn start() -> Broker {
+    pub(crate) fn start() -> Broker {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
         let child = Self::spawn(dir.path(), port);
@@ -72,7 +72,7 @@ impl Broker {
             .expect("start tansu")
     }
 
-    fn bootstrap(&self) -> String {
+    pub(crate) fn bootstrap(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
 
@@ -80,7 +80,7 @@ impl Broker {
         std::fs::read_to_string(self.dir.path().join("broker.log")).unwrap_or_default()
     }
 
-    fn create_topic(&self, name: &str, partitions: u32) {
+    pub(crate) fn create_topic(&self, name: &str, partitions: u32) {
         let status = Command::new(tansu())
             .args(["topic", "create", name, "--partitions", &partitions.to_string(), "--broker", &format!("tcp://127.0.0.1:{}", self.port)])
             .current_dir(self.dir.path())
@@ -90,16 +90,35 @@ impl Broker {
     }
 
     /// Produces each line of `lines` as a message, with the independent client.
-    fn produce(&self, topic: &str, lines: &[String]) {
+    pub(crate) fn produce(&self, topic: &str, lines: &[String]) {
         let path = self.dir.path().join(format!("{topic}-input.jsonl"));
         std::fs::write(&path, lines.join("\n") + "\n").expect("write input");
         let out = client(&["produce", &self.bootstrap(), topic, path.to_str().expect("utf8")]);
         assert!(out.status.success(), "produce: {}", String::from_utf8_lossy(&out.stderr));
     }
 
+    /// Produces each line to partition `partition`, with the independent client.
+    pub(crate) fn produce_to(&self, topic: &str, partition: u32, lines: &[String]) {
+        let path = self.dir.path().join(format!("{topic}-{partition}-input.jsonl"));
+        std::fs::write(&path, lines.join("\n") + "\n").expect("write input");
+        let out = client(&["produce", &self.bootstrap(), topic, path.to_str().expect("utf8"), &partition.to_string()]);
+        assert!(out.status.success(), "produce: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// The offsets `group` has committed for each partition of `topic`
+    /// (negative where none), read with the independent client.
+    pub(crate) fn committed(&self, group: &str, topic: &str) -> Vec<i64> {
+        let out = client(&["committed", &self.bootstrap(), group, topic]);
+        assert!(out.status.success(), "committed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split('\t').nth(1).and_then(|o| o.parse().ok()))
+            .collect()
+    }
+
     /// Reads `count` messages as (partition, key, value), with the
     /// independent client.
-    fn consume(&self, topic: &str, count: usize) -> Vec<(u32, String, String)> {
+    pub(crate) fn consume(&self, topic: &str, count: usize) -> Vec<(u32, String, String)> {
         self.consume_with_headers(topic, count).into_iter().map(|(p, k, _, v)| (p, k, v)).collect()
     }
 
@@ -128,20 +147,20 @@ impl Drop for Broker {
     }
 }
 
-fn client(args: &[&str]) -> std::process::Output {
+pub(crate) fn client(args: &[&str]) -> std::process::Output {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/kafka/client.py");
     let python = std::env::var("WEIR_PYTHON").unwrap_or_else(|_| "python3".into());
     Command::new(python).arg(script).args(args).output().expect("run the Python Kafka client")
 }
 
-struct Reading {
-    sensor_id: i64,
-    ts_ms: i64,
-    speed: f64,
-    volume: i64,
+pub(crate) struct Reading {
+    pub(crate) sensor_id: i64,
+    pub(crate) ts_ms: i64,
+    pub(crate) speed: f64,
+    pub(crate) volume: i64,
 }
 
-fn readings(n: usize) -> Vec<Reading> {
+pub(crate) fn readings(n: usize) -> Vec<Reading> {
     (0..n as i64)
         .map(|i| Reading {
             sensor_id: (i * 7) % 13,
@@ -152,7 +171,7 @@ fn readings(n: usize) -> Vec<Reading> {
         .collect()
 }
 
-fn json(r: &Reading) -> String {
+pub(crate) fn json(r: &Reading) -> String {
     format!(
         "{{\"sensor_id\": {}, \"ts\": \"{}\", \"speed\": {:?}, \"volume\": {}}}",
         r.sensor_id,
@@ -162,15 +181,15 @@ fn json(r: &Reading) -> String {
     )
 }
 
-const DDL_COLUMNS: &str = "sensor_id BIGINT NOT NULL, ts TIMESTAMP NOT NULL, speed DOUBLE NOT NULL, volume BIGINT NOT NULL";
+pub(crate) const DDL_COLUMNS: &str = "sensor_id BIGINT NOT NULL, ts TIMESTAMP NOT NULL, speed DOUBLE NOT NULL, volume BIGINT NOT NULL";
 const QUERY: &str = "SELECT sensor_id, ts, speed * 3.6 AS speed_ms, volume * 2 AS double_volume FROM traffic WHERE volume > 3";
 
-fn oracle(rows: &[Reading], query: &str) -> Vec<String> {
+pub(crate) fn oracle(rows: &[Reading], query: &str) -> Vec<String> {
     lines_of(&oracle_batches(rows, query))
 }
 
 /// DataFusion's batch engine running `query` over `rows` as table `traffic`.
-fn oracle_batches(rows: &[Reading], query: &str) -> Vec<RecordBatch> {
+pub(crate) fn oracle_batches(rows: &[Reading], query: &str) -> Vec<RecordBatch> {
     let schema = Arc::new(Schema::new(vec![
         Field::new("sensor_id", DataType::Int64, false),
         Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
@@ -201,7 +220,7 @@ fn pipeline(broker: &Broker, source_options: &str, sink_topic: &str, query: &str
     )
 }
 
-fn run(sql: &str, workers: usize) -> weir_engine::RunReport {
+pub(crate) fn run(sql: &str, workers: usize) -> weir_engine::RunReport {
     let plan = weir_engine::plan_pipeline(sql).unwrap_or_else(|e| panic!("{e}"));
     weir_engine::run(plan, weir_engine::RunOptions::default().workers(workers)).expect("the pipeline runs")
 }

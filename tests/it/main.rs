@@ -5,7 +5,9 @@
 //!   adding a `.sql` file; `cargo insta review` accepts the new snapshot).
 //! * `oracle`: streaming results against DataFusion's batch engine.
 //! * `windows`: event-time windows against DataFusion and a reference.
-//! * `kafka`: the Kafka connectors against a real broker (tansu).
+//! * `kafka`: the Kafka connectors against a real broker (tansu);
+//!   `kafka_commits`: offset commits, restarts, metadata columns and
+//!   per-partition watermarks.
 //! * `cli`: the `weir` binary on the examples and on bad input.
 //! * `models`, `model_drift`, `monitors`: online models, their drift
 //!   detectors and adaptation, and drift monitors in SQL.
@@ -13,6 +15,7 @@
 mod cli;
 mod common;
 mod kafka;
+mod kafka_commits;
 mod model_drift;
 mod models;
 mod monitors;

@@ -1,7 +1,16 @@
 """An independent Kafka client for Weir's tests (confluent-kafka, librdkafka).
 
-    client.py produce BOOTSTRAP TOPIC FILE    each line of FILE becomes a message,
-                                             keyed by its "sensor_id" when it has one
+    client.py produce BOOTSTRAP TOPIC FILE [PARTITION]
+                                             each line of FILE becomes a message,
+                                             keyed by its "sensor_id" when it has one,
+                                             stamped with its "ts_ms" when it has one
+    client.py consume-all BOOTSTRAP TOPIC     like consume, everything until 5 s pass without
+                                             a message
+    client.py consume-meta BOOTSTRAP TOPIC COUNT
+                                             prints COUNT messages as partition<TAB>
+                                             offset<TAB>timestamp ms<TAB>key<TAB>value
+    client.py committed BOOTSTRAP GROUP TOPIC prints the group's committed offset of
+                                             each partition as partition<TAB>offset
     client.py consume BOOTSTRAP TOPIC COUNT   prints COUNT messages as
                                              partition<TAB>key<TAB>headers (JSON)<TAB>value
     client.py drain BOOTSTRAP TOPIC COUNT     reads COUNT messages as fast as it can and
@@ -15,7 +24,7 @@ import uuid
 from confluent_kafka import Consumer, Producer
 
 
-def produce(bootstrap, topic, path):
+def produce(bootstrap, topic, path, partition=None):
     producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5})
     failed = []
 
@@ -29,12 +38,19 @@ def produce(bootstrap, topic, path):
             if not line:
                 continue
             try:
-                key = str(json.loads(line).get("sensor_id")).encode()
+                record = json.loads(line)
+                key = str(record.get("sensor_id")).encode()
+                stamp = record.get("ts_ms")
             except Exception:
-                key = None
+                key, stamp = None, None
+            extra = {}
+            if partition is not None:
+                extra["partition"] = partition
+            if isinstance(stamp, int):
+                extra["timestamp"] = stamp
             while True:
                 try:
-                    producer.produce(topic, value=line, key=key, on_delivery=report)
+                    producer.produce(topic, value=line, key=key, on_delivery=report, **extra)
                     break
                 except BufferError:
                     producer.poll(0.05)
@@ -56,11 +72,13 @@ def from_earliest(bootstrap, topic):
     return consumer
 
 
-def consume(bootstrap, topic, count):
+def messages(bootstrap, topic, count, idle_polls=600):
+    """Yields up to COUNT messages; exits with an error on fewer unless
+    idle_polls is lowered (then fewer only means the topic ran dry)."""
     consumer = from_earliest(bootstrap, topic)
     seen = 0
     idle = 0
-    while seen < count and idle < 600:
+    while seen < count and idle < idle_polls:
         msg = consumer.poll(0.1)
         if msg is None:
             idle += 1
@@ -68,13 +86,34 @@ def consume(bootstrap, topic, count):
         if msg.error():
             sys.exit(f"consume failed: {msg.error()}")
         idle = 0
+        yield msg
+        seen += 1
+    consumer.close()
+    if seen < count and idle_polls == 600:
+        sys.exit(f"consumed {seen} of {count} messages")
+
+
+def consume(bootstrap, topic, count, idle_polls=600):
+    for msg in messages(bootstrap, topic, count, idle_polls):
         key = msg.key().decode() if msg.key() is not None else ""
         headers = json.dumps({k: (v.decode() if v is not None else None) for k, v in (msg.headers() or [])}, sort_keys=True)
         print(f"{msg.partition()}\t{key}\t{headers}\t{msg.value().decode()}")
-        seen += 1
+
+
+def consume_meta(bootstrap, topic, count):
+    for msg in messages(bootstrap, topic, count):
+        key = msg.key().decode() if msg.key() is not None else ""
+        print(f"{msg.partition()}\t{msg.offset()}\t{msg.timestamp()[1]}\t{key}\t{msg.value().decode()}")
+
+
+def committed(bootstrap, group, topic):
+    from confluent_kafka import TopicPartition
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    partitions = consumer.list_topics(topic, timeout=15).topics[topic].partitions
+    offsets = consumer.committed([TopicPartition(topic, p) for p in sorted(partitions)], timeout=15)
+    for tp in offsets:
+        print(f"{tp.partition}\t{tp.offset}")
     consumer.close()
-    if seen < count:
-        sys.exit(f"consumed {seen} of {count} messages")
 
 
 def drain(bootstrap, topic, count):
@@ -99,7 +138,13 @@ def drain(bootstrap, topic, count):
 if __name__ == "__main__":
     command = sys.argv[1]
     if command == "produce":
-        produce(sys.argv[2], sys.argv[3], sys.argv[4])
+        produce(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]) if len(sys.argv) > 5 else None)
+    elif command == "consume-all":
+        consume(sys.argv[2], sys.argv[3], 1 << 62, idle_polls=50)
+    elif command == "consume-meta":
+        consume_meta(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    elif command == "committed":
+        committed(sys.argv[2], sys.argv[3], sys.argv[4])
     elif command == "drain":
         drain(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     elif command == "consume":

@@ -259,7 +259,11 @@ impl Planner {
                         Diagnostic::at(format!("unsupported column type {}", c.data_type), c.type_span)
                             .with_help(format!("supported types: {}", sql::SUPPORTED_TYPES))
                     })?;
-                    fields.push(Field::new(c.name.value.clone(), data_type, !c.not_null));
+                    let mut field = Field::new(c.name.value.clone(), data_type, !c.not_null);
+                    if let Some((key, span)) = &c.metadata {
+                        field = metadata_field(field, key, *span, c.type_span, &connector)?;
+                    }
+                    fields.push(field);
                 }
                 Some(Arc::new(Schema::new(fields)))
             }
@@ -279,20 +283,22 @@ impl Planner {
         };
         let mut config = options.clone();
         config.remove("connector");
-        // An engine option, not the connector's.
-        let idle_timeout = match config.remove("idle_timeout") {
-            None => None,
-            Some(text) => {
-                let span = table.option_spans.get("idle_timeout").copied().unwrap_or(t.options_span);
-                if !weir_connectors::is_source(&connector) {
-                    return Err(Diagnostic::at(format!("'idle_timeout' applies to sources; '{connector}' is a sink"), span));
-                }
-                Some(humantime::parse_duration(text.trim()).map_err(|e| {
-                    Diagnostic::at(format!("'idle_timeout' = '{text}' is not a duration: {e}"), span)
-                        .with_help("for example '30 s', '500ms' or '2 min'")
-                })?)
+        // An engine option, not the connector's; Flink's Kafka name too.
+        let mut idle_timeout = None;
+        for key in ["idle_timeout", "scan.watermark.idle-timeout"] {
+            let Some(text) = config.remove(key) else { continue };
+            let span = table.option_spans.get(key).copied().unwrap_or(t.options_span);
+            if !weir_connectors::is_source(&connector) {
+                return Err(Diagnostic::at(format!("'{key}' applies to sources; '{connector}' is a sink"), span));
             }
-        };
+            if idle_timeout.is_some() {
+                return Err(Diagnostic::at("give either 'idle_timeout' or 'scan.watermark.idle-timeout', not both", span));
+            }
+            idle_timeout = Some(humantime::parse_duration(text.trim()).map_err(|e| {
+                Diagnostic::at(format!("'{key}' = '{text}' is not a duration: {e}"), span)
+                    .with_help("for example '30 s', '500ms' or '2 min'")
+            })?);
+        }
 
         let source_spec = if weir_connectors::is_source(&connector) {
             match weir_connectors::source_spec(&connector, &config, declared.clone()) {
@@ -666,3 +672,29 @@ impl Diagnostic {
 
 mod over;
 mod windows;
+
+/// Marks a declared column as reading the connector's metadata `key`,
+/// after checking that the connector has it and that its values convert
+/// to the declared type.
+fn metadata_field(field: Field, key: &str, span: Span, type_span: Span, connector: &str) -> Result<Field, Diagnostic> {
+    if connector != "kafka" {
+        return Err(Diagnostic::at(format!("connector '{connector}' has no metadata; METADATA columns are for kafka sources"), span));
+    }
+    let Some(kind) = weir_connectors::KafkaMetadata::from_name(key) else {
+        let names: Vec<&str> = weir_connectors::KAFKA_METADATA.iter().map(|(n, _)| *n).collect();
+        let d = Diagnostic::at(format!("kafka has no metadata '{key}'"), span);
+        return Err(match weir_connectors::options::closest(key, &names) {
+            Some(k) => d.with_help(format!("did you mean '{k}'? kafka's metadata: {}", weir_connectors::metadata_names())),
+            None => d.with_help(format!("kafka's metadata: {}", weir_connectors::metadata_names())),
+        });
+    };
+    if !datafusion::arrow::compute::can_cast_types(&kind.data_type(), field.data_type()) {
+        let expected = weir_connectors::KAFKA_METADATA.iter().find(|(n, _)| *n == key).map_or("", |(_, t)| *t);
+        return Err(Diagnostic::at(
+            format!("metadata '{key}' is {expected}; it cannot be read as {}", type_name(field.data_type())),
+            type_span,
+        ));
+    }
+    let metadata = std::collections::HashMap::from([(weir_connectors::METADATA_FIELD_KEY.to_string(), key.to_string())]);
+    Ok(field.with_metadata(metadata))
+}

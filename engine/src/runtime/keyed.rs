@@ -38,6 +38,7 @@ pub(super) fn keyed<'s>(
 ) -> BatchStream<'s> {
     let name = op.name().to_string();
     let failed = Arc::clone(&shared);
+    let retention = shared.progress.retention();
     let routed: Stream<'s, u64, Vec<(u64, Batch)>> = stream.unary::<CapacityContainerBuilder<Vec<(u64, Batch)>>, _, _, _>(
         timely::dataflow::channels::pact::Pipeline,
         &format!("partition for {name}"),
@@ -79,12 +80,15 @@ pub(super) fn keyed<'s>(
                     out.clear();
                     return;
                 };
+                let at = *cap.time();
                 match frontier.frontier().iter().min().copied() {
                     None => {
                         if let Err(source) = op.finish(&mut out) {
                             fail(source);
                         }
+                        let emitted = !out.is_empty();
                         give(output, cap, &mut out);
+                        retention.update(None, emitted.then_some(at));
                         capability = None;
                     }
                     Some(low) => {
@@ -97,7 +101,10 @@ pub(super) fn keyed<'s>(
                                 record_latencies(&shared, &out, *column, tables);
                             }
                         }
+                        let emitted = !out.is_empty();
                         give(output, cap, &mut out);
+                        // Before the capability moves on: see `progress`.
+                        retention.update(op.retained(), emitted.then_some(at));
                         if low > *cap.time() {
                             cap.downgrade(&low);
                         }

@@ -21,6 +21,7 @@ mod keyed;
 mod models;
 pub(crate) mod snapshots;
 mod operators;
+mod progress;
 mod shared;
 mod sinks;
 mod sources;
@@ -83,8 +84,8 @@ type BatchStream<'s> = Stream<'s, u64, Vec<Batch>>;
 pub fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunReport> {
     let started = Instant::now();
     let pipeline = Arc::new(pipeline);
-    let shared = Arc::new(Shared::new(&pipeline, Arc::clone(&options.stop)));
     let workers = options.workers.max(1);
+    let shared = Arc::new(Shared::new(&pipeline, Arc::clone(&options.stop), workers));
     let base_rows = snapshots::base_rows(&pipeline)?;
     let saving = Arc::new(AtomicBool::new(false));
     let saver = snapshots::periodic(Arc::clone(&pipeline), Arc::clone(&shared), base_rows.clone(), Arc::clone(&saving));
@@ -127,6 +128,13 @@ pub fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunReport> {
     }
     if let Err(e) = snapshots::save_all(&pipeline, &shared, &base_rows) {
         shared.fail(e);
+    }
+    // Every sink has finished: commit everything the sources read, unless
+    // the run failed (then only what was committed along the way stands).
+    if !shared.failed() {
+        for (table, source) in shared.progress.commit_final() {
+            shared.fail(EngineError::Connector { table, source });
+        }
     }
     let shared = Arc::try_unwrap(shared).map_err(|_| EngineError::Runtime("workers outlived the run".into()))?;
     shared.into_report(started.elapsed())

@@ -10,6 +10,7 @@ use weir_connectors::BadRecords;
 use weir_operators::{Prequential, SharedModel};
 
 use super::clock::WatermarkClock;
+use super::progress::Progress;
 use crate::plan::Pipeline;
 use crate::{EngineError, Result};
 
@@ -29,6 +30,8 @@ pub(crate) struct Shared {
     pub(crate) clock: WatermarkClock,
     /// Every worker's instance of every model, for the report.
     pub(crate) models: Mutex<Vec<(String, SharedModel)>>,
+    /// What the sinks have synced and the operators hold, for commits.
+    pub(crate) progress: Progress,
 }
 
 /// What a run did with one model, summed over workers.
@@ -69,7 +72,7 @@ pub struct RunReport {
 }
 
 impl Shared {
-    pub(crate) fn new(pipeline: &Pipeline, stop: Arc<AtomicBool>) -> Self {
+    pub(crate) fn new(pipeline: &Pipeline, stop: Arc<AtomicBool>, workers: usize) -> Self {
         Self {
             stop,
             error: Mutex::new(None),
@@ -80,6 +83,7 @@ impl Shared {
             max_watermark: AtomicI64::new(0),
             clock: WatermarkClock::default(),
             models: Mutex::new(Vec::new()),
+            progress: Progress::new(pipeline.sinks.len(), workers),
             widths: pipeline.sources.iter().map(|s| (s.table.clone(), s.schema.fields().len())).collect(),
         }
     }
@@ -110,6 +114,14 @@ impl Shared {
             *slot = Some(error);
         }
         self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether an error has been recorded.
+    pub(crate) fn failed(&self) -> bool {
+        match self.error.lock() {
+            Ok(slot) => slot.is_some(),
+            Err(poisoned) => poisoned.into_inner().is_some(),
+        }
     }
 
     pub(crate) fn into_report(self, elapsed: Duration) -> Result<RunReport> {

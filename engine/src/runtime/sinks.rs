@@ -2,8 +2,10 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use timely::dataflow::channels::pact::{Exchange, ParallelizationContract, Pipeline as Local};
+use timely::container::CapacityContainerBuilder;
 use timely::dataflow::operators::generic::Operator as _;
 use weir_connectors::{Sink, Split};
 use weir_operators::{Batch, Project};
@@ -12,6 +14,9 @@ use super::shared::Shared;
 use super::BatchStream;
 use crate::plan::SinkPlan;
 use crate::EngineError;
+
+/// How often a sink waits for its deliveries so that sources can commit.
+const SYNC_EVERY: Duration = Duration::from_millis(500);
 
 /// Attaches the sink of `plan` to `stream`.
 pub(super) fn sink(stream: BatchStream<'_>, plan: &SinkPlan, index: usize, split: Split, shared: Arc<Shared>) {
@@ -47,49 +52,75 @@ fn attach<P>(
     let mut finished = false;
     let mut unflushed = false;
     let mut flushed_at: Option<u64> = None;
-    stream.sink(pact, &format!("sink {table}"), move |(input, frontier)| {
-        input.for_each(|_time, data| {
-            for Batch(batch) in data.drain(..) {
-                let Some(w) = writer.as_mut() else { continue };
-                let batch = match &cast {
-                    Some(project) => match project.evaluate(&batch) {
-                        Ok(b) => b,
-                        Err(source) => {
-                            shared.fail(EngineError::Operator { sink: table.clone(), source });
-                            continue;
-                        }
-                    },
-                    None => batch,
-                };
-                let rows = batch.num_rows() as u64;
-                if let Err(source) = w.write(&batch) {
+    let mut synced_at = Instant::now();
+    let mut synced_to: Option<u64> = None;
+    let name = format!("sink {table}");
+    let scope = stream.scope();
+    stream.unary_frontier::<CapacityContainerBuilder<Vec<Batch>>, _, _, _>(pact, &name, move |_capability, info| {
+        let activator = scope.activator_for(info.address);
+        move |(input, frontier), _output| {
+            input.for_each(|_time, data| {
+                for Batch(batch) in data.drain(..) {
+                    let Some(w) = writer.as_mut() else { continue };
+                    let batch = match &cast {
+                        Some(project) => match project.evaluate(&batch) {
+                            Ok(b) => b,
+                            Err(source) => {
+                                shared.fail(EngineError::Operator { sink: table.clone(), source });
+                                continue;
+                            }
+                        },
+                        None => batch,
+                    };
+                    let rows = batch.num_rows() as u64;
+                    if let Err(source) = w.write(&batch) {
+                        shared.fail(EngineError::Connector { table: table.clone(), source });
+                        writer = None;
+                        continue;
+                    }
+                    unflushed = true;
+                    if let Some((_, counter)) = shared.rows_written.get(index) {
+                        counter.fetch_add(rows, Ordering::Relaxed);
+                    }
+                }
+            });
+            let low = frontier.frontier().iter().min().copied();
+            if unflushed && low.is_some() && low != flushed_at {
+                // The watermark moved: what was written is complete up to it.
+                flushed_at = low;
+                unflushed = false;
+                if let Some(w) = writer.as_mut()
+                    && let Err(source) = w.flush()
+                {
                     shared.fail(EngineError::Connector { table: table.clone(), source });
-                    writer = None;
-                    continue;
-                }
-                unflushed = true;
-                if let Some((_, counter)) = shared.rows_written.get(index) {
-                    counter.fetch_add(rows, Ordering::Relaxed);
                 }
             }
-        });
-        let low = frontier.frontier().iter().min().copied();
-        if unflushed && low.is_some() && low != flushed_at {
-            // The watermark moved: what was written is complete up to it.
-            flushed_at = low;
-            unflushed = false;
-            if let Some(w) = writer.as_mut()
-                && let Err(source) = w.flush()
+            if let Some(low) = low
+                && synced_to != Some(low)
             {
-                shared.fail(EngineError::Connector { table: table.clone(), source });
+                // Deliver everything written, then say so: sources commit
+                // their positions up to here (see `progress`). At most every
+                // SYNC_EVERY, and again later if the frontier stops moving.
+                let since = synced_at.elapsed();
+                if since >= SYNC_EVERY {
+                    synced_at = Instant::now();
+                    match writer.as_mut().map(|w| w.sync()) {
+                        Some(Err(source)) => shared.fail(EngineError::Connector { table: table.clone(), source }),
+                        _ => {
+                            shared.progress.synced(index, split.worker, low);
+                            synced_to = Some(low);
+                        }
+                    }
+                } else {
+                    activator.activate_after(SYNC_EVERY - since);
+                }
             }
-        }
-        if frontier.is_empty() && !finished {
-            finished = true;
-            if let Some(w) = writer.as_mut()
-                && let Err(source) = w.finish()
-            {
-                shared.fail(EngineError::Connector { table: table.clone(), source });
+            if frontier.is_empty() && !finished {
+                finished = true;
+                match writer.as_mut().map(|w| w.finish()) {
+                    Some(Err(source)) => shared.fail(EngineError::Connector { table: table.clone(), source }),
+                    _ => shared.progress.synced(index, split.worker, u64::MAX),
+                }
             }
         }
     });

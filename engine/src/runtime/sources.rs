@@ -1,16 +1,29 @@
 //! The source operator: polls one split of a table's connector, adds the
-//! computed columns, and advances the watermark.
+//! computed columns, advances the watermark, and commits the split's
+//! positions as the sinks catch up.
 //!
-//! The watermark of a split advances row by row: a row is behind the
-//! watermark (late) when its event time is at or before the largest
-//! watermark value of the rows read before it in the same split (Flink's
-//! rule, per source instance, but per row rather than periodic, so which
-//! rows are late depends only on the data and the split, never on timing).
-//! For a table with a watermark, every batch carries a hidden last column,
+//! A split may read several partitions (Kafka's), and each has its own
+//! watermark: the largest watermark value of the rows read from it. The
+//! split's watermark is the minimum over its partitions, leaving out
+//! partitions that ended (bounded reads) and, with `'idle_timeout'` (or
+//! Flink's `'scan.watermark.idle-timeout'`), partitions that have had no
+//! rows for that long; when every partition is idle, the split takes the
+//! most advanced watermark of the pipeline. A row is late when its event
+//! time is at or before the split's watermark as it stood when the row was
+//! read (Flink's rule, per row rather than periodic, so that with one
+//! partition which rows are late depends only on the data). For a table
+//! with a watermark, every batch carries a hidden last column,
 //! [`LATE_COLUMN`], that says so; windows read only the rows where it is
 //! false, stateless queries read every row. The operator's capability
-//! follows the watermark, so downstream frontiers are event time.
+//! follows the watermark, so downstream frontiers are event time. A table
+//! without a watermark advances its capability by one per poll that read
+//! rows: a sequence, not a time, so that commits can follow its rows.
+//!
+//! Commits: every batch's time, latest event time and partition position
+//! are queued, and a position is committed once `progress` says every row
+//! before it is safe (delivered by every sink, held by no operator).
 
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,8 +33,9 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMillisecondType};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::operators::generic::operator::source as timely_source;
+use timely::dataflow::operators::Capability;
 use timely::dataflow::Scope;
-use weir_connectors::{Source, SourceStatus, Split};
+use weir_connectors::{Polled, Source, SourceStatus, Split};
 use weir_operators::Batch;
 
 use super::shared::Shared;
@@ -33,6 +47,92 @@ use crate::EngineError;
 const POLLS_PER_ACTIVATION: usize = 1;
 /// The longest an idle source sleeps before checking the stop flag again.
 const MAX_IDLE: Duration = Duration::from_millis(100);
+/// How often a source tries to commit its positions.
+const COMMIT_EVERY: Duration = Duration::from_millis(500);
+/// Queued batches per partition before the newest are merged.
+const QUEUED: usize = 4096;
+/// Rows per commit step within a batch, where the source gives each row's
+/// position: a commit can stop inside a batch, at this granularity.
+const CHUNK: usize = 64;
+
+/// One partition of a split: its watermark and what awaits a commit.
+struct Partition {
+    watermark: i64,
+    last_rows: Instant,
+    /// Batches read and not yet committed, oldest first.
+    queue: VecDeque<Queued>,
+    /// The position after the last batch read.
+    read: Option<i64>,
+    /// The position last committed.
+    committed: Option<i64>,
+}
+
+/// A batch a source emitted, as far as commits care.
+struct Queued {
+    /// The timely time it was emitted at.
+    time: u64,
+    /// The latest event time among its rows (`i64::MIN` without one).
+    latest: i64,
+    /// The partition's position after it.
+    position: i64,
+}
+
+impl Partition {
+    fn new() -> Self {
+        Self { watermark: i64::MIN, last_rows: Instant::now(), queue: VecDeque::new(), read: None, committed: None }
+    }
+
+    fn queue(&mut self, entry: Queued) {
+        self.read = Some(entry.position);
+        let full = self.queue.len() >= QUEUED;
+        match self.queue.back_mut() {
+            // Full: merge into the newest (later time, later event time),
+            // which only delays that commit.
+            Some(last) if full => {
+                last.time = last.time.max(entry.time);
+                last.latest = last.latest.max(entry.latest);
+                last.position = entry.position;
+            }
+            _ => self.queue.push_back(entry),
+        }
+    }
+
+    /// Pops the batches that are safe and returns the position to commit.
+    fn safe(&mut self, synced: u64, retained: i64) -> Option<i64> {
+        let mut position = None;
+        while let Some(q) = self.queue.front() {
+            if q.time >= synced || q.latest >= retained {
+                break;
+            }
+            position = Some(q.position);
+            self.queue.pop_front();
+        }
+        let position = position.filter(|p| self.committed.is_none_or(|c| *p > c))?;
+        self.committed = Some(position);
+        Some(position)
+    }
+}
+
+/// The watermark state of one split.
+struct Watermarks {
+    partitions: Vec<Partition>,
+    /// The split's watermark: never goes back.
+    combined: i64,
+}
+
+impl Watermarks {
+    /// The minimum watermark of the partitions other than `except` that
+    /// still hold the split back.
+    fn others(&self, except: usize, active: &[bool]) -> i64 {
+        self.partitions
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != except && active[*i])
+            .map(|(_, p)| p.watermark)
+            .min()
+            .unwrap_or(i64::MAX)
+    }
+}
 
 /// Builds the source operator for `plan` on this worker.
 pub(super) fn source<'s>(scope: Scope<'s, u64>, plan: &SourcePlan, split: Split, shared: Arc<Shared>) -> BatchStream<'s> {
@@ -44,29 +144,32 @@ pub(super) fn source<'s>(scope: Scope<'s, u64>, plan: &SourcePlan, split: Split,
     let time = plan.watermark.as_ref().and_then(|w| plan.schema.index_of(&w.column).ok());
     let with_late = with_late_column(&plan.schema);
     let late_rows = shared.rows_late.contains_key(&plan.table);
-    // The capability starts at 0, so rows at or before the epoch are late.
-    let mut split_watermark = 0i64;
     let idle_timeout = plan.idle_timeout;
-    let mut last_rows = Instant::now();
     let bad = shared.bad.get(&table).cloned().unwrap_or_else(|| Arc::new(weir_connectors::BadRecords::new(&table)));
     timely_source::<_, CapacityContainerBuilder<Vec<Batch>>, _, _>(scope, &format!("source {table}"), move |cap, info| {
         let activator = scope.activator_for(info.address);
         let mut cap = Some(cap);
         let mut reader: Option<Box<dyn Source>> = None;
-        let mut batches = Vec::new();
+        // The capability starts at 0, so rows at or before the epoch are late.
+        let mut marks = Watermarks { partitions: Vec::new(), combined: 0 };
+        let mut polled: Vec<Polled> = Vec::new();
+        let mut committed_at = Instant::now();
         shared.clock.advance(&table, split.worker, 0);
         move |output| {
             let Some(capability) = cap.as_mut() else { return };
             if shared.stopping() {
-                release(&mut cap, &shared, &table, split.worker);
+                release(&mut cap, &mut reader, &marks, &shared, &table, split.worker);
                 return;
             }
             if reader.is_none() {
                 match spec.open(split, Arc::clone(&bad)) {
-                    Ok(r) => reader = Some(r),
+                    Ok(r) => {
+                        marks.partitions = (0..r.partitions().max(1)).map(|_| Partition::new()).collect();
+                        reader = Some(r);
+                    }
                     Err(source) => {
                         shared.fail(EngineError::Connector { table: table.clone(), source });
-                        release(&mut cap, &shared, &table, split.worker);
+                        release(&mut cap, &mut reader, &marks, &shared, &table, split.worker);
                         return;
                     }
                 }
@@ -74,7 +177,7 @@ pub(super) fn source<'s>(scope: Scope<'s, u64>, plan: &SourcePlan, split: Split,
             let Some(r) = reader.as_mut() else { return };
             let mut status = SourceStatus::Active;
             for _ in 0..POLLS_PER_ACTIVATION {
-                match r.poll(&mut batches) {
+                match r.poll_partitioned(&mut polled) {
                     Ok(SourceStatus::Active) => {}
                     Ok(other) => {
                         status = other;
@@ -82,78 +185,142 @@ pub(super) fn source<'s>(scope: Scope<'s, u64>, plan: &SourcePlan, split: Split,
                     }
                     Err(source) => {
                         shared.fail(EngineError::Connector { table: table.clone(), source });
-                        release(&mut cap, &shared, &table, split.worker);
+                        release(&mut cap, &mut reader, &marks, &shared, &table, split.worker);
                         return;
                     }
                 }
             }
-            let read_any = batches.iter().any(|b| b.num_rows() > 0);
+            let now = Instant::now();
+            let active = |marks: &Watermarks, r: &dyn Source| -> Vec<bool> {
+                (0..marks.partitions.len())
+                    .map(|i| !r.partition_finished(i) && idle_timeout.is_none_or(|idle| now.duration_since(marks.partitions[i].last_rows) < idle))
+                    .collect()
+            };
+            let mut read_any = false;
+            let at = *capability.time();
             {
                 let mut session = output.session(&*capability);
-                for batch in batches.drain(..) {
+                for Polled { partition, batch, position, row_positions } in polled.drain(..) {
                     let rows = batch.num_rows() as u64;
-                    if rows == 0 {
-                        continue;
-                    }
-                    let full = match with_computed(batch, &computed, &schema) {
-                        Ok(b) => b,
-                        Err(e) => {
-                            shared.fail(EngineError::Runtime(format!("table '{table}': computed column: {e}")));
-                            activator.activate();
-                            return;
-                        }
-                    };
-                    let full = match (&watermark, time) {
-                        (Some(w), Some(time)) => match mark_late(w.as_ref(), time, &full, &with_late, &mut split_watermark) {
-                            Ok((b, late)) => {
-                                if late > 0 && late_rows {
-                                    if let Some(counter) = shared.rows_late.get(&table) {
-                                        counter.fetch_add(late, Ordering::Relaxed);
-                                    }
-                                }
-                                b
-                            }
+                    let partition = partition.min(marks.partitions.len().saturating_sub(1));
+                    let mut latest = i64::MIN;
+                    let mut chunks: Vec<i64> = Vec::new();
+                    if rows > 0 {
+                        read_any = true;
+                        marks.partitions[partition].last_rows = now;
+                        let full = match with_computed(batch, &computed, &schema) {
+                            Ok(b) => b,
                             Err(e) => {
-                                shared.fail(EngineError::Runtime(format!("table '{table}': watermark: {e}")));
+                                shared.fail(EngineError::Runtime(format!("table '{table}': computed column: {e}")));
                                 activator.activate();
                                 return;
                             }
-                        },
-                        _ => full,
-                    };
-                    if let Some(counter) = shared.rows_read.get(&table) {
-                        counter.fetch_add(rows, Ordering::Relaxed);
+                        };
+                        let full = match (&watermark, time) {
+                            (Some(w), Some(time)) => {
+                                let others = marks.others(partition, &active(&marks, r.as_ref()));
+                                let Watermarks { partitions, combined } = &mut marks;
+                                let mark = Marks { own: &mut partitions[partition].watermark, others, combined };
+                                match mark_late(w.as_ref(), time, &full, &with_late, mark) {
+                                    Ok((b, late, maxima)) => {
+                                        latest = maxima.iter().copied().max().unwrap_or(i64::MIN);
+                                        chunks = maxima;
+                                        if late > 0 && late_rows {
+                                            if let Some(counter) = shared.rows_late.get(&table) {
+                                                counter.fetch_add(late, Ordering::Relaxed);
+                                            }
+                                        }
+                                        b
+                                    }
+                                    Err(e) => {
+                                        shared.fail(EngineError::Runtime(format!("table '{table}': watermark: {e}")));
+                                        activator.activate();
+                                        return;
+                                    }
+                                }
+                            }
+                            _ => full,
+                        };
+                        if let Some(counter) = shared.rows_read.get(&table) {
+                            counter.fetch_add(rows, Ordering::Relaxed);
+                        }
+                        session.give(Batch(full));
                     }
-                    session.give(Batch(full));
+                    let p = &mut marks.partitions[partition];
+                    if row_positions.len() == rows as usize && chunks.len() == row_positions.len().div_ceil(CHUNK) {
+                        for (chunk, latest) in row_positions.chunks(CHUNK).zip(&chunks) {
+                            if let Some(&position) = chunk.last() {
+                                p.queue(Queued { time: at, latest: *latest, position });
+                            }
+                        }
+                        latest = i64::MIN; // only the messages after the last row remain
+                    }
+                    if let Some(position) = position {
+                        p.queue(Queued { time: at, latest, position });
+                    }
                 }
             }
-            if read_any {
-                last_rows = Instant::now();
-            } else if idle_timeout.is_some_and(|idle| last_rows.elapsed() >= idle) {
-                // Idle: stop holding the other inputs back by taking the
-                // most advanced watermark of the pipeline. Rows that arrive
-                // later and are behind it are late, as in Flink.
-                split_watermark = split_watermark.max(shared.max_watermark.load(Ordering::Relaxed));
+            let next = if watermark.is_some() {
+                let active = active(&marks, r.as_ref());
+                let held = marks.partitions.iter().zip(&active).filter(|(_, a)| **a).map(|(p, _)| p.watermark).min();
+                let idle = idle_timeout.is_some() && !read_any;
+                match held {
+                    Some(w) => marks.combined = marks.combined.max(w),
+                    // Every partition is idle: stop holding the other inputs
+                    // back by taking the most advanced watermark of the
+                    // pipeline. Rows that arrive later and are behind it
+                    // are late, as in Flink.
+                    None if idle => marks.combined = marks.combined.max(shared.max_watermark.load(Ordering::Relaxed)),
+                    None => {}
+                }
+                marks.combined.max(0) as u64
+            } else if read_any {
+                at.saturating_add(1)
+            } else {
+                at
+            };
+            if next > *capability.time() {
+                capability.downgrade(&next);
+                if watermark.is_some() {
+                    shared.clock.advance(&table, split.worker, next);
+                    shared.max_watermark.fetch_max(marks.combined, Ordering::Relaxed);
+                }
             }
-            let time = split_watermark.max(0) as u64;
-            if time > *capability.time() {
-                capability.downgrade(&time);
-                shared.clock.advance(&table, split.worker, time);
-                shared.max_watermark.fetch_max(split_watermark, Ordering::Relaxed);
+            if committed_at.elapsed() >= COMMIT_EVERY {
+                committed_at = Instant::now();
+                let synced = shared.progress.synced_frontier();
+                let retained = shared.progress.retained(synced);
+                let positions: Vec<(usize, i64)> =
+                    marks.partitions.iter_mut().enumerate().filter_map(|(i, p)| p.safe(synced, retained).map(|pos| (i, pos))).collect();
+                if let Err(source) = r.commit(&positions, false) {
+                    shared.fail(EngineError::Connector { table: table.clone(), source });
+                }
             }
             match status {
                 SourceStatus::Active => activator.activate(),
                 SourceStatus::Idle(wait) => activator.activate_after(wait.min(MAX_IDLE)),
-                SourceStatus::Finished => release(&mut cap, &shared, &table, split.worker),
+                SourceStatus::Finished => release(&mut cap, &mut reader, &marks, &shared, &table, split.worker),
             }
         }
     })
 }
 
-/// Drops the split's capability: it no longer holds the watermark back.
-fn release(cap: &mut Option<timely::dataflow::operators::Capability<u64>>, shared: &Shared, table: &str, worker: usize) {
+/// Drops the split's capability, so it no longer holds the watermark back,
+/// and hands the reader over for the final commit of everything it read.
+fn release(
+    cap: &mut Option<Capability<u64>>,
+    reader: &mut Option<Box<dyn Source>>,
+    marks: &Watermarks,
+    shared: &Shared,
+    table: &str,
+    worker: usize,
+) {
     if cap.take().is_some() {
         shared.clock.advance(table, worker, u64::MAX);
+    }
+    if let Some(r) = reader.take() {
+        let read = marks.partitions.iter().enumerate().filter_map(|(i, p)| p.read.map(|pos| (i, pos))).collect();
+        shared.progress.finish(table, r, read);
     }
 }
 
@@ -184,33 +351,47 @@ pub(super) fn with_late_column(schema: &SchemaRef) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// Appends [`LATE_COLUMN`] to a batch, advancing the split's watermark row
-/// by row; returns the batch and how many rows were late. A row without an
-/// event time cannot be placed in any window and counts as late.
+/// The watermarks one batch advances: its partition's own, the minimum of
+/// the split's other partitions, and the split's.
+struct Marks<'a> {
+    own: &'a mut i64,
+    others: i64,
+    combined: &'a mut i64,
+}
+
+/// Appends [`LATE_COLUMN`] to a batch, advancing the watermarks row by
+/// row; returns the batch, how many rows were late and the latest event
+/// time of each [`CHUNK`] of rows. A row without an event time cannot be
+/// placed in any window and counts as late.
 fn mark_late(
     expr: &dyn datafusion::physical_expr::PhysicalExpr,
     time: usize,
     batch: &RecordBatch,
     schema: &SchemaRef,
-    watermark: &mut i64,
-) -> datafusion::error::Result<(RecordBatch, u64)> {
+    marks: Marks<'_>,
+) -> datafusion::error::Result<(RecordBatch, u64, Vec<i64>)> {
     let rows = batch.num_rows();
     let ms = DataType::Timestamp(TimeUnit::Millisecond, None);
-    let marks = cast(&expr.evaluate(batch)?.into_array(rows)?, &ms)?;
-    let marks = marks.as_primitive::<TimestampMillisecondType>();
+    let values = cast(&expr.evaluate(batch)?.into_array(rows)?, &ms)?;
+    let values = values.as_primitive::<TimestampMillisecondType>();
     let times = cast(batch.column(time), &ms)?;
     let times = times.as_primitive::<TimestampMillisecondType>();
     let mut late = Vec::with_capacity(rows);
     let mut count = 0;
+    let mut latest = vec![i64::MIN; rows.div_ceil(CHUNK)];
     for i in 0..rows {
-        let is_late = times.is_null(i) || times.value(i) <= *watermark;
+        let is_late = times.is_null(i) || times.value(i) <= *marks.combined;
+        if times.is_valid(i) {
+            latest[i / CHUNK] = latest[i / CHUNK].max(times.value(i));
+        }
         count += u64::from(is_late);
         late.push(is_late);
-        if marks.is_valid(i) {
-            *watermark = (*watermark).max(marks.value(i));
+        if values.is_valid(i) {
+            *marks.own = (*marks.own).max(values.value(i));
+            *marks.combined = (*marks.combined).max((*marks.own).min(marks.others));
         }
     }
     let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
     columns.push(Arc::new(BooleanArray::from(late)));
-    Ok((RecordBatch::try_new(Arc::clone(schema), columns)?, count))
+    Ok((RecordBatch::try_new(Arc::clone(schema), columns)?, count, latest))
 }

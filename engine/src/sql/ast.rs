@@ -43,6 +43,9 @@ pub struct ColumnDef {
     pub type_span: Span,
     /// `NOT NULL` was given.
     pub not_null: bool,
+    /// `METADATA [FROM 'key'] [VIRTUAL]`: the connector's metadata named
+    /// `key` (the column's name without FROM), and where the clause is.
+    pub metadata: Option<(String, Span)>,
 }
 
 /// A computed column: `name AS expr`, evaluated on each record as it is read.

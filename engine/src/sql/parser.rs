@@ -184,10 +184,11 @@ fn parse_create_table(parser: &mut Parser<'_>, start: Location) -> PResult<Creat
                     } else {
                         let _ = parser.parse_keyword(Keyword::NULL);
                     }
+                    let metadata = parse_metadata(parser, &name)?;
                     if parser.parse_keyword(Keyword::COMMENT) {
                         parser.parse_literal_string().map_err(from_parser_error)?;
                     }
-                    declared.push(ColumnDef { name, data_type, type_span, not_null });
+                    declared.push(ColumnDef { name, data_type, type_span, not_null, metadata });
                 }
             }
             if parser.consume_token(&Token::Comma) {
@@ -200,6 +201,32 @@ fn parse_create_table(parser: &mut Parser<'_>, start: Location) -> PResult<Creat
     }
     let (options, options_span) = parse_with(parser, start)?;
     Ok(CreateTable { name, columns, computed, watermark, options, options_span, span: Span::new(start, end_of(parser)) })
+}
+
+/// An optional `METADATA [FROM 'key'] [VIRTUAL]` after a column's type, as
+/// in Flink: the column is filled from the connector's metadata (`key`
+/// defaults to the column's name). Weir never writes metadata, so VIRTUAL
+/// is accepted and changes nothing.
+fn parse_metadata(parser: &mut Parser<'_>, name: &Ident) -> PResult<Option<(String, Span)>> {
+    let start = parser.peek_token().span;
+    if !is_word(&parser.peek_token().token, "METADATA") {
+        return Ok(None);
+    }
+    parser.next_token();
+    let key = if parser.parse_keyword(Keyword::FROM) {
+        let found = parser.peek_token();
+        match found.token {
+            Token::SingleQuotedString(key) => {
+                parser.next_token();
+                key
+            }
+            other => return Err(Diagnostic::at(format!("expected the metadata's name in quotes after FROM, found {other}"), found.span)),
+        }
+    } else {
+        name.value.clone()
+    };
+    let _ = parser.parse_keyword(Keyword::VIRTUAL);
+    Ok(Some((key, Span::new(start.start, end_of(parser)))))
 }
 
 /// An optional `WITH ('key' = 'value', ...)` clause ending the statement.
@@ -252,7 +279,7 @@ fn parse_create_model(parser: &mut Parser<'_>, start: Location) -> PResult<Creat
             }
             let data_type = parser.parse_data_type().map_err(from_parser_error)?;
             let type_span = Span::new(type_start.span.start, end_of(parser));
-            columns.push(ColumnDef { name, data_type, type_span, not_null: false });
+            columns.push(ColumnDef { name, data_type, type_span, not_null: false, metadata: None });
             if parser.consume_token(&Token::Comma) {
                 continue;
             }

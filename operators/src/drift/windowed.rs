@@ -424,4 +424,18 @@ impl Operator for WindowedMonitor {
     fn finish(&mut self, out: &mut Vec<RecordBatch>) -> Result<()> {
         self.close(i64::MAX, out)
     }
+
+    fn retained(&self) -> Option<i64> {
+        if self.features.is_empty() {
+            return None;
+        }
+        // A window closes once the watermark reaches its end, so the rows
+        // of open windows are later than one window before the watermark;
+        // a time-range reference holds its rows until the range ends.
+        let open = self.watermark.saturating_add(1).saturating_sub(self.spec.window_ms);
+        match self.spec.reference {
+            ReferenceSpec::Range { start_ms, end_ms } if self.watermark < end_ms => Some(open.min(start_ms)),
+            _ => Some(open),
+        }
+    }
 }

@@ -317,6 +317,15 @@ impl Operator for WindowAggregate {
     fn finish(&mut self, out: &mut Vec<RecordBatch>) -> Result<()> {
         self.on_watermark(i64::MAX, out)
     }
+
+    fn retained(&self) -> Option<i64> {
+        match &self.sessions {
+            Some(sessions) => sessions.earliest_start(),
+            // A row is held until the last window containing it closes:
+            // rows before the earliest open window's start are done.
+            None => self.panes.keys().map(|(_, start)| *start).min(),
+        }
+    }
 }
 
 impl std::fmt::Display for WindowAggregate {

@@ -41,6 +41,9 @@ pub(super) struct Sessions {
     /// Session ends to check when the watermark passes them, with the key;
     /// entries for sessions that have since grown or merged are skipped.
     due: BTreeMap<i64, Vec<Box<[u8]>>>,
+    /// How many open sessions start at each time, for
+    /// [`Sessions::earliest_start`].
+    starts: BTreeMap<i64, usize>,
 }
 
 impl std::fmt::Debug for Sessions {
@@ -81,7 +84,7 @@ impl Sessions {
                     .map_err(|source| OperatorError::Arrow { operator: "session window".into(), source })?,
             )
         };
-        Ok(Self { gap, converter, keys: HashMap::new(), due: BTreeMap::new() })
+        Ok(Self { gap, converter, keys: HashMap::new(), due: BTreeMap::new(), starts: BTreeMap::new() })
     }
 
     /// Adds rows: key columns, each row's time, each aggregate's arguments
@@ -169,6 +172,7 @@ impl Sessions {
             let other = &entry.open[i];
             if other.start < session.end && session.start < other.end {
                 let mut other = entry.open.swap_remove(i);
+                forget(&mut self.starts, other.start);
                 session.start = session.start.min(other.start);
                 session.end = session.end.max(other.end);
                 for ((acc, from), spec) in session.accumulators.iter_mut().zip(other.accumulators.iter_mut()).zip(aggregates) {
@@ -181,6 +185,7 @@ impl Sessions {
             }
         }
         self.due.entry(session.end).or_default().push(bytes.into());
+        *self.starts.entry(session.start).or_default() += 1;
         entry.open.push(session);
         Ok(())
     }
@@ -200,6 +205,7 @@ impl Sessions {
                 while i < key.open.len() {
                     if key.open[i].end == end {
                         let mut session = key.open.swap_remove(i);
+                        forget(&mut self.starts, session.start);
                         for ((acc, values), spec) in session.accumulators.iter_mut().zip(&mut closed.values).zip(aggregates) {
                             values.push(acc.evaluate().map_err(failed(spec))?);
                         }
@@ -230,8 +236,23 @@ impl Sessions {
         }
     }
 
+    /// The start of the earliest open session, if any.
+    pub(super) fn earliest_start(&self) -> Option<i64> {
+        self.starts.keys().next().copied()
+    }
+
     /// Keys with at least one open session.
     pub(super) fn open_keys(&self) -> usize {
         self.keys.len()
+    }
+}
+
+/// Removes one session start from the multiset of open starts.
+fn forget(starts: &mut BTreeMap<i64, usize>, start: i64) {
+    if let Some(n) = starts.get_mut(&start) {
+        *n -= 1;
+        if *n == 0 {
+            starts.remove(&start);
+        }
     }
 }
