@@ -24,12 +24,25 @@ cargo --version
 # installed once and cached outside the clone (~9 minutes for tansu).
 source scripts/tansu.sh
 PYTHON="${WEIR_PYTHON:-python3}"
-if ! "$PYTHON" -c 'import confluent_kafka' 2>/dev/null; then
-  echo "==> installing confluent-kafka (Python) for the Kafka tests"
-  "$PYTHON" -m pip install --quiet 'confluent-kafka==2.16.1' \
-    || "$PYTHON" -m pip install --quiet --break-system-packages 'confluent-kafka==2.16.1'
+if ! "$PYTHON" -c 'import confluent_kafka, fastavro' 2>/dev/null; then
+  echo "==> installing confluent-kafka and fastavro (Python) for the Kafka tests"
+  "$PYTHON" -m pip install --quiet 'confluent-kafka==2.16.1' 'fastavro==1.12.1' \
+    || "$PYTHON" -m pip install --quiet --break-system-packages 'confluent-kafka==2.16.1' 'fastavro==1.12.1'
 fi
 export WEIR_PYTHON="$PYTHON"
+
+# The metrics test scrapes Weir with a real Prometheus server: Debian's
+# package, unpacked (no root, no service) into the tools cache.
+PROMETHEUS="$TOOLS/prometheus/prometheus"
+if [ ! -x "$PROMETHEUS" ]; then
+  echo "==> fetching Debian's prometheus into $TOOLS/prometheus"
+  tmp="$(mktemp -d)"
+  (cd "$tmp" && apt-get download prometheus >/dev/null && dpkg -x prometheus_*.deb x)
+  mkdir -p "$TOOLS/prometheus"
+  cp "$tmp/x/usr/bin/prometheus" "$PROMETHEUS"
+  rm -rf "$tmp"
+fi
+export WEIR_PROMETHEUS="$PROMETHEUS"
 
 # NVRTC (PyPI's nvidia-cuda-nvrtc) lets the kernel tests compile every CUDA
 # source to PTX on a machine without a GPU, so a kernel that does not

@@ -25,12 +25,15 @@ use crate::{ConnectorError, Result};
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The value format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KafkaFormat {
     /// One JSON object per message.
     Json,
     /// One CSV line per message, no header.
     Csv,
+    /// One Avro record per message (binary, no framing), with this schema
+    /// (JSON) or, without one, a schema derived from the columns.
+    Avro(Option<String>),
 }
 
 /// A configured Kafka sink.
@@ -77,6 +80,7 @@ impl SinkSpec for KafkaSinkSpec {
         let format = match self.format {
             KafkaFormat::Json => "json",
             KafkaFormat::Csv => "csv",
+            KafkaFormat::Avro(_) => "avro",
         };
         format!("kafka topic={} servers={servers} format={format}{keys}", self.topic)
     }
@@ -114,19 +118,21 @@ impl KafkaSink {
         }
     }
 
-    fn lines(batch: &RecordBatch, format: KafkaFormat) -> Result<Vec<u8>> {
+    /// One encoded value per row.
+    fn values(batch: &RecordBatch, format: &KafkaFormat) -> Result<Vec<Vec<u8>>> {
         let mut out = Vec::new();
         match format {
             KafkaFormat::Json => write_json(batch, &mut out)?,
             KafkaFormat::Csv => write_csv(batch, false, &mut out)?,
+            KafkaFormat::Avro(schema) => return crate::avro::encode(batch, schema.as_deref()),
         }
-        Ok(out)
+        Ok(out.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(<[u8]>::to_vec).collect())
     }
 }
 
 impl Sink for KafkaSink {
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        let values = Self::lines(batch, self.spec.format)?;
+        let values = Self::values(batch, &self.spec.format)?;
         let keys = if self.spec.key_fields.is_empty() {
             None
         } else {
@@ -142,13 +148,13 @@ impl Sink for KafkaSink {
                 })
                 .collect::<Result<Vec<_>>>()?;
             let projected = batch.project(&indices).map_err(|e| ConnectorError::Schema { connector: "kafka".into(), reason: e.to_string() })?;
-            Some(Self::lines(&projected, KafkaFormat::Json)?)
+            Some(Self::values(&projected, &KafkaFormat::Json)?)
         };
-        let mut key_lines = keys.as_deref().map(|k| k.split(|b| *b == b'\n'));
-        for value in values.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-            let key = key_lines.as_mut().and_then(Iterator::next);
+        let mut key_lines = keys.as_ref().map(|k| k.iter());
+        for value in &values {
+            let key = key_lines.as_mut().and_then(Iterator::next).map(Vec::as_slice);
             loop {
-                let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&self.spec.topic).payload(value);
+                let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&self.spec.topic).payload(value.as_slice());
                 if let Some(k) = key {
                     record = record.key(k);
                 }

@@ -126,6 +126,21 @@ impl KafkaMetadata {
     }
 }
 
+/// How a Kafka source's message values are encoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ValueFormat {
+    /// One JSON object or one CSV line (declared column order) per message.
+    Lines(Format),
+    /// One Avro record per message, written with this schema (JSON).
+    Avro(String),
+}
+
+/// The decoder of message values.
+enum ValueDecoder {
+    Lines(RecordDecoder),
+    Avro(crate::avro::AvroDecoder),
+}
+
 /// A configured Kafka source.
 #[derive(Debug, Clone)]
 pub struct KafkaSourceSpec {
@@ -138,8 +153,8 @@ pub struct KafkaSourceSpec {
     pub startup: Startup,
     /// Where to stop.
     pub bounded: Bounded,
-    /// JSON or CSV payloads.
-    pub format: Format,
+    /// How message values are encoded.
+    pub format: ValueFormat,
     /// The declared columns, metadata columns included.
     pub schema: SchemaRef,
     /// The metadata columns: their index in `schema` and what they read.
@@ -193,7 +208,9 @@ struct KafkaSource {
     dlq: Option<(String, BaseProducer)>,
     partitions: Vec<Assigned>,
     bounded: bool,
-    decoder: RecordDecoder,
+    decoder: ValueDecoder,
+    /// The columns decoded from values.
+    payload: SchemaRef,
     /// The declared columns; the decoder produces those that are not metadata.
     schema: SchemaRef,
     metadata: Vec<(usize, KafkaMetadata)>,
@@ -324,12 +341,13 @@ impl SourceSpec for KafkaSourceSpec {
             }
         };
         let payload = self.payload_schema();
-        let decoder = match self.format {
-            Format::Json => RecordDecoder::json(payload)?,
-            Format::Csv => {
+        let decoder = match &self.format {
+            ValueFormat::Lines(Format::Json) => ValueDecoder::Lines(RecordDecoder::json(Arc::clone(&payload))?),
+            ValueFormat::Lines(Format::Csv) => {
                 let header: Vec<String> = payload.fields().iter().map(|f| f.name().clone()).collect();
-                RecordDecoder::csv(payload, &header)?
+                ValueDecoder::Lines(RecordDecoder::csv(Arc::clone(&payload), &header)?)
             }
+            ValueFormat::Avro(schema) => ValueDecoder::Avro(crate::avro::AvroDecoder::new(schema, Arc::clone(&payload), MAX_MESSAGES)?),
         };
         let gathered = partitions.iter().map(|_| Gathered::default()).collect();
         Ok(Box::new(KafkaSource {
@@ -338,6 +356,7 @@ impl SourceSpec for KafkaSourceSpec {
             partitions,
             bounded: self.bounded != Bounded::Unbounded,
             decoder,
+            payload,
             schema: Arc::clone(&self.schema),
             metadata: self.metadata.clone(),
             on_error: self.on_error,
@@ -365,17 +384,29 @@ impl KafkaSource {
         let position = Some(self.partitions[index].next);
         let mut decoded = Vec::new();
         let mut failed: Vec<(usize, String)> = Vec::new();
-        if !gathered.buffer.is_empty() {
-            let policy = self.on_error;
-            self.decoder.decode(&gathered.buffer, &mut decoded, &mut |offset, reason| {
-                let at = gathered.origins.partition_point(|o| o.start <= offset).saturating_sub(1);
-                failed.push((at, reason));
-                match policy {
-                    OnError::Skip => Ok(()),
-                    OnError::Fail => Err(ConnectorError::MalformedRecord { position: String::new(), reason: String::new() }),
+        if !gathered.origins.is_empty() {
+            match &mut self.decoder {
+                ValueDecoder::Lines(decoder) => {
+                    let policy = self.on_error;
+                    decoder
+                        .decode(&gathered.buffer, &mut decoded, &mut |offset, reason| {
+                            let at = gathered.origins.partition_point(|o| o.start <= offset).saturating_sub(1);
+                            failed.push((at, reason));
+                            match policy {
+                                OnError::Skip => Ok(()),
+                                OnError::Fail => Err(ConnectorError::MalformedRecord { position: String::new(), reason: String::new() }),
+                            }
+                        })
+                        .or_else(|e| if failed.is_empty() { Err(e) } else { Ok(()) })?;
                 }
-            })
-            .or_else(|e| if failed.is_empty() { Err(e) } else { Ok(()) })?;
+                ValueDecoder::Avro(decoder) => {
+                    let ends = gathered.origins.iter().skip(1).map(|o| o.start).chain([gathered.buffer.len()]);
+                    let bodies: Vec<&[u8]> = gathered.origins.iter().zip(ends).map(|(o, end)| &gathered.buffer[o.start..end]).collect();
+                    let (batch, bad) = decoder.decode(&bodies)?;
+                    decoded.push(batch);
+                    failed = bad;
+                }
+            }
         }
         for (at, reason) in &failed {
             self.reject(index, &gathered.origins[*at], reason)?;
@@ -397,9 +428,9 @@ impl KafkaSource {
         };
         let rows: usize = decoded.iter().map(RecordBatch::num_rows).sum();
         let payload = match decoded.len() {
-            0 => RecordBatch::new_empty(self.decoder.schema().clone()),
+            0 => RecordBatch::new_empty(Arc::clone(&self.payload)),
             1 => decoded.remove(0),
-            _ => datafusion::arrow::compute::concat_batches(self.decoder.schema(), &decoded)
+            _ => datafusion::arrow::compute::concat_batches(&self.payload, &decoded)
                 .map_err(|source| ConnectorError::Arrow { context: "joining decoded messages".into(), source })?,
         };
         if rows != kept.len() {
@@ -556,17 +587,22 @@ impl Source for KafkaSource {
                 value: keep.then(|| payload.to_vec()),
             };
             self.gathered[index].read = true;
-            if payload.iter().all(u8::is_ascii_whitespace) {
+            if payload.is_empty() || (matches!(self.decoder, ValueDecoder::Lines(_)) && payload.iter().all(u8::is_ascii_whitespace)) {
                 // An empty value (a tombstone) holds no record.
                 self.reject(index, &origin, "the message has no value")?;
                 continue;
             }
+            let lines = matches!(self.decoder, ValueDecoder::Lines(_));
             let gathered = &mut self.gathered[index];
             gathered.origins.push(origin);
-            // One record per message: a raw newline is never valid inside a
-            // JSON string, so it is whitespace and can be replaced.
-            gathered.buffer.extend(payload.iter().map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }));
-            gathered.buffer.push(b'\n');
+            if lines {
+                // One record per message: a raw newline is never valid inside
+                // a JSON string, so it is whitespace and can be replaced.
+                gathered.buffer.extend(payload.iter().map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }));
+                gathered.buffer.push(b'\n');
+            } else {
+                gathered.buffer.extend_from_slice(payload);
+            }
         }
         for index in 0..self.partitions.len() {
             self.decode(index, out)?;
@@ -589,6 +625,10 @@ impl Source for KafkaSource {
 
     fn partitions(&self) -> usize {
         self.partitions.len()
+    }
+
+    fn partition_label(&self, partition: usize) -> Option<String> {
+        self.partitions.get(partition).map(|p| format!("{}/{}", p.topic, p.partition))
     }
 
     fn partition_finished(&self, partition: usize) -> bool {

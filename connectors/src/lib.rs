@@ -13,6 +13,7 @@
 #![deny(unused_must_use)]
 #![warn(missing_debug_implementations)]
 
+pub mod avro;
 pub mod decode;
 pub mod encode;
 mod error;

@@ -13,7 +13,7 @@ use crate::file_source::FileSourceSpec;
 use crate::generator::{self, GeneratorOptions};
 use crate::generator_source::GeneratorSpec;
 use crate::kafka_sink::{KafkaFormat, KafkaSinkSpec};
-use crate::kafka_source::{Bounded, KafkaMetadata, KafkaSourceSpec, Startup, KAFKA_METADATA, METADATA_FIELD_KEY};
+use crate::kafka_source::{Bounded, KafkaMetadata, KafkaSourceSpec, Startup, ValueFormat, KAFKA_METADATA, METADATA_FIELD_KEY};
 use crate::options::{OptionReader, OptionSpec};
 use crate::sinks::{BlackholeSinkSpec, FileSinkSpec, SinkFormat, StdoutSinkSpec};
 use crate::source::{OnError, SinkSpec, SourceSpec};
@@ -65,7 +65,8 @@ pub const KAFKA_SOURCE_OPTIONS: &[OptionSpec] = &[
     OptionSpec { key: "properties.bootstrap.servers", default: None, doc: "the brokers, host:port[,host:port...]" },
     OptionSpec { key: "properties.group.id", default: Some("weir"), doc: "the consumer group (for group-offsets)" },
     OptionSpec { key: "properties.*", default: None, doc: "any librdkafka setting (security.protocol, sasl.*, ssl.*, ...), passed unchanged" },
-    OptionSpec { key: "format", default: None, doc: "'json' (one object per message) or 'csv' (one line per message, declared column order)" },
+    OptionSpec { key: "format", default: None, doc: "'json' (one object per message), 'csv' (one line per message, declared column order) or 'avro' (one binary record per message)" },
+    OptionSpec { key: "avro.schema", default: None, doc: "with format 'avro': the writer's Avro schema (a record, as JSON); fields are matched to columns by name" },
     OptionSpec { key: "scan.startup.mode", default: Some("group-offsets"), doc: "'earliest-offset', 'latest-offset', 'group-offsets' (earliest where none) or 'timestamp'" },
     OptionSpec { key: "scan.startup.timestamp-millis", default: None, doc: "with scan.startup.mode 'timestamp': start at the first message at or after this epoch ms" },
     OptionSpec { key: "scan.bounded.mode", default: Some("unbounded"), doc: "'unbounded', 'latest-offset' (stop at the partitions' ends when opened) or 'timestamp'" },
@@ -80,7 +81,8 @@ pub const KAFKA_SINK_OPTIONS: &[OptionSpec] = &[
     OptionSpec { key: "topic", default: None, doc: "the topic written" },
     OptionSpec { key: "properties.bootstrap.servers", default: None, doc: "the brokers, host:port[,host:port...]" },
     OptionSpec { key: "properties.*", default: None, doc: "any librdkafka setting, passed unchanged" },
-    OptionSpec { key: "format", default: Some("json"), doc: "'json' or 'csv' message values" },
+    OptionSpec { key: "format", default: Some("json"), doc: "'json', 'csv' or 'avro' message values" },
+    OptionSpec { key: "avro.schema", default: None, doc: "with format 'avro': the Avro schema to write (JSON); derived from the columns when not given" },
     OptionSpec { key: "key.fields", default: None, doc: "columns, separated by ';', whose values (a JSON object) key each message" },
 ];
 
@@ -210,7 +212,18 @@ pub fn source_spec(
             let r = OptionReader::new(connector, KAFKA_SOURCE_OPTIONS, &options)?;
             let topics: Vec<String> = r.required("topic")?.split(';').map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect();
             let format = r.required("format")?;
-            let format = Format::from_name(&format.to_ascii_lowercase()).ok_or_else(|| r.invalid("format", format, "'json' or 'csv'"))?;
+            let format = match format.to_ascii_lowercase().as_str() {
+                "avro" => ValueFormat::Avro(
+                    r.get("avro.schema")
+                        .ok_or_else(|| ConnectorError::MissingOption {
+                            connector: "kafka".into(),
+                            key: "avro.schema".into(),
+                            doc: "format 'avro' needs the writer's schema, as JSON".into(),
+                        })?
+                        .to_string(),
+                ),
+                other => ValueFormat::Lines(Format::from_name(other).ok_or_else(|| r.invalid("format", format, "'json', 'csv' or 'avro'"))?),
+            };
             let millis = |key: &str| -> Result<i64> {
                 r.parse::<i64>(key, "epoch milliseconds")?.ok_or_else(|| ConnectorError::MissingOption {
                     connector: "kafka".into(),
@@ -249,6 +262,10 @@ pub fn source_spec(
                     connector: "kafka".into(),
                     reason: "every column is a metadata column; declare the message's fields too".into(),
                 });
+            }
+            if let ValueFormat::Avro(schema) = &spec.format {
+                // The schema parses and fills the declared columns: checked now.
+                crate::avro::AvroDecoder::new(schema, spec.payload_schema(), 1)?;
             }
             Ok(Arc::new(spec))
         }
@@ -317,8 +334,9 @@ pub fn sink_spec(connector: &str, options: &BTreeMap<String, String>) -> Result<
             let (options, properties) = kafka_properties(options)?;
             let r = OptionReader::new(connector, KAFKA_SINK_OPTIONS, &options)?;
             let topic = r.required("topic")?.to_string();
-            let format = match r.choice("format", &["json", "csv"])? {
+            let format = match r.choice("format", &["json", "csv", "avro"])? {
                 Some("csv") => KafkaFormat::Csv,
+                Some("avro") => KafkaFormat::Avro(r.get("avro.schema").map(str::to_string)),
                 _ => KafkaFormat::Json,
             };
             let key_fields = r

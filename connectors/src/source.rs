@@ -65,6 +65,12 @@ pub trait Source: Send {
         1
     }
 
+    /// A name for partition `partition` in metrics (Kafka: `topic/3`), or
+    /// `None` for a split that is not partitioned (the worker names it).
+    fn partition_label(&self, _partition: usize) -> Option<String> {
+        None
+    }
+
     /// Whether partition `partition` has ended (a bounded read reached its
     /// end): it no longer holds the watermark back.
     fn partition_finished(&self, _partition: usize) -> bool {

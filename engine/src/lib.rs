@@ -28,6 +28,7 @@ mod diagnostic;
 mod error;
 pub mod export;
 mod functions;
+pub mod metrics;
 pub mod plan;
 mod planner;
 mod runtime;

@@ -1,6 +1,6 @@
 //! The `weir` command line.
 
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use weir_engine::{export, plan_pipeline, run, EngineError, RunOptions};
 
 mod demo;
+mod serve;
 
 /// Weir: streaming SQL pipelines for real-time machine learning.
 ///
@@ -39,6 +40,21 @@ enum Command {
         /// Do not print the summary (rows read and written) on stderr.
         #[arg(short, long)]
         quiet: bool,
+        /// Serve Prometheus metrics (and /healthz) here; `off` to not.
+        #[arg(long, default_value = "127.0.0.1:9464")]
+        metrics_addr: String,
+    },
+    /// Run as a service: a REST API to submit, watch and stop pipelines
+    /// (POST /pipelines with the SQL as the body), with /metrics for
+    /// Prometheus and the API described at /openapi.json.
+    Serve {
+        /// Where to listen.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: std::net::SocketAddr,
+        /// Require `Authorization: Bearer TOKEN` on every request but the
+        /// health checks.
+        #[arg(long, env = "WEIR_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
     /// Check a pipeline without running it and print its dataflow plan.
     ///
@@ -166,11 +182,19 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Command::Run { pipeline, workers, quiet } => {
+        Command::Serve { addr, token } => {
+            serve::serve(addr, token)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run { pipeline, workers, quiet, metrics_addr } => {
             let (plan, text, origin) = match load(&pipeline) {
                 Ok(loaded) => loaded,
                 Err(code) => return Ok(code),
             };
+            if metrics_addr != "off" {
+                let addr: std::net::SocketAddr = metrics_addr.parse().with_context(|| format!("--metrics-addr '{metrics_addr}' is not host:port"))?;
+                serve::metrics_only(addr);
+            }
             let stop = ctrl_c()?;
             run_reported(plan, &text, &origin, stop, workers, quiet)
         }
@@ -249,7 +273,13 @@ fn run_reported(
         options = options.workers(w as usize);
     }
     let workers = options.workers;
-    match run(plan, options) {
+    let status = (!quiet && std::io::stderr().is_terminal()).then(|| status_line(options.name.clone()));
+    let result = run(plan, options);
+    if let Some((done, line)) = status {
+        done.store(true, Ordering::Relaxed);
+        let _ = line.join();
+    }
+    match result {
         Ok(report) => {
             for summary in &report.malformed_summaries {
                 eprintln!("weir: {summary}");
@@ -293,6 +323,42 @@ fn run_reported(
             Ok(ExitCode::from(1))
         }
     }
+}
+
+/// On a terminal, a status line refreshed every second: rows/s, the
+/// watermark and its lag behind the clock, model accuracy. Returns the
+/// flag that ends it and its thread.
+fn status_line(pipeline: String) -> (Arc<AtomicBool>, std::thread::JoinHandle<()>) {
+    let done = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&done);
+    let line = std::thread::spawn(move || {
+        let m = weir_engine::metrics::metrics();
+        let mut last = 0.0;
+        let mut shown = false;
+        while !flag.load(Ordering::Relaxed) {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            let read: f64 = m.values("weir_source_records_total", &pipeline).iter().sum();
+            let mut parts = vec![format!("{:.0} rows/s", read - last)];
+            last = read;
+            if let Some(w) = m.values("weir_source_watermark_seconds", &pipeline).into_iter().reduce(f64::min) {
+                let at = chrono::DateTime::from_timestamp_millis((w * 1000.0) as i64).map(|t| t.format("%H:%M:%S").to_string()).unwrap_or_default();
+                parts.push(format!("watermark {at}"));
+            }
+            if let Some(lag) = m.values("weir_source_watermark_lag_seconds", &pipeline).into_iter().reduce(f64::max) {
+                parts.push(format!("lag {lag:.1} s"));
+            }
+            let accuracy = m.values("weir_model_accuracy", &pipeline);
+            if !accuracy.is_empty() {
+                parts.push(format!("accuracy {:.3}", accuracy.iter().sum::<f64>() / accuracy.len() as f64));
+            }
+            eprint!("\r\x1b[2Kweir: {}", parts.join(", "));
+            shown = true;
+        }
+        if shown {
+            eprint!("\r\x1b[2K");
+        }
+    });
+    (done, line)
 }
 
 /// One line on what a model learned: rows, keys, prequential metrics, device.

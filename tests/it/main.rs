@@ -9,6 +9,8 @@
 //!   `kafka_commits`: offset commits, restarts, metadata columns and
 //!   per-partition watermarks.
 //! * `cli`: the `weir` binary on the examples and on bad input.
+//! * `serve`: `weir serve`'s REST API, `/metrics` scraped by a real
+//!   Prometheus, and the Grafana dashboard's queries.
 //! * `models`, `model_drift`, `monitors`: online models, their drift
 //!   detectors and adaptation, and drift monitors in SQL.
 
@@ -21,4 +23,5 @@ mod models;
 mod monitors;
 mod golden;
 mod oracle;
+mod serve;
 mod windows;

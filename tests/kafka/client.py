@@ -9,6 +9,13 @@
     client.py consume-meta BOOTSTRAP TOPIC COUNT
                                              prints COUNT messages as partition<TAB>
                                              offset<TAB>timestamp ms<TAB>key<TAB>value
+    client.py produce-avro BOOTSTRAP TOPIC SCHEMA FILE
+                                             each JSON line of FILE becomes a message holding
+                                             one Avro record (fastavro, schemaless) of the
+                                             schema in file SCHEMA; other lines go as raw bytes
+    client.py consume-avro BOOTSTRAP TOPIC SCHEMA COUNT
+                                             prints COUNT Avro records as JSON lines
+                                             (timestamps as epoch milliseconds)
     client.py committed BOOTSTRAP GROUP TOPIC prints the group's committed offset of
                                              each partition as partition<TAB>offset
     client.py consume BOOTSTRAP TOPIC COUNT   prints COUNT messages as
@@ -106,6 +113,45 @@ def consume_meta(bootstrap, topic, count):
         print(f"{msg.partition()}\t{msg.offset()}\t{msg.timestamp()[1]}\t{key}\t{msg.value().decode()}")
 
 
+def produce_avro(bootstrap, topic, schema_path, path):
+    import io
+    import fastavro
+    with open(schema_path) as f:
+        schema = fastavro.parse_schema(json.load(f))
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5})
+    with open(path, "rb") as f:
+        for line in f:
+            line = line.rstrip(b"\n")
+            try:
+                record = json.loads(line)
+                out = io.BytesIO()
+                fastavro.schemaless_writer(out, schema, record)
+                value = out.getvalue()
+            except ValueError:
+                value = line
+            producer.produce(topic, value=value)
+            producer.poll(0)
+    if producer.flush(60):
+        sys.exit("produce-avro failed: undelivered messages")
+
+
+def consume_avro(bootstrap, topic, schema_path, count):
+    import datetime
+    import io
+    import fastavro
+    with open(schema_path) as f:
+        schema = fastavro.parse_schema(json.load(f))
+
+    def plain(v):
+        if isinstance(v, datetime.datetime):
+            return round(v.timestamp() * 1000)
+        return v
+
+    for msg in messages(bootstrap, topic, count):
+        record = fastavro.schemaless_reader(io.BytesIO(msg.value()), schema, None)
+        print(json.dumps({k: plain(v) for k, v in record.items()}, sort_keys=True, separators=(",", ":")))
+
+
 def committed(bootstrap, group, topic):
     from confluent_kafka import TopicPartition
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
@@ -143,6 +189,10 @@ if __name__ == "__main__":
         consume(sys.argv[2], sys.argv[3], 1 << 62, idle_polls=50)
     elif command == "consume-meta":
         consume_meta(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    elif command == "produce-avro":
+        produce_avro(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5])
+    elif command == "consume-avro":
+        consume_avro(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
     elif command == "committed":
         committed(sys.argv[2], sys.argv[3], sys.argv[4])
     elif command == "drain":

@@ -22,6 +22,7 @@ use timely::dataflow::operators::generic::Operator as _;
 use timely::dataflow::Stream;
 use weir_operators::{Batch, Operator, Partitioner};
 
+use super::instrument::OpMetrics;
 use super::shared::Shared;
 use super::BatchStream;
 use crate::EngineError;
@@ -60,10 +61,12 @@ pub(super) fn keyed<'s>(
             }
         },
     );
+    let worker = routed.scope().index();
     routed.unary_frontier::<CapacityContainerBuilder<Vec<Batch>>, _, _, _>(
         Exchange::new(|(worker, _): &(u64, Batch)| *worker),
         &name,
         move |capability, _info| {
+            let metrics = OpMetrics::new(&shared, sink, op.name(), worker);
             let mut capability = Some(capability);
             let mut out: Vec<RecordBatch> = Vec::new();
             let mut watermark: Option<u64> = None;
@@ -71,9 +74,11 @@ pub(super) fn keyed<'s>(
                 let fail = |source| shared.fail(EngineError::Operator { sink: shared.sink_name(sink), source });
                 input.for_each(|_time, data| {
                     for (_, Batch(batch)) in data.drain(..) {
+                        let (rows, started) = (batch.num_rows(), Instant::now());
                         if let Err(source) = op.process(batch, &mut out) {
                             fail(source);
                         }
+                        metrics.batch_in(rows, started);
                     }
                 });
                 let Some(cap) = capability.as_mut() else {
@@ -87,6 +92,7 @@ pub(super) fn keyed<'s>(
                             fail(source);
                         }
                         let emitted = !out.is_empty();
+                        metrics.out(&out);
                         give(output, cap, &mut out);
                         retention.update(None, emitted.then_some(at));
                         capability = None;
@@ -102,6 +108,7 @@ pub(super) fn keyed<'s>(
                             }
                         }
                         let emitted = !out.is_empty();
+                        metrics.out(&out);
                         give(output, cap, &mut out);
                         // Before the capability moves on: see `progress`.
                         retention.update(op.retained(), emitted.then_some(at));
@@ -130,7 +137,9 @@ fn record_latencies(shared: &Shared, out: &[RecordBatch], column: usize, tables:
     for end in ends {
         let complete = u64::try_from(end.saturating_sub(1)).unwrap_or(0);
         if let Some(at) = shared.clock.reached(tables, complete) {
-            shared.clock.record(now.saturating_duration_since(at));
+            let latency = now.saturating_duration_since(at);
+            shared.clock.record(latency);
+            shared.metrics.window_latency.observe(latency.as_secs_f64());
         }
     }
 }

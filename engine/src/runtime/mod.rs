@@ -17,6 +17,7 @@
 //! their capabilities, frontiers empty, and each sink flushes exactly once.
 
 mod clock;
+mod instrument;
 mod keyed;
 mod models;
 pub(crate) mod snapshots;
@@ -48,6 +49,8 @@ pub struct RunOptions {
     /// Raised to stop the pipeline gracefully (Ctrl-C): sources stop reading,
     /// everything already read is processed and every sink is flushed.
     pub stop: Arc<AtomicBool>,
+    /// The `pipeline` label of its metrics (default `main`).
+    pub name: String,
 }
 
 impl Default for RunOptions {
@@ -55,6 +58,7 @@ impl Default for RunOptions {
         Self {
             workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             stop: Arc::new(AtomicBool::new(false)),
+            name: "main".into(),
         }
     }
 }
@@ -85,7 +89,9 @@ pub fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunReport> {
     let started = Instant::now();
     let pipeline = Arc::new(pipeline);
     let workers = options.workers.max(1);
-    let shared = Arc::new(Shared::new(&pipeline, Arc::clone(&options.stop), workers));
+    let shared = Arc::new(Shared::new(&pipeline, Arc::clone(&options.stop), workers, &options.name));
+    let running = crate::metrics::metrics().pipelines_running.clone();
+    running.inc();
     let base_rows = snapshots::base_rows(&pipeline)?;
     let saving = Arc::new(AtomicBool::new(false));
     let saver = snapshots::periodic(Arc::clone(&pipeline), Arc::clone(&shared), base_rows.clone(), Arc::clone(&saving));
@@ -136,6 +142,8 @@ pub fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunReport> {
             shared.fail(EngineError::Connector { table, source });
         }
     }
+    running.dec();
+    shared.metrics.finish();
     let shared = Arc::try_unwrap(shared).map_err(|_| EngineError::Runtime("workers outlived the run".into()))?;
     shared.into_report(started.elapsed())
 }

@@ -46,6 +46,7 @@ pub(super) fn open(pipeline: &Pipeline, index: usize, workers: usize, shared: &A
                 if let Ok(mut all) = shared.models.lock() {
                     all.push((m.name.clone(), Arc::clone(&state)));
                 }
+                shared.metrics.model(&m.name, Arc::clone(&state));
                 models.insert(m.name.clone(), state);
             }
             Err(e) => shared.fail(EngineError::Runtime(format!("model '{}': {e}", m.name))),

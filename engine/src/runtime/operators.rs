@@ -17,6 +17,9 @@ use datafusion::physical_expr::expressions::NotExpr;
 use weir_operators::window::{GroupColumn, WindowAggregate, WindowAssign};
 use weir_operators::{Batch, Filter, Operator, OverAggregate, Partitioner, Predict, Project, Train};
 
+use std::time::Instant;
+
+use super::instrument::OpMetrics;
 use super::models::Models;
 use super::shared::Shared;
 use super::BatchStream;
@@ -209,16 +212,21 @@ fn apply<'s>(
     sink: usize,
     shared: Arc<Shared>,
 ) -> BatchStream<'s> {
+    let worker = stream.scope().index();
     stream.unary::<CapacityContainerBuilder<Vec<Batch>>, _, _, _>(Local, name, move |_capability, _info| {
         let mut out: Vec<RecordBatch> = Vec::new();
+        let metrics = OpMetrics::new(&shared, sink, op.name(), worker);
         move |input, output| {
             input.for_each(|time, data| {
                 let mut session = output.session(&time);
                 for Batch(batch) in data.drain(..) {
+                    let (rows, started) = (batch.num_rows(), Instant::now());
                     if let Err(source) = op.process(batch, &mut out) {
                         shared.fail(EngineError::Operator { sink: shared.sink_name(sink), source });
                         out.clear();
                     }
+                    metrics.batch_in(rows, started);
+                    metrics.out(&out);
                     for b in out.drain(..) {
                         session.give(Batch(b));
                     }

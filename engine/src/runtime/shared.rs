@@ -11,6 +11,7 @@ use weir_operators::{Prequential, SharedModel};
 
 use super::clock::WatermarkClock;
 use super::progress::Progress;
+use crate::metrics::RunMetrics;
 use crate::plan::Pipeline;
 use crate::{EngineError, Result};
 
@@ -32,6 +33,8 @@ pub(crate) struct Shared {
     pub(crate) models: Mutex<Vec<(String, SharedModel)>>,
     /// What the sinks have synced and the operators hold, for commits.
     pub(crate) progress: Progress,
+    /// The run's Prometheus metrics.
+    pub(crate) metrics: RunMetrics,
 }
 
 /// What a run did with one model, summed over workers.
@@ -72,11 +75,16 @@ pub struct RunReport {
 }
 
 impl Shared {
-    pub(crate) fn new(pipeline: &Pipeline, stop: Arc<AtomicBool>, workers: usize) -> Self {
+    pub(crate) fn new(pipeline: &Pipeline, stop: Arc<AtomicBool>, workers: usize, name: &str) -> Self {
+        let bad: BTreeMap<String, Arc<BadRecords>> =
+            pipeline.sources.iter().map(|s| (s.table.clone(), Arc::new(BadRecords::new(&s.table)))).collect();
+        let tables: Vec<String> = pipeline.sources.iter().map(|s| s.table.clone()).collect();
+        let sinks: Vec<String> = pipeline.sinks.iter().map(|s| s.table.clone()).collect();
+        let metrics = RunMetrics::new(name, &tables, &sinks, bad.iter().map(|(t, b)| (t.clone(), Arc::clone(b))).collect());
         Self {
             stop,
             error: Mutex::new(None),
-            bad: pipeline.sources.iter().map(|s| (s.table.clone(), Arc::new(BadRecords::new(&s.table)))).collect(),
+            bad,
             rows_read: pipeline.sources.iter().map(|s| (s.table.clone(), AtomicU64::new(0))).collect(),
             rows_written: pipeline.sinks.iter().map(|s| (s.table.clone(), AtomicU64::new(0))).collect(),
             rows_late: pipeline.windowed_tables().into_iter().map(|t| (t, AtomicU64::new(0))).collect(),
@@ -84,6 +92,7 @@ impl Shared {
             clock: WatermarkClock::default(),
             models: Mutex::new(Vec::new()),
             progress: Progress::new(pipeline.sinks.len(), workers),
+            metrics,
             widths: pipeline.sources.iter().map(|s| (s.table.clone(), s.schema.fields().len())).collect(),
         }
     }

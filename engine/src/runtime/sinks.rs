@@ -74,6 +74,9 @@ fn attach<P>(
                     };
                     let rows = batch.num_rows() as u64;
                     if let Err(source) = w.write(&batch) {
+                        if let Some(c) = shared.metrics.failures.get(index) {
+                            c.inc();
+                        }
                         shared.fail(EngineError::Connector { table: table.clone(), source });
                         writer = None;
                         continue;
@@ -81,6 +84,9 @@ fn attach<P>(
                     unflushed = true;
                     if let Some((_, counter)) = shared.rows_written.get(index) {
                         counter.fetch_add(rows, Ordering::Relaxed);
+                    }
+                    if let Some(c) = shared.metrics.written.get(index) {
+                        c.inc_by(rows);
                     }
                 }
             });
@@ -105,7 +111,12 @@ fn attach<P>(
                 if since >= SYNC_EVERY {
                     synced_at = Instant::now();
                     match writer.as_mut().map(|w| w.sync()) {
-                        Some(Err(source)) => shared.fail(EngineError::Connector { table: table.clone(), source }),
+                        Some(Err(source)) => {
+                            if let Some(c) = shared.metrics.failures.get(index) {
+                                c.inc();
+                            }
+                            shared.fail(EngineError::Connector { table: table.clone(), source })
+                        }
                         _ => {
                             shared.progress.synced(index, split.worker, low);
                             synced_to = Some(low);

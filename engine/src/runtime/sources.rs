@@ -230,6 +230,11 @@ pub(super) fn source<'s>(scope: Scope<'s, u64>, plan: &SourcePlan, split: Split,
                                                 counter.fetch_add(late, Ordering::Relaxed);
                                             }
                                         }
+                                        if late > 0
+                                            && let Some(c) = shared.metrics.late.get(&table)
+                                        {
+                                            c.inc_by(late);
+                                        }
                                         b
                                     }
                                     Err(e) => {
@@ -243,6 +248,9 @@ pub(super) fn source<'s>(scope: Scope<'s, u64>, plan: &SourcePlan, split: Split,
                         };
                         if let Some(counter) = shared.rows_read.get(&table) {
                             counter.fetch_add(rows, Ordering::Relaxed);
+                        }
+                        if let Some(c) = shared.metrics.records_read.get(&table) {
+                            c.inc_by(rows);
                         }
                         session.give(Batch(full));
                     }
@@ -288,6 +296,10 @@ pub(super) fn source<'s>(scope: Scope<'s, u64>, plan: &SourcePlan, split: Split,
             }
             if committed_at.elapsed() >= COMMIT_EVERY {
                 committed_at = Instant::now();
+                if watermark.is_some() {
+                    let active = active(&marks, r.as_ref());
+                    watermark_metrics(&shared, &table, split.worker, r.as_ref(), &marks, &active);
+                }
                 let synced = shared.progress.synced_frontier();
                 let retained = shared.progress.retained(synced);
                 let positions: Vec<(usize, i64)> =
@@ -305,6 +317,14 @@ pub(super) fn source<'s>(scope: Scope<'s, u64>, plan: &SourcePlan, split: Split,
     })
 }
 
+/// Publishes each partition's watermark and idle state.
+fn watermark_metrics(shared: &Shared, table: &str, worker: usize, r: &dyn Source, marks: &Watermarks, active: &[bool]) {
+    for (i, p) in marks.partitions.iter().enumerate() {
+        let label = r.partition_label(i).unwrap_or_else(|| format!("worker {worker}"));
+        shared.metrics.watermark(table, &label, p.watermark, !active.get(i).copied().unwrap_or(true));
+    }
+}
+
 /// Drops the split's capability, so it no longer holds the watermark back,
 /// and hands the reader over for the final commit of everything it read.
 fn release(
@@ -319,6 +339,8 @@ fn release(
         shared.clock.advance(table, worker, u64::MAX);
     }
     if let Some(r) = reader.take() {
+        let active = vec![true; marks.partitions.len()];
+        watermark_metrics(shared, table, worker, r.as_ref(), marks, &active);
         let read = marks.partitions.iter().enumerate().filter_map(|(i, p)| p.read.map(|pos| (i, pos))).collect();
         shared.progress.finish(table, r, read);
     }

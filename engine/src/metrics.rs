@@ -1,0 +1,377 @@
+//! Prometheus metrics of every pipeline this process runs, in one registry
+//! served at `/metrics` (`weir run --metrics-addr`, `weir serve`).
+//!
+//! Names follow Prometheus' conventions: a `weir_` prefix, `_total` for
+//! counters, base units (`_seconds`, `_bytes`). Labels are few and
+//! bounded: `pipeline`, and one of `table`, `operator`, `sink`, `model`,
+//! `monitor` (names from the SQL), `worker`, a Kafka `partition`, a
+//! monitor's `feature` and an alert's `state`; never a key such as a sensor
+//! id.
+//!
+//! Hot paths only increment counters a run holds already labelled
+//! ([`RunMetrics`]); what lives behind locks (models, malformed-record
+//! counts) is copied in when the registry is scraped, by refreshers that
+//! the run registers and that go away with it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use prometheus::proto::MetricType;
+use prometheus::{
+    Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+use weir_connectors::BadRecords;
+use weir_operators::{Prequential, SharedModel};
+
+/// Seconds over which model accuracy, log loss and MAE gauges are computed.
+const RECENT_SECONDS: f64 = 60.0;
+
+/// Buckets for per-batch operator time, 10 µs to 1 s.
+const OPERATOR_BUCKETS: &[f64] = &[1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0];
+/// Buckets for window emission latency, 100 µs to 10 s.
+const LATENCY_BUCKETS: &[f64] = &[1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0];
+
+/// The process's metric families.
+pub struct Metrics {
+    registry: Registry,
+    started: Instant,
+    uptime: Gauge,
+    pub(crate) source_records: IntCounterVec,
+    pub(crate) source_malformed: IntCounterVec,
+    pub(crate) source_late: IntCounterVec,
+    pub(crate) source_watermark: GaugeVec,
+    pub(crate) source_watermark_lag: GaugeVec,
+    pub(crate) source_idle: IntGaugeVec,
+    pub(crate) operator_records_in: IntCounterVec,
+    pub(crate) operator_records_out: IntCounterVec,
+    pub(crate) operator_batches_in: IntCounterVec,
+    pub(crate) operator_batches_out: IntCounterVec,
+    pub(crate) operator_seconds: HistogramVec,
+    pub(crate) sink_records: IntCounterVec,
+    pub(crate) sink_failures: IntCounterVec,
+    pub(crate) window_latency: HistogramVec,
+    pub(crate) model_learned: IntCounterVec,
+    pub(crate) model_scored: IntCounterVec,
+    pub(crate) model_accuracy: GaugeVec,
+    pub(crate) model_log_loss: GaugeVec,
+    pub(crate) model_mae: GaugeVec,
+    pub(crate) model_keys: IntGaugeVec,
+    pub(crate) model_device: IntGaugeVec,
+    pub(crate) monitor_statistic: GaugeVec,
+    pub(crate) monitor_alerts: IntCounterVec,
+    pub(crate) pipelines_running: IntGauge,
+    refreshers: Mutex<Vec<Weak<dyn Refresh>>>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").field("families", &self.registry.gather().len()).finish_non_exhaustive()
+    }
+}
+
+/// Something copied into the registry when it is scraped.
+pub(crate) trait Refresh: Send + Sync {
+    fn refresh(&self, metrics: &Metrics);
+}
+
+fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).unwrap_or_else(|e| unreachable!("metric {name}: {e}"));
+    registry.register(Box::new(c.clone())).unwrap_or_else(|e| unreachable!("metric {name}: {e}"));
+    c
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+    let g = GaugeVec::new(Opts::new(name, help), labels).unwrap_or_else(|e| unreachable!("metric {name}: {e}"));
+    registry.register(Box::new(g.clone())).unwrap_or_else(|e| unreachable!("metric {name}: {e}"));
+    g
+}
+
+fn int_gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels).unwrap_or_else(|e| unreachable!("metric {name}: {e}"));
+    registry.register(Box::new(g.clone())).unwrap_or_else(|e| unreachable!("metric {name}: {e}"));
+    g
+}
+
+fn histogram(registry: &Registry, name: &str, help: &str, labels: &[&str], buckets: &[f64]) -> HistogramVec {
+    let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets.to_vec()), labels)
+        .unwrap_or_else(|e| unreachable!("metric {name}: {e}"));
+    registry.register(Box::new(h.clone())).unwrap_or_else(|e| unreachable!("metric {name}: {e}"));
+    h
+}
+
+impl Metrics {
+    // Every name and label set below is a constant: registering can only
+    // fail on a programming error, which the unit test catches.
+    fn new() -> Self {
+        let registry = Registry::new();
+        #[cfg(target_os = "linux")]
+        {
+            let _ = registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()));
+        }
+        let build = int_gauge(&registry, "weir_build_info", "Weir's version, as a label; always 1", &["version"]);
+        build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        let uptime = Gauge::with_opts(Opts::new("weir_uptime_seconds", "Seconds since this process started"))
+            .unwrap_or_else(|e| unreachable!("metric: {e}"));
+        let _ = registry.register(Box::new(uptime.clone()));
+        let pipelines_running = IntGauge::with_opts(Opts::new("weir_pipelines_running", "Pipelines running in this process"))
+            .unwrap_or_else(|e| unreachable!("metric: {e}"));
+        let _ = registry.register(Box::new(pipelines_running.clone()));
+        let r = &registry;
+        Self {
+            started: Instant::now(),
+            uptime,
+            source_records: counter(r, "weir_source_records_total", "Records read by a source table", &["pipeline", "table"]),
+            source_malformed: counter(r, "weir_source_malformed_records_total", "Records a source skipped or dead-lettered because they did not decode", &["pipeline", "table"]),
+            source_late: counter(r, "weir_source_late_records_total", "Records behind their table's watermark, left out of windows", &["pipeline", "table"]),
+            source_watermark: gauge(r, "weir_source_watermark_seconds", "Event-time watermark of a source partition, epoch seconds", &["pipeline", "table", "partition"]),
+            source_watermark_lag: gauge(r, "weir_source_watermark_lag_seconds", "Wall-clock time minus a source partition's watermark", &["pipeline", "table", "partition"]),
+            source_idle: int_gauge(r, "weir_source_partition_idle", "1 while a source partition is idle and does not hold the watermark back", &["pipeline", "table", "partition"]),
+            operator_records_in: counter(r, "weir_operator_records_in_total", "Rows into an operator", &["pipeline", "operator", "worker"]),
+            operator_records_out: counter(r, "weir_operator_records_out_total", "Rows out of an operator", &["pipeline", "operator", "worker"]),
+            operator_batches_in: counter(r, "weir_operator_batches_in_total", "Batches into an operator", &["pipeline", "operator", "worker"]),
+            operator_batches_out: counter(r, "weir_operator_batches_out_total", "Batches out of an operator", &["pipeline", "operator", "worker"]),
+            operator_seconds: histogram(r, "weir_operator_processing_seconds", "Time an operator spent on one batch", &["pipeline", "operator"], OPERATOR_BUCKETS),
+            sink_records: counter(r, "weir_sink_records_total", "Rows handed to a sink", &["pipeline", "sink"]),
+            sink_failures: counter(r, "weir_sink_failures_total", "Writes or deliveries a sink failed", &["pipeline", "sink"]),
+            window_latency: histogram(r, "weir_window_latency_seconds", "From the watermark passing a window's end to its row leaving the window operator", &["pipeline"], LATENCY_BUCKETS),
+            model_learned: counter(r, "weir_model_rows_learned_total", "Rows a model learned", &["pipeline", "model"]),
+            model_scored: counter(r, "weir_model_rows_scored_total", "Rows a model scored (ML_PREDICT)", &["pipeline", "model"]),
+            model_accuracy: gauge(r, "weir_model_accuracy", "Prequential accuracy over the last minute (classification)", &["pipeline", "model"]),
+            model_log_loss: gauge(r, "weir_model_log_loss", "Prequential log loss over the last minute (classification)", &["pipeline", "model"]),
+            model_mae: gauge(r, "weir_model_mae", "Prequential mean absolute error over the last minute", &["pipeline", "model"]),
+            model_keys: int_gauge(r, "weir_model_keys", "Models in a per-key bank (keys seen)", &["pipeline", "model"]),
+            model_device: int_gauge(r, "weir_model_device_info", "Where a model runs, as a label; always 1", &["pipeline", "model", "device"]),
+            monitor_statistic: gauge(r, "weir_monitor_statistic", "The latest drift statistic of a monitored feature", &["pipeline", "monitor", "feature"]),
+            monitor_alerts: counter(r, "weir_monitor_alerts_total", "Drift alerts, by state (raised, cleared, warning, drift)", &["pipeline", "monitor", "state"]),
+            pipelines_running,
+            refreshers: Mutex::new(Vec::new()),
+            registry,
+        }
+    }
+
+    fn encode_refresh(&self) {
+        self.uptime.set(self.started.elapsed().as_secs_f64());
+        let live: Vec<Arc<dyn Refresh>> = {
+            let mut refreshers = lock(&self.refreshers);
+            refreshers.retain(|r| r.strong_count() > 0);
+            refreshers.iter().filter_map(Weak::upgrade).collect()
+        };
+        for r in live {
+            r.refresh(self);
+        }
+    }
+
+    /// Everything, in Prometheus' text format.
+    pub fn encode(&self) -> String {
+        self.encode_refresh();
+        let mut out = String::new();
+        if let Err(e) = TextEncoder::new().encode_utf8(&self.registry.gather(), &mut out) {
+            out = format!("# weir: encoding the metrics failed: {e}\n");
+        }
+        out
+    }
+
+    /// The values of family `name` for `pipeline` (gauges and counters;
+    /// histograms give their sample count), one per label set.
+    pub fn values(&self, name: &str, pipeline: &str) -> Vec<f64> {
+        self.encode_refresh();
+        let mut out = Vec::new();
+        for family in self.registry.gather() {
+            if family.name() != name {
+                continue;
+            }
+            let kind = family.get_field_type();
+            for metric in family.get_metric() {
+                if !metric.get_label().iter().any(|l| l.name() == "pipeline" && l.value() == pipeline) {
+                    continue;
+                }
+                out.push(match kind {
+                    MetricType::COUNTER => metric.get_counter().get_value(),
+                    MetricType::GAUGE => metric.get_gauge().get_value(),
+                    _ => metric.get_histogram().get_sample_count() as f64,
+                });
+            }
+        }
+        out
+    }
+
+    /// Records a pipeline's source table has read so far.
+    pub fn source_records_total(&self, pipeline: &str, table: &str) -> u64 {
+        self.source_records.with_label_values(&[pipeline, table]).get()
+    }
+
+    /// Rows a pipeline has handed to a sink so far.
+    pub fn sink_records_total(&self, pipeline: &str, sink: &str) -> u64 {
+        self.sink_records.with_label_values(&[pipeline, sink]).get()
+    }
+
+    pub(crate) fn add_refresher(&self, r: &Arc<dyn Refresh>) {
+        lock(&self.refreshers).push(Arc::downgrade(r));
+    }
+}
+
+/// The process's metrics.
+///
+/// ```
+/// let text = weir_engine::metrics::metrics().encode();
+/// assert!(text.contains("weir_build_info"));
+/// ```
+pub fn metrics() -> &'static Metrics {
+    static METRICS: OnceLock<Metrics> = OnceLock::new();
+    METRICS.get_or_init(Metrics::new)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// The labelled metrics of one run.
+pub(crate) struct RunMetrics {
+    pub(crate) pipeline: String,
+    pub(crate) records_read: BTreeMap<String, IntCounter>,
+    pub(crate) late: BTreeMap<String, IntCounter>,
+    pub(crate) written: Vec<IntCounter>,
+    pub(crate) failures: Vec<IntCounter>,
+    pub(crate) window_latency: Histogram,
+    /// Copied in at scrape time; registered weakly, kept alive by the run.
+    _live: Arc<dyn Refresh>,
+    pub(crate) scraped: Arc<Scraped>,
+}
+
+/// What the run's refresher reads: malformed-record counts and models.
+#[derive(Default)]
+pub(crate) struct Scraped {
+    pipeline: String,
+    bad: Vec<(String, Arc<BadRecords>)>,
+    models: Mutex<Vec<(String, SharedModel)>>,
+    /// Per model: the totals copied so far, and recent snapshots.
+    seen: Mutex<HashMap<String, ModelSeen>>,
+    /// The latest watermark of each source partition (epoch ms).
+    watermarks: Mutex<BTreeMap<(String, String), i64>>,
+}
+
+#[derive(Default)]
+struct ModelSeen {
+    learned: u64,
+    scored: u64,
+    history: Vec<(Instant, Prequential)>,
+}
+
+impl RunMetrics {
+    pub(crate) fn new(pipeline: &str, tables: &[String], sinks: &[String], bad: Vec<(String, Arc<BadRecords>)>) -> Self {
+        let m = metrics();
+        let scraped = Arc::new(Scraped { pipeline: pipeline.to_string(), bad, ..Scraped::default() });
+        let live: Arc<dyn Refresh> = scraped.clone();
+        m.add_refresher(&live);
+        Self {
+            pipeline: pipeline.to_string(),
+            records_read: tables.iter().map(|t| (t.clone(), m.source_records.with_label_values(&[pipeline, t]))).collect(),
+            late: tables.iter().map(|t| (t.clone(), m.source_late.with_label_values(&[pipeline, t]))).collect(),
+            written: sinks.iter().map(|s| m.sink_records.with_label_values(&[pipeline, s])).collect(),
+            failures: sinks.iter().map(|s| m.sink_failures.with_label_values(&[pipeline, s])).collect(),
+            window_latency: m.window_latency.with_label_values(&[pipeline]),
+            _live: live,
+            scraped,
+        }
+    }
+
+    /// Copies the final state in: after the run, nothing refreshes it.
+    pub(crate) fn finish(&self) {
+        self.scraped.refresh(metrics());
+    }
+
+    /// Adds a worker's model instance, for the model gauges.
+    pub(crate) fn model(&self, name: &str, model: SharedModel) {
+        lock(&self.scraped.models).push((name.to_string(), model));
+    }
+
+    /// Sets a source partition's watermark (epoch ms) and idle state.
+    pub(crate) fn watermark(&self, table: &str, partition: &str, watermark_ms: i64, idle: bool) {
+        let m = metrics();
+        if watermark_ms > 0 {
+            m.source_watermark.with_label_values(&[&self.pipeline, table, partition]).set(watermark_ms as f64 / 1000.0);
+            lock(&self.scraped.watermarks).insert((table.to_string(), partition.to_string()), watermark_ms);
+        }
+        m.source_idle.with_label_values(&[&self.pipeline, table, partition]).set(i64::from(idle));
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+impl Refresh for Scraped {
+    fn refresh(&self, m: &Metrics) {
+        let pipeline = self.pipeline.as_str();
+        for (table, bad) in &self.bad {
+            let c = m.source_malformed.with_label_values(&[pipeline, table]);
+            let total = bad.count();
+            if total > c.get() {
+                c.inc_by(total - c.get());
+            }
+        }
+        let now = now_ms();
+        for ((table, partition), w) in lock(&self.watermarks).iter() {
+            m.source_watermark_lag.with_label_values(&[pipeline, table, partition]).set((now - w) as f64 / 1000.0);
+        }
+        // Sum each model over its workers.
+        let mut totals: BTreeMap<String, (Prequential, u64, usize, String)> = BTreeMap::new();
+        for (name, model) in lock(&self.models).iter() {
+            let state = lock(model);
+            let t = totals.entry(name.clone()).or_default();
+            t.0.merge(&state.metrics);
+            t.1 += state.rows_scored;
+            t.2 += state.keys();
+            if t.3.is_empty() {
+                t.3 = state.device.clone();
+            }
+        }
+        let mut seen = lock(&self.seen);
+        let at = Instant::now();
+        for (name, (metrics, scored, keys, device)) in totals {
+            let s = seen.entry(name.clone()).or_default();
+            let labels = [pipeline, name.as_str()];
+            m.model_learned.with_label_values(&labels).inc_by(metrics.rows.saturating_sub(s.learned));
+            m.model_scored.with_label_values(&labels).inc_by(scored.saturating_sub(s.scored));
+            s.learned = s.learned.max(metrics.rows);
+            s.scored = s.scored.max(scored);
+            m.model_keys.with_label_values(&labels).set(keys as i64);
+            let device = device.split_whitespace().next().unwrap_or("cpu").to_string();
+            m.model_device.with_label_values(&[pipeline, name.as_str(), device.as_str()]).set(1);
+            // The recent window: now against the oldest snapshot in it.
+            s.history.retain(|(t, _)| at.duration_since(*t).as_secs_f64() <= RECENT_SECONDS);
+            let base = s.history.first().map(|(_, p)| p.clone()).unwrap_or_default();
+            s.history.push((at, metrics.clone()));
+            let rows = metrics.rows.saturating_sub(base.rows);
+            if rows > 0 {
+                let n = rows as f64;
+                if metrics.log_loss_sum > 0.0 {
+                    m.model_accuracy.with_label_values(&labels).set(metrics.correct.saturating_sub(base.correct) as f64 / n);
+                    m.model_log_loss.with_label_values(&labels).set((metrics.log_loss_sum - base.log_loss_sum) / n);
+                }
+                m.model_mae.with_label_values(&labels).set((metrics.abs_error_sum - base.abs_error_sum) / n);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_family_registers_and_encodes() {
+        let run = RunMetrics::new("t", &["traffic".into()], &["out".into()], Vec::new());
+        run.records_read["traffic"].inc_by(3);
+        run.watermark("traffic", "traffic/0", 1_767_225_600_000, false);
+        let text = metrics().encode();
+        assert!(text.contains("weir_source_records_total{pipeline=\"t\",table=\"traffic\"} 3"), "{text}");
+        assert!(text.contains("weir_source_watermark_seconds{partition=\"traffic/0\",pipeline=\"t\",table=\"traffic\"} 1767225600"), "{text}");
+        assert!(text.contains("weir_source_watermark_lag_seconds"), "{text}");
+        assert!(text.contains("weir_uptime_seconds"), "{text}");
+    }
+}
