@@ -37,7 +37,7 @@ PROMETHEUS="$TOOLS/prometheus/prometheus"
 if [ ! -x "$PROMETHEUS" ]; then
   echo "==> fetching Debian's prometheus into $TOOLS/prometheus"
   tmp="$(mktemp -d)"
-  (cd "$tmp" && apt-get download prometheus >/dev/null && dpkg -x prometheus_*.deb x)
+  (cd "$tmp" && { apt-get download prometheus >/dev/null 2>&1 || { apt-get update -qq && apt-get download prometheus >/dev/null; }; } && dpkg -x prometheus_*.deb x)
   mkdir -p "$TOOLS/prometheus"
   cp "$tmp/x/usr/bin/prometheus" "$PROMETHEUS"
   rm -rf "$tmp"

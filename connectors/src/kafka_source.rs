@@ -29,7 +29,9 @@ use datafusion::arrow::array::{ArrayRef, BinaryArray, Int32Array, Int64Array, Re
 use datafusion::arrow::compute::{cast_with_options, CastOptions};
 use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef, TimeUnit};
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::statistics::Statistics;
+use rdkafka::ClientContext;
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
@@ -204,7 +206,7 @@ struct Gathered {
 }
 
 struct KafkaSource {
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<LagContext>,
     dlq: Option<(String, BaseProducer)>,
     partitions: Vec<Assigned>,
     bounded: bool,
@@ -222,6 +224,30 @@ struct KafkaSource {
     /// The broker is unreachable (logged once per outage).
     outage: bool,
 }
+
+/// Keeps the consumer lag of each partition from librdkafka's statistics.
+#[derive(Default)]
+struct LagContext {
+    lags: std::sync::Mutex<std::collections::HashMap<(String, i32), i64>>,
+}
+
+impl ClientContext for LagContext {
+    fn stats(&self, statistics: Statistics) {
+        let mut lags = match self.lags.lock() {
+            Ok(l) => l,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        for (topic, t) in statistics.topics {
+            for (partition, p) in t.partitions {
+                if partition >= 0 && p.consumer_lag >= 0 {
+                    lags.insert((topic.clone(), partition), p.consumer_lag);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for LagContext {}
 
 impl KafkaSourceSpec {
     /// The columns decoded from message values: the declared ones without
@@ -264,10 +290,13 @@ impl SourceSpec for KafkaSourceSpec {
         let mut config = ClientConfig::new();
         config.set("enable.auto.commit", "false").set("enable.partition.eof", "false");
         config.set("auto.offset.reset", "earliest");
+        // librdkafka's statistics carry each partition's consumer lag.
+        config.set("statistics.interval.ms", "5000");
         for (k, v) in &self.properties {
             config.set(k, v);
         }
-        let consumer: BaseConsumer = config.create().map_err(kafka_err("creating the consumer"))?;
+        let consumer: BaseConsumer<LagContext> =
+            config.create_with_context(LagContext::default()).map_err(kafka_err("creating the consumer"))?;
         let mut all: Vec<(String, i32)> = Vec::new();
         for topic in &self.topics {
             let metadata = consumer.fetch_metadata(Some(topic), TIMEOUT).map_err(kafka_err(format!("metadata of topic '{topic}'")))?;
@@ -315,6 +344,10 @@ impl SourceSpec for KafkaSourceSpec {
                 Offset::End => high,
                 _ => low,
             };
+            // The lag as the reader opens; librdkafka's statistics update it.
+            if let Ok(mut lags) = consumer.context().lags.lock() {
+                lags.insert((e.topic().to_string(), e.partition()), (high - next).max(0));
+            }
             let end = match self.bounded {
                 Bounded::Unbounded => None,
                 Bounded::LatestOffset => Some(high),
@@ -625,6 +658,18 @@ impl Source for KafkaSource {
 
     fn partitions(&self) -> usize {
         self.partitions.len()
+    }
+
+    fn lag(&self) -> Vec<(usize, i64)> {
+        let lags = match self.consumer.context().lags.lock() {
+            Ok(l) => l.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        self.partitions
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| lags.get(&(p.topic.clone(), p.partition)).map(|lag| (i, *lag)))
+            .collect()
     }
 
     fn partition_label(&self, partition: usize) -> Option<String> {

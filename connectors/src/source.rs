@@ -65,6 +65,12 @@ pub trait Source: Send {
         1
     }
 
+    /// Messages behind the end of each partition (Kafka's consumer lag), as
+    /// far as the source knows; empty when it does not.
+    fn lag(&self) -> Vec<(usize, i64)> {
+        Vec::new()
+    }
+
     /// A name for partition `partition` in metrics (Kafka: `topic/3`), or
     /// `None` for a split that is not partitioned (the worker names it).
     fn partition_label(&self, _partition: usize) -> Option<String> {

@@ -43,6 +43,7 @@ pub struct Metrics {
     pub(crate) source_watermark: GaugeVec,
     pub(crate) source_watermark_lag: GaugeVec,
     pub(crate) source_idle: IntGaugeVec,
+    pub(crate) source_lag: IntGaugeVec,
     pub(crate) operator_records_in: IntCounterVec,
     pub(crate) operator_records_out: IntCounterVec,
     pub(crate) operator_batches_in: IntCounterVec,
@@ -127,6 +128,7 @@ impl Metrics {
             source_watermark: gauge(r, "weir_source_watermark_seconds", "Event-time watermark of a source partition, epoch seconds", &["pipeline", "table", "partition"]),
             source_watermark_lag: gauge(r, "weir_source_watermark_lag_seconds", "Wall-clock time minus a source partition's watermark", &["pipeline", "table", "partition"]),
             source_idle: int_gauge(r, "weir_source_partition_idle", "1 while a source partition is idle and does not hold the watermark back", &["pipeline", "table", "partition"]),
+            source_lag: int_gauge(r, "weir_source_consumer_lag_messages", "Messages behind the end of a source partition (Kafka consumer lag)", &["pipeline", "table", "partition"]),
             operator_records_in: counter(r, "weir_operator_records_in_total", "Rows into an operator", &["pipeline", "operator", "worker"]),
             operator_records_out: counter(r, "weir_operator_records_out_total", "Rows out of an operator", &["pipeline", "operator", "worker"]),
             operator_batches_in: counter(r, "weir_operator_batches_in_total", "Batches into an operator", &["pipeline", "operator", "worker"]),
@@ -277,6 +279,11 @@ impl RunMetrics {
             _live: live,
             scraped,
         }
+    }
+
+    /// Sets a source partition's consumer lag in messages.
+    pub(crate) fn lag(&self, table: &str, partition: &str, messages: i64) {
+        metrics().source_lag.with_label_values(&[&self.pipeline, table, partition]).set(messages);
     }
 
     /// Copies the final state in: after the run, nothing refreshes it.

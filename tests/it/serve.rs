@@ -319,16 +319,30 @@ fn prometheus_scrapes_a_pipeline_and_its_counters_agree() {
 }
 
 /// Every metric the shipped Grafana dashboard queries is exported by a
-/// running pipeline (one with a model, a monitor and a window, from a
-/// Kafka-free example).
+/// running pipeline: the main example (a model, a monitor, windows) with
+/// its readings read from Kafka, as `weir demo` runs it.
 #[test]
 fn the_dashboard_queries_only_metrics_a_pipeline_exports() {
+    let broker = crate::kafka::Broker::start();
+    broker.create_topic("traffic", 2);
     let service = Service::start(None);
     let example = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/traffic.sql")).expect("example");
-    let sql = example.replace("'rate' = '1000'", "'rate' = '0'").replace("'format' = 'table'", "'format' = 'json'").replace("'stdout'", "'blackhole'").replace(", 'format' = 'json'", "");
-    let (status, created) = service.post("/pipelines", &sql);
+    let example = example.replace("'rate' = '1000'", "'rate' = '0'").replace("'format' = 'table'", "'format' = 'json'").replace("'stdout'", "'blackhole'").replace(", 'format' = 'json'", "");
+    // The example's generator table, cut at its WITH clause.
+    let connector = example.find("'connector' = 'generator'").expect("the example's generator");
+    let with = example[..connector].rfind("WITH (").expect("its WITH");
+    let close = example[connector..].find(");").expect("its end") + connector;
+    let (head, generator, rest) = (&example[..with], &example[with..close + 2], &example[close + 2..]);
+    let kafka = |extra: &str| format!("'connector' = 'kafka', 'topic' = 'traffic', 'properties.bootstrap.servers' = '{}', 'format' = 'json'{extra}", broker.bootstrap());
+    let produce = format!("{head}{generator}\nCREATE TABLE topic WITH ({});\nINSERT INTO topic SELECT * FROM traffic;", kafka(""));
+    let (status, created) = service.post("/pipelines", &produce);
     assert_eq!(status, 201, "{created}");
     service.wait_for(created["id"].as_str().expect("id"), "finished");
+    let consume = format!("{head}WITH ({});{rest}", kafka(", 'scan.startup.mode' = 'earliest-offset', 'scan.bounded.mode' = 'latest-offset'"));
+    let (status, created) = service.post("/pipelines", &consume);
+    assert_eq!(status, 201, "{created}");
+    let done = service.wait_for(created["id"].as_str().expect("id"), "finished");
+    assert_eq!(done["rows_read"]["traffic"].as_u64(), Some(20_000), "{done}");
     let (_, exported) = service.get("/metrics");
     let dashboard: Value = serde_json::from_str(
         &std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/grafana/dashboards/weir.json")).expect("dashboard"),

@@ -175,6 +175,9 @@ pub(super) fn source<'s>(scope: Scope<'s, u64>, plan: &SourcePlan, split: Split,
                 }
             }
             let Some(r) = reader.as_mut() else { return };
+            // Which partitions had ended before this poll: one that ends in
+            // it still holds the watermark back until its last rows are in.
+            let ended = ended_partitions(r.as_ref(), marks.partitions.len());
             let mut status = SourceStatus::Active;
             for _ in 0..POLLS_PER_ACTIVATION {
                 match r.poll_partitioned(&mut polled) {
@@ -191,9 +194,12 @@ pub(super) fn source<'s>(scope: Scope<'s, u64>, plan: &SourcePlan, split: Split,
                 }
             }
             let now = Instant::now();
-            let active = |marks: &Watermarks, r: &dyn Source| -> Vec<bool> {
+            let active = |marks: &Watermarks, ended: &[bool]| -> Vec<bool> {
                 (0..marks.partitions.len())
-                    .map(|i| !r.partition_finished(i) && idle_timeout.is_none_or(|idle| now.duration_since(marks.partitions[i].last_rows) < idle))
+                    .map(|i| {
+                        !ended.get(i).copied().unwrap_or(false)
+                            && idle_timeout.is_none_or(|idle| now.duration_since(marks.partitions[i].last_rows) < idle)
+                    })
                     .collect()
             };
             let mut read_any = false;
@@ -218,7 +224,7 @@ pub(super) fn source<'s>(scope: Scope<'s, u64>, plan: &SourcePlan, split: Split,
                         };
                         let full = match (&watermark, time) {
                             (Some(w), Some(time)) => {
-                                let others = marks.others(partition, &active(&marks, r.as_ref()));
+                                let others = marks.others(partition, &active(&marks, &ended));
                                 let Watermarks { partitions, combined } = &mut marks;
                                 let mark = Marks { own: &mut partitions[partition].watermark, others, combined };
                                 match mark_late(w.as_ref(), time, &full, &with_late, mark) {
@@ -269,7 +275,8 @@ pub(super) fn source<'s>(scope: Scope<'s, u64>, plan: &SourcePlan, split: Split,
                 }
             }
             let next = if watermark.is_some() {
-                let active = active(&marks, r.as_ref());
+                let ended = ended_partitions(r.as_ref(), marks.partitions.len());
+                let active = active(&marks, &ended);
                 let held = marks.partitions.iter().zip(&active).filter(|(_, a)| **a).map(|(p, _)| p.watermark).min();
                 let idle = idle_timeout.is_some() && !read_any;
                 match held {
@@ -297,7 +304,8 @@ pub(super) fn source<'s>(scope: Scope<'s, u64>, plan: &SourcePlan, split: Split,
             if committed_at.elapsed() >= COMMIT_EVERY {
                 committed_at = Instant::now();
                 if watermark.is_some() {
-                    let active = active(&marks, r.as_ref());
+                    let ended = ended_partitions(r.as_ref(), marks.partitions.len());
+                let active = active(&marks, &ended);
                     watermark_metrics(&shared, &table, split.worker, r.as_ref(), &marks, &active);
                 }
                 let synced = shared.progress.synced_frontier();
@@ -317,11 +325,19 @@ pub(super) fn source<'s>(scope: Scope<'s, u64>, plan: &SourcePlan, split: Split,
     })
 }
 
+/// Which of a reader's partitions have ended.
+fn ended_partitions(r: &dyn Source, partitions: usize) -> Vec<bool> {
+    (0..partitions).map(|i| r.partition_finished(i)).collect()
+}
+
 /// Publishes each partition's watermark and idle state.
 fn watermark_metrics(shared: &Shared, table: &str, worker: usize, r: &dyn Source, marks: &Watermarks, active: &[bool]) {
+    let label = |i: usize| r.partition_label(i).unwrap_or_else(|| format!("worker {worker}"));
     for (i, p) in marks.partitions.iter().enumerate() {
-        let label = r.partition_label(i).unwrap_or_else(|| format!("worker {worker}"));
-        shared.metrics.watermark(table, &label, p.watermark, !active.get(i).copied().unwrap_or(true));
+        shared.metrics.watermark(table, &label(i), p.watermark, !active.get(i).copied().unwrap_or(true));
+    }
+    for (i, lag) in r.lag() {
+        shared.metrics.lag(table, &label(i), lag);
     }
 }
 
