@@ -34,6 +34,8 @@ pub enum KafkaFormat {
     /// One Avro record per message (binary, no framing), with this schema
     /// (JSON) or, without one, a schema derived from the columns.
     Avro(Option<String>),
+    /// The one column's text as the whole value (Flink's `raw`).
+    Raw,
 }
 
 /// A configured Kafka sink.
@@ -81,6 +83,7 @@ impl SinkSpec for KafkaSinkSpec {
             KafkaFormat::Json => "json",
             KafkaFormat::Csv => "csv",
             KafkaFormat::Avro(_) => "avro",
+            KafkaFormat::Raw => "raw",
         };
         format!("kafka topic={} servers={servers} format={format}{keys}", self.topic)
     }
@@ -125,6 +128,18 @@ impl KafkaSink {
             KafkaFormat::Json => write_json(batch, &mut out)?,
             KafkaFormat::Csv => write_csv(batch, false, &mut out)?,
             KafkaFormat::Avro(schema) => return crate::avro::encode(batch, schema.as_deref()),
+            KafkaFormat::Raw => {
+                if batch.num_columns() != 1 {
+                    return Err(ConnectorError::Schema {
+                        connector: "kafka".into(),
+                        reason: format!("format 'raw' writes one column as the value; the query produces {}", batch.num_columns()),
+                    });
+                }
+                let text = datafusion::arrow::compute::cast(batch.column(0), &datafusion::arrow::datatypes::DataType::Utf8)
+                    .map_err(|source| ConnectorError::Arrow { context: "raw values".into(), source })?;
+                let text = datafusion::arrow::array::AsArray::as_string::<i32>(text.as_ref());
+                return Ok(text.iter().map(|v| v.unwrap_or_default().as_bytes().to_vec()).collect());
+            }
         }
         Ok(out.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(<[u8]>::to_vec).collect())
     }

@@ -65,6 +65,9 @@ pub enum Bounded {
     Unbounded,
     /// The partitions' ends when the reader opened.
     LatestOffset,
+    /// The consumer group's committed offsets when the reader opened
+    /// (nothing for a partition without one).
+    GroupOffsets,
     /// The first message after this time (epoch ms).
     Timestamp(i64),
 }
@@ -135,12 +138,15 @@ pub enum ValueFormat {
     Lines(Format),
     /// One Avro record per message, written with this schema (JSON).
     Avro(String),
+    /// The whole value as the table's one STRING column (Flink's `raw`).
+    Raw,
 }
 
 /// The decoder of message values.
 enum ValueDecoder {
     Lines(RecordDecoder),
     Avro(crate::avro::AvroDecoder),
+    Raw,
 }
 
 /// A configured Kafka source.
@@ -275,6 +281,7 @@ impl SourceSpec for KafkaSourceSpec {
         let bounded = match self.bounded {
             Bounded::Unbounded => String::new(),
             Bounded::LatestOffset => " bounded=latest-offset".into(),
+            Bounded::GroupOffsets => " bounded=group-offsets".into(),
             Bounded::Timestamp(t) => format!(" bounded=timestamp:{t}"),
         };
         let startup = match self.startup {
@@ -334,6 +341,13 @@ impl SourceSpec for KafkaSourceSpec {
                 }
             }
         }
+        let committed_ends = match self.bounded {
+            Bounded::GroupOffsets if !mine.is_empty() => {
+                let list = consumer.committed_offsets(start.clone(), TIMEOUT).map_err(kafka_err("the group's committed offsets"))?;
+                list.elements().iter().map(|e| ((e.topic().to_string(), e.partition()), e.offset().to_raw().filter(|o| *o >= 0))).collect()
+            }
+            _ => std::collections::HashMap::new(),
+        };
         let mut partitions = Vec::with_capacity(mine.len());
         for e in start.elements() {
             let (low, high) = consumer
@@ -351,6 +365,7 @@ impl SourceSpec for KafkaSourceSpec {
             let end = match self.bounded {
                 Bounded::Unbounded => None,
                 Bounded::LatestOffset => Some(high),
+                Bounded::GroupOffsets => Some(committed_ends.get(&(e.topic().to_string(), e.partition())).copied().flatten().unwrap_or(next)),
                 Bounded::Timestamp(t) => {
                     let mut at = TopicPartitionList::new();
                     at.add_partition_offset(e.topic(), e.partition(), Offset::Offset(t)).map_err(kafka_err("bounded timestamp"))?;
@@ -381,6 +396,7 @@ impl SourceSpec for KafkaSourceSpec {
                 ValueDecoder::Lines(RecordDecoder::csv(Arc::clone(&payload), &header)?)
             }
             ValueFormat::Avro(schema) => ValueDecoder::Avro(crate::avro::AvroDecoder::new(schema, Arc::clone(&payload), MAX_MESSAGES)?),
+            ValueFormat::Raw => ValueDecoder::Raw,
         };
         let gathered = partitions.iter().map(|_| Gathered::default()).collect();
         Ok(Box::new(KafkaSource {
@@ -433,11 +449,22 @@ impl KafkaSource {
                         .or_else(|e| if failed.is_empty() { Err(e) } else { Ok(()) })?;
                 }
                 ValueDecoder::Avro(decoder) => {
-                    let ends = gathered.origins.iter().skip(1).map(|o| o.start).chain([gathered.buffer.len()]);
-                    let bodies: Vec<&[u8]> = gathered.origins.iter().zip(ends).map(|(o, end)| &gathered.buffer[o.start..end]).collect();
-                    let (batch, bad) = decoder.decode(&bodies)?;
+                    let (batch, bad) = decoder.decode(&bodies(&gathered))?;
                     decoded.push(batch);
                     failed = bad;
+                }
+                ValueDecoder::Raw => {
+                    let mut values = Vec::with_capacity(gathered.origins.len());
+                    for (i, body) in bodies(&gathered).into_iter().enumerate() {
+                        match std::str::from_utf8(body) {
+                            Ok(text) => values.push(text),
+                            Err(e) => failed.push((i, format!("the value is not UTF-8: {e}"))),
+                        }
+                    }
+                    let column: ArrayRef = Arc::new(StringArray::from(values));
+                    let batch = RecordBatch::try_new(Arc::clone(&self.payload), vec![column])
+                        .map_err(|source| ConnectorError::Arrow { context: "raw values".into(), source })?;
+                    decoded.push(batch);
                 }
             }
         }
@@ -532,6 +559,12 @@ impl KafkaSource {
         RecordBatch::try_new(Arc::clone(&self.schema), columns)
             .map_err(|source| ConnectorError::Arrow { context: "adding metadata columns".into(), source })
     }
+}
+
+/// Each gathered message's value, for formats that keep values whole.
+fn bodies(gathered: &Gathered) -> Vec<&[u8]> {
+    let ends = gathered.origins.iter().skip(1).map(|o| o.start).chain([gathered.buffer.len()]);
+    gathered.origins.iter().zip(ends).map(|(o, end)| &gathered.buffer[o.start..end]).collect()
 }
 
 /// Sends a message that did not decode to the dead-letter topic, unchanged,

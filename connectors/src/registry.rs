@@ -65,11 +65,11 @@ pub const KAFKA_SOURCE_OPTIONS: &[OptionSpec] = &[
     OptionSpec { key: "properties.bootstrap.servers", default: None, doc: "the brokers, host:port[,host:port...]" },
     OptionSpec { key: "properties.group.id", default: Some("weir"), doc: "the consumer group (for group-offsets)" },
     OptionSpec { key: "properties.*", default: None, doc: "any librdkafka setting (security.protocol, sasl.*, ssl.*, ...), passed unchanged" },
-    OptionSpec { key: "format", default: None, doc: "'json' (one object per message), 'csv' (one line per message, declared column order) or 'avro' (one binary record per message)" },
+    OptionSpec { key: "format", default: None, doc: "'json' (one object per message), 'csv' (one line per message, declared column order), 'avro' (one binary record per message) or 'raw' (the whole value as one STRING column)" },
     OptionSpec { key: "avro.schema", default: None, doc: "with format 'avro': the writer's Avro schema (a record, as JSON); fields are matched to columns by name" },
     OptionSpec { key: "scan.startup.mode", default: Some("group-offsets"), doc: "'earliest-offset', 'latest-offset', 'group-offsets' (earliest where none) or 'timestamp'" },
     OptionSpec { key: "scan.startup.timestamp-millis", default: None, doc: "with scan.startup.mode 'timestamp': start at the first message at or after this epoch ms" },
-    OptionSpec { key: "scan.bounded.mode", default: Some("unbounded"), doc: "'unbounded', 'latest-offset' (stop at the partitions' ends when opened) or 'timestamp'" },
+    OptionSpec { key: "scan.bounded.mode", default: Some("unbounded"), doc: "'unbounded', 'latest-offset' (stop at the partitions' ends when opened), 'group-offsets' (at the group's committed offsets) or 'timestamp'" },
     OptionSpec { key: "scan.bounded.timestamp-millis", default: None, doc: "with scan.bounded.mode 'timestamp': stop before the first message after this epoch ms" },
     OptionSpec { key: "dlq.topic", default: None, doc: "messages that do not decode go here unchanged, with headers weir.error, weir.source.topic, .partition, .offset" },
     OptionSpec { key: "scan.watermark.idle-timeout", default: None, doc: "a partition without messages for this long ('5 s') stops holding the watermark back" },
@@ -81,7 +81,7 @@ pub const KAFKA_SINK_OPTIONS: &[OptionSpec] = &[
     OptionSpec { key: "topic", default: None, doc: "the topic written" },
     OptionSpec { key: "properties.bootstrap.servers", default: None, doc: "the brokers, host:port[,host:port...]" },
     OptionSpec { key: "properties.*", default: None, doc: "any librdkafka setting, passed unchanged" },
-    OptionSpec { key: "format", default: Some("json"), doc: "'json', 'csv' or 'avro' message values" },
+    OptionSpec { key: "format", default: Some("json"), doc: "'json', 'csv', 'avro' or 'raw' (one column, its text as the value) message values" },
     OptionSpec { key: "avro.schema", default: None, doc: "with format 'avro': the Avro schema to write (JSON); derived from the columns when not given" },
     OptionSpec { key: "key.fields", default: None, doc: "columns, separated by ';', whose values (a JSON object) key each message" },
 ];
@@ -222,7 +222,8 @@ pub fn source_spec(
                         })?
                         .to_string(),
                 ),
-                other => ValueFormat::Lines(Format::from_name(other).ok_or_else(|| r.invalid("format", format, "'json', 'csv' or 'avro'"))?),
+                "raw" => ValueFormat::Raw,
+                other => ValueFormat::Lines(Format::from_name(other).ok_or_else(|| r.invalid("format", format, "'json', 'csv', 'avro' or 'raw'"))?),
             };
             let millis = |key: &str| -> Result<i64> {
                 r.parse::<i64>(key, "epoch milliseconds")?.ok_or_else(|| ConnectorError::MissingOption {
@@ -237,8 +238,9 @@ pub fn source_spec(
                 Some("timestamp") => Startup::Timestamp(millis("scan.startup.timestamp-millis")?),
                 _ => Startup::GroupOffsets,
             };
-            let bounded = match r.choice("scan.bounded.mode", &["unbounded", "latest-offset", "timestamp"])? {
+            let bounded = match r.choice("scan.bounded.mode", &["unbounded", "latest-offset", "group-offsets", "timestamp"])? {
                 Some("latest-offset") => Bounded::LatestOffset,
+                Some("group-offsets") => Bounded::GroupOffsets,
                 Some("timestamp") => Bounded::Timestamp(millis("scan.bounded.timestamp-millis")?),
                 _ => Bounded::Unbounded,
             };
@@ -262,6 +264,15 @@ pub fn source_spec(
                     connector: "kafka".into(),
                     reason: "every column is a metadata column; declare the message's fields too".into(),
                 });
+            }
+            if spec.format == ValueFormat::Raw {
+                let payload = spec.payload_schema();
+                if payload.fields().len() != 1 || payload.field(0).data_type() != &datafusion::arrow::datatypes::DataType::Utf8 {
+                    return Err(ConnectorError::Schema {
+                        connector: "kafka".into(),
+                        reason: "format 'raw' reads each whole value into one STRING column; declare exactly one (besides metadata columns)".into(),
+                    });
+                }
             }
             if let ValueFormat::Avro(schema) = &spec.format {
                 // The schema parses and fills the declared columns: checked now.
@@ -334,8 +345,9 @@ pub fn sink_spec(connector: &str, options: &BTreeMap<String, String>) -> Result<
             let (options, properties) = kafka_properties(options)?;
             let r = OptionReader::new(connector, KAFKA_SINK_OPTIONS, &options)?;
             let topic = r.required("topic")?.to_string();
-            let format = match r.choice("format", &["json", "csv", "avro"])? {
+            let format = match r.choice("format", &["json", "csv", "avro", "raw"])? {
                 Some("csv") => KafkaFormat::Csv,
+                Some("raw") => KafkaFormat::Raw,
                 Some("avro") => KafkaFormat::Avro(r.get("avro.schema").map(str::to_string)),
                 _ => KafkaFormat::Json,
             };

@@ -303,6 +303,11 @@ fn malformed_messages_go_to_the_dead_letter_topic_unchanged_with_headers() {
     let dead = broker.consume_with_headers("dead", 2);
     let values: Vec<&str> = dead.iter().map(|(_, _, _, v)| v.as_str()).collect();
     assert_eq!(values, vec!["{\"sensor_id\": \"not a number\"}", "not json"], "unchanged, in order");
+    // With 'on_error' = 'fail' the first one stops the pipeline, naming it.
+    let failing = pipeline(&broker, ", 'scan.startup.mode' = 'earliest-offset', 'scan.bounded.mode' = 'latest-offset', 'on_error' = 'fail'", "features", QUERY);
+    let plan = weir_engine::plan_pipeline(&failing).unwrap_or_else(|e| panic!("{e}"));
+    let err = weir_engine::run(plan, weir_engine::RunOptions::default().workers(1)).expect_err("stops at the malformed message").to_string();
+    assert!(err.contains("traffic/0@10"), "{err}");
     for ((_, _, headers, _), offset) in dead.iter().zip([10, 30]) {
         assert!(headers.contains("\"weir.source.topic\": \"traffic\""), "{headers}");
         assert!(headers.contains("\"weir.source.partition\": \"0\""), "{headers}");
@@ -355,6 +360,63 @@ fn startup_and_bounded_modes() {
     assert_eq!(count(", 'scan.startup.mode' = 'earliest-offset', 'scan.bounded.mode' = 'latest-offset'", "b"), 500);
     // group-offsets without commits starts at the earliest.
     assert_eq!(count(", 'properties.group.id' = 'fresh', 'scan.bounded.mode' = 'latest-offset'", "c"), 500);
+}
+
+/// The timestamp modes and bounded group-offsets: messages stamped one a
+/// second from T0 (the client stamps each with its "ts_ms").
+#[test]
+fn timestamp_and_group_offset_bounds() {
+    let broker = Broker::start();
+    broker.create_topic("traffic", 2);
+    let t0 = 1_767_225_600_000i64;
+    let stamped = |from: usize, to: usize| -> Vec<String> {
+        readings(to).iter().skip(from).enumerate().map(|(i, r)| json(r).replacen('{', &format!("{{\"ts_ms\": {}, ", t0 + (from + i) as i64 * 1000), 1)).collect()
+    };
+    broker.produce("traffic", &stamped(0, 100));
+    let count = |options: &str, topic: &str| {
+        broker.create_topic(topic, 1);
+        run(&pipeline(&broker, options, topic, "SELECT * FROM traffic"), 2).rows_read.get("traffic").copied().unwrap_or(0)
+    };
+    // From the first message at or after T0 + 30 s: 70 of 100.
+    let from = format!(", 'scan.startup.mode' = 'timestamp', 'scan.startup.timestamp-millis' = '{}', 'scan.bounded.mode' = 'latest-offset'", t0 + 30_000);
+    assert_eq!(count(&from, "a"), 70);
+    // Up to (not including) the first message at or after T0 + 60 s: 60.
+    let until = format!(", 'scan.startup.mode' = 'earliest-offset', 'scan.bounded.mode' = 'timestamp', 'scan.bounded.timestamp-millis' = '{}'", t0 + 60_000);
+    assert_eq!(count(&until, "b"), 60);
+    // A group that committed everything up to here; then 50 more arrive.
+    assert_eq!(count(", 'properties.group.id' = 'reader', 'scan.bounded.mode' = 'latest-offset'", "c"), 100);
+    broker.produce("traffic", &stamped(100, 150));
+    // Bounded by that group's offsets, from the earliest: the first 100 only.
+    assert_eq!(count(", 'properties.group.id' = 'reader', 'scan.startup.mode' = 'earliest-offset', 'scan.bounded.mode' = 'group-offsets'", "d"), 100);
+}
+
+/// Flink's 'raw' format: each whole value is one STRING column, and a
+/// one-column result is written as the values.
+#[test]
+fn raw_values_round_trip() {
+    let broker = Broker::start();
+    broker.create_topic("lines", 2);
+    broker.create_topic("upper", 1);
+    let lines: Vec<String> = (0..300).map(|i| format!("sensor {i} says {}", ["ok", "slow", "jam"][i % 3])).collect();
+    broker.produce("lines", &lines);
+    let b = broker.bootstrap();
+    let sql = format!(
+        "CREATE TABLE lines (line STRING) WITH ('connector' = 'kafka', 'topic' = 'lines', 'properties.bootstrap.servers' = '{b}', \
+           'format' = 'raw', 'scan.startup.mode' = 'earliest-offset', 'scan.bounded.mode' = 'latest-offset');\n\
+         CREATE TABLE upper WITH ('connector' = 'kafka', 'topic' = 'upper', 'properties.bootstrap.servers' = '{b}', 'format' = 'raw');\n\
+         INSERT INTO upper SELECT upper(line) FROM lines WHERE line NOT LIKE '%ok';"
+    );
+    let report = run(&sql, 2);
+    assert_eq!(report.rows_read.get("lines").copied(), Some(300));
+    let mut expected: Vec<String> = lines.iter().filter(|l| !l.ends_with("ok")).map(|l| l.to_uppercase()).collect();
+    let mut got: Vec<String> = broker.consume("upper", expected.len()).into_iter().map(|(_, _, v)| v).collect();
+    expected.sort();
+    got.sort();
+    assert_eq!(got, expected);
+    let wrong = format!("CREATE TABLE lines (line STRING, n BIGINT) WITH ('connector' = 'kafka', 'topic' = 'lines', 'properties.bootstrap.servers' = '{b}', 'format' = 'raw');\n\
+        CREATE TABLE o WITH ('connector' = 'blackhole');\nINSERT INTO o SELECT * FROM lines;");
+    let err = weir_engine::plan_pipeline(&wrong).expect_err("two columns cannot be raw").to_string();
+    assert!(err.contains("exactly one"), "{err}");
 }
 
 /// The drift issue's end-to-end check: the generator's road works (from
