@@ -516,6 +516,7 @@ impl KafkaSource {
         let p = &self.partitions[index];
         if let (Some((topic, producer)), Some(value)) = (&self.dlq, &origin.value) {
             dead_letter(producer, topic, &p.topic, p.partition, origin, value, reason)?;
+            self.bad.dead_letter();
         }
         self.bad.handle(self.on_error, format!("{}/{}@{}", p.topic, p.partition, origin.offset), reason.to_string())
     }

@@ -177,6 +177,7 @@ pub const KEPT_EXAMPLES: usize = 5;
 pub struct BadRecords {
     table: String,
     inner: Mutex<BadInner>,
+    dead_lettered: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -188,7 +189,7 @@ struct BadInner {
 impl BadRecords {
     /// An empty record for the table `table`.
     pub fn new(table: &str) -> Self {
-        Self { table: table.to_string(), inner: Mutex::new(BadInner::default()) }
+        Self { table: table.to_string(), inner: Mutex::new(BadInner::default()), dead_lettered: std::sync::atomic::AtomicU64::new(0) }
     }
 
     /// Counts one malformed record at `position`.
@@ -201,6 +202,16 @@ impl BadRecords {
         if inner.examples.len() < KEPT_EXAMPLES {
             inner.examples.push((position, reason));
         }
+    }
+
+    /// Counts one malformed record sent to a dead-letter destination.
+    pub fn dead_letter(&self) {
+        self.dead_lettered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How many malformed records went to a dead-letter destination.
+    pub fn dead_lettered(&self) -> u64 {
+        self.dead_lettered.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// How many malformed records were skipped.

@@ -40,6 +40,7 @@ pub struct Metrics {
     pub(crate) source_records: IntCounterVec,
     pub(crate) source_malformed: IntCounterVec,
     pub(crate) source_late: IntCounterVec,
+    pub(crate) source_dead_lettered: IntCounterVec,
     pub(crate) source_watermark: GaugeVec,
     pub(crate) source_watermark_lag: GaugeVec,
     pub(crate) source_idle: IntGaugeVec,
@@ -59,6 +60,7 @@ pub struct Metrics {
     pub(crate) model_mae: GaugeVec,
     pub(crate) model_keys: IntGaugeVec,
     pub(crate) model_device: IntGaugeVec,
+    pub(crate) model_kernel_seconds: HistogramVec,
     pub(crate) monitor_statistic: GaugeVec,
     pub(crate) monitor_alerts: IntCounterVec,
     pub(crate) pipelines_running: IntGauge,
@@ -124,6 +126,7 @@ impl Metrics {
             uptime,
             source_records: counter(r, "weir_source_records_total", "Records read by a source table", &["pipeline", "table"]),
             source_malformed: counter(r, "weir_source_malformed_records_total", "Records a source skipped or dead-lettered because they did not decode", &["pipeline", "table"]),
+            source_dead_lettered: counter(r, "weir_source_dead_lettered_records_total", "Malformed records a source sent to its dead-letter topic", &["pipeline", "table"]),
             source_late: counter(r, "weir_source_late_records_total", "Records behind their table's watermark, left out of windows", &["pipeline", "table"]),
             source_watermark: gauge(r, "weir_source_watermark_seconds", "Event-time watermark of a source partition, epoch seconds", &["pipeline", "table", "partition"]),
             source_watermark_lag: gauge(r, "weir_source_watermark_lag_seconds", "Wall-clock time minus a source partition's watermark", &["pipeline", "table", "partition"]),
@@ -144,6 +147,7 @@ impl Metrics {
             model_mae: gauge(r, "weir_model_mae", "Prequential mean absolute error over the last minute", &["pipeline", "model"]),
             model_keys: int_gauge(r, "weir_model_keys", "Models in a per-key bank (keys seen)", &["pipeline", "model"]),
             model_device: int_gauge(r, "weir_model_device_info", "Where a model runs, as a label; always 1", &["pipeline", "model", "device"]),
+            model_kernel_seconds: histogram(r, "weir_model_kernel_seconds", "Time of one kernel call of a model's bank (learn or score a batch)", &["pipeline", "model", "call"], OPERATOR_BUCKETS),
             monitor_statistic: gauge(r, "weir_monitor_statistic", "The latest drift statistic of a monitored feature", &["pipeline", "monitor", "feature"]),
             monitor_alerts: counter(r, "weir_monitor_alerts_total", "Drift alerts, by state (raised, cleared, warning, drift)", &["pipeline", "monitor", "state"]),
             pipelines_running,
@@ -250,6 +254,8 @@ pub(crate) struct Scraped {
     pipeline: String,
     bad: Vec<(String, Arc<BadRecords>)>,
     models: Mutex<Vec<(String, SharedModel)>>,
+    /// Per table: malformed and dead-lettered records copied so far.
+    bad_seen: Mutex<HashMap<String, (u64, u64)>>,
     /// Per model: the totals copied so far, and recent snapshots.
     seen: Mutex<HashMap<String, ModelSeen>>,
     /// The latest watermark of each source partition (epoch ms).
@@ -314,11 +320,16 @@ fn now_ms() -> i64 {
 impl Refresh for Scraped {
     fn refresh(&self, m: &Metrics) {
         let pipeline = self.pipeline.as_str();
-        for (table, bad) in &self.bad {
-            let c = m.source_malformed.with_label_values(&[pipeline, table]);
-            let total = bad.count();
-            if total > c.get() {
-                c.inc_by(total - c.get());
+        {
+            // Counters of this run only grow: add what is new since the
+            // last scrape (another run may share the label values).
+            let mut seen = lock(&self.bad_seen);
+            for (table, bad) in &self.bad {
+                let (malformed, dead) = seen.entry(table.clone()).or_default();
+                let (now_malformed, now_dead) = (bad.count(), bad.dead_lettered());
+                m.source_malformed.with_label_values(&[pipeline, table]).inc_by(now_malformed.saturating_sub(*malformed));
+                m.source_dead_lettered.with_label_values(&[pipeline, table]).inc_by(now_dead.saturating_sub(*dead));
+                (*malformed, *dead) = (now_malformed.max(*malformed), now_dead.max(*dead));
             }
         }
         let now = now_ms();
@@ -328,7 +339,11 @@ impl Refresh for Scraped {
         // Sum each model over its workers.
         let mut totals: BTreeMap<String, (Prequential, u64, usize, String)> = BTreeMap::new();
         for (name, model) in lock(&self.models).iter() {
-            let state = lock(model);
+            let mut state = lock(model);
+            for (learning, seconds) in state.take_kernel_times() {
+                let call = if learning { "learn" } else { "score" };
+                m.model_kernel_seconds.with_label_values(&[pipeline, name.as_str(), call]).observe(seconds);
+            }
             let t = totals.entry(name.clone()).or_default();
             t.0.merge(&state.metrics);
             t.1 += state.rows_scored;

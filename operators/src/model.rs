@@ -221,6 +221,29 @@ pub struct ModelState {
     output_type: DataType,
     /// `'drift.detector'` and `'on_drift'`, when declared.
     drift: Option<crate::model_drift::ModelDrift>,
+    /// Seconds of each kernel call not yet taken by [`ModelState::take_kernel_times`]:
+    /// `(learning, seconds)`; the oldest are dropped past [`KERNEL_TIMES`].
+    kernel_times: Vec<(bool, f64)>,
+}
+
+/// Kernel timings kept between two readers.
+const KERNEL_TIMES: usize = 4096;
+
+impl ModelState {
+    /// Records one kernel call (a bank's learn or predict) that took
+    /// `seconds`.
+    fn kernel_time(&mut self, learning: bool, seconds: f64) {
+        if self.kernel_times.len() >= KERNEL_TIMES {
+            self.kernel_times.drain(..KERNEL_TIMES / 2);
+        }
+        self.kernel_times.push((learning, seconds));
+    }
+
+    /// The kernel calls' durations since the last call, `(learning,
+    /// seconds)`, for a metrics histogram.
+    pub fn take_kernel_times(&mut self) -> Vec<(bool, f64)> {
+        std::mem::take(&mut self.kernel_times)
+    }
 }
 
 impl std::fmt::Debug for ModelState {
@@ -245,6 +268,7 @@ impl ModelState {
             class_index: HashMap::new(),
             output_type: DataType::Float64,
             drift: None,
+            kernel_times: Vec::new(),
         }
     }
 
@@ -526,7 +550,9 @@ impl Train {
             let end = (start + chunk).min(n);
             let (keys, labels) = (&self.keys[start..end], &self.labels[start..end]);
             let (rows, outputs) = (&self.rows[start * f..end * f], &mut self.out[start * o..end * o]);
+            let started = std::time::Instant::now();
             state.bank.learn(keys, rows, labels, outputs).map_err(|source| OperatorError::Model { model: state.name.clone(), source })?;
+            state.kernel_time(true, started.elapsed().as_secs_f64());
             if let Some(drift) = &mut state.drift {
                 let times = self.times.get(start..end).unwrap_or_default();
                 drift
@@ -661,7 +687,9 @@ impl Operator for Predict {
         }
         let task = state.bank.spec().task;
         self.out.resize(self.keys.len() * task.n_outputs(), 0.0);
+        let started = std::time::Instant::now();
         let result = state.bank.predict(&self.keys, &self.rows, &mut self.out);
+        state.kernel_time(false, started.elapsed().as_secs_f64());
         result.map_err(|e| state.error(e))?;
         state.rows_scored += self.keys.len() as u64;
         let mut values = self.out.chunks(task.n_outputs());

@@ -303,6 +303,9 @@ fn malformed_messages_go_to_the_dead_letter_topic_unchanged_with_headers() {
     let dead = broker.consume_with_headers("dead", 2);
     let values: Vec<&str> = dead.iter().map(|(_, _, _, v)| v.as_str()).collect();
     assert_eq!(values, vec!["{\"sensor_id\": \"not a number\"}", "not json"], "unchanged, in order");
+    // Prometheus counts them (pipeline "main" may be shared with other tests).
+    let dead_lettered: f64 = weir_engine::metrics::metrics().values("weir_source_dead_lettered_records_total", "main").iter().sum();
+    assert!(dead_lettered >= 2.0, "{dead_lettered}");
     // With 'on_error' = 'fail' the first one stops the pipeline, naming it.
     let failing = pipeline(&broker, ", 'scan.startup.mode' = 'earliest-offset', 'scan.bounded.mode' = 'latest-offset', 'on_error' = 'fail'", "features", QUERY);
     let plan = weir_engine::plan_pipeline(&failing).unwrap_or_else(|e| panic!("{e}"));
