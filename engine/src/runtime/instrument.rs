@@ -76,10 +76,15 @@ fn record_alerts(pipeline: &str, out: &[RecordBatch]) {
         }
         let (monitor, feature, state) = (monitor.as_string::<i32>(), feature.as_string::<i32>(), state.as_string::<i32>());
         let statistic = statistic.as_primitive::<Float64Type>();
+        let threshold = column("threshold").filter(|t| t.data_type() == &DataType::Float64).map(|t| t.as_primitive::<Float64Type>());
         for i in 0..b.num_rows() {
             m.monitor_alerts.with_label_values(&[pipeline, monitor.value(i), state.value(i)]).inc();
+            let labels = [pipeline, monitor.value(i), feature.value(i)];
             if statistic.is_valid(i) {
-                m.monitor_statistic.with_label_values(&[pipeline, monitor.value(i), feature.value(i)]).set(statistic.value(i));
+                m.monitor_statistic.with_label_values(&labels).set(statistic.value(i));
+            }
+            if let Some(t) = threshold.filter(|t| t.is_valid(i)) {
+                m.monitor_threshold.with_label_values(&labels).set(t.value(i));
             }
         }
     }
