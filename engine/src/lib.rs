@@ -40,3 +40,9 @@ pub use functions::{udfs, ToTimestampLtz};
 pub use plan::Pipeline;
 pub use planner::{plan_pipeline, session};
 pub use runtime::{run, ModelReport, RunOptions, RunReport};
+
+/// Locks `m`, taking the data of a poisoned lock: a panicked worker is
+/// reported as an error of its own, and counters stay readable.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

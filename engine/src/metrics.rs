@@ -8,12 +8,13 @@
 //! monitor's `feature` and an alert's `state`; never a key such as a sensor
 //! id.
 //!
-//! Hot paths only increment counters a run holds already labelled
-//! ([`RunMetrics`]); what lives behind locks (models, malformed-record
-//! counts) is copied in when the registry is scraped, by refreshers that
-//! the run registers and that go away with it.
+//! Hot paths count once, in the counts a run keeps for its report; those,
+//! and what lives behind locks (models, malformed-record counts), are
+//! copied into the registry when it is scraped, by each run's refresher
+//! (held weakly: it goes away with the run, after a final copy).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -22,6 +23,8 @@ use prometheus::{
     Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use weir_connectors::BadRecords;
+
+use crate::lock;
 use weir_operators::{Prequential, SharedModel};
 
 /// Seconds over which model accuracy, log loss and MAE gauges are computed.
@@ -65,18 +68,13 @@ pub struct Metrics {
     pub(crate) monitor_threshold: GaugeVec,
     pub(crate) monitor_alerts: IntCounterVec,
     pub(crate) pipelines_running: IntGauge,
-    refreshers: Mutex<Vec<Weak<dyn Refresh>>>,
+    refreshers: Mutex<Vec<Weak<Scraped>>>,
 }
 
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Metrics").field("families", &self.registry.gather().len()).finish_non_exhaustive()
     }
-}
-
-/// Something copied into the registry when it is scraped.
-pub(crate) trait Refresh: Send + Sync {
-    fn refresh(&self, metrics: &Metrics);
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -158,9 +156,9 @@ impl Metrics {
         }
     }
 
-    fn encode_refresh(&self) {
+    fn refresh(&self) {
         self.uptime.set(self.started.elapsed().as_secs_f64());
-        let live: Vec<Arc<dyn Refresh>> = {
+        let live: Vec<Arc<Scraped>> = {
             let mut refreshers = lock(&self.refreshers);
             refreshers.retain(|r| r.strong_count() > 0);
             refreshers.iter().filter_map(Weak::upgrade).collect()
@@ -172,7 +170,7 @@ impl Metrics {
 
     /// Everything, in Prometheus' text format.
     pub fn encode(&self) -> String {
-        self.encode_refresh();
+        self.refresh();
         let mut out = String::new();
         if let Err(e) = TextEncoder::new().encode_utf8(&self.registry.gather(), &mut out) {
             out = format!("# weir: encoding the metrics failed: {e}\n");
@@ -183,7 +181,7 @@ impl Metrics {
     /// The values of family `name` for `pipeline` (gauges and counters;
     /// histograms give their sample count), one per label set.
     pub fn values(&self, name: &str, pipeline: &str) -> Vec<f64> {
-        self.encode_refresh();
+        self.refresh();
         let mut out = Vec::new();
         for family in self.registry.gather() {
             if family.name() != name {
@@ -206,16 +204,14 @@ impl Metrics {
 
     /// Records a pipeline's source table has read so far.
     pub fn source_records_total(&self, pipeline: &str, table: &str) -> u64 {
+        self.refresh();
         self.source_records.with_label_values(&[pipeline, table]).get()
     }
 
     /// Rows a pipeline has handed to a sink so far.
     pub fn sink_records_total(&self, pipeline: &str, sink: &str) -> u64 {
+        self.refresh();
         self.sink_records.with_label_values(&[pipeline, sink]).get()
-    }
-
-    pub(crate) fn add_refresher(&self, r: &Arc<dyn Refresh>) {
-        lock(&self.refreshers).push(Arc::downgrade(r));
     }
 }
 
@@ -230,30 +226,38 @@ pub fn metrics() -> &'static Metrics {
     METRICS.get_or_init(Metrics::new)
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
-    }
-}
 
 /// The labelled metrics of one run.
 pub(crate) struct RunMetrics {
     pub(crate) pipeline: String,
-    pub(crate) records_read: BTreeMap<String, IntCounter>,
-    pub(crate) late: BTreeMap<String, IntCounter>,
-    pub(crate) written: Vec<IntCounter>,
     pub(crate) failures: Vec<IntCounter>,
     pub(crate) window_latency: Histogram,
     /// Copied in at scrape time; registered weakly, kept alive by the run.
-    _live: Arc<dyn Refresh>,
-    pub(crate) scraped: Arc<Scraped>,
+    scraped: Arc<Scraped>,
 }
 
-/// What the run's refresher reads: malformed-record counts and models.
+/// The counts a run keeps for its report (rows read, late, written),
+/// each with the process counter it is copied into when scraped, so that
+/// the hot path counts once.
+pub(crate) struct RunCounts {
+    pub(crate) read: Vec<(String, Arc<AtomicU64>)>,
+    pub(crate) late: Vec<(String, Arc<AtomicU64>)>,
+    pub(crate) written: Vec<(String, Arc<AtomicU64>)>,
+}
+
+/// A run's count and the labelled counter it is copied into.
+struct Copied {
+    counter: IntCounter,
+    count: Arc<AtomicU64>,
+    copied: AtomicU64,
+}
+
+/// What the run's refresher reads: its counts, malformed-record counts
+/// and models.
 #[derive(Default)]
 pub(crate) struct Scraped {
     pipeline: String,
+    counts: Vec<Copied>,
     bad: Vec<(String, Arc<BadRecords>)>,
     models: Mutex<Vec<(String, SharedModel)>>,
     /// Per table: malformed and dead-lettered records copied so far.
@@ -272,19 +276,23 @@ struct ModelSeen {
 }
 
 impl RunMetrics {
-    pub(crate) fn new(pipeline: &str, tables: &[String], sinks: &[String], bad: Vec<(String, Arc<BadRecords>)>) -> Self {
+    pub(crate) fn new(pipeline: &str, counts: &RunCounts, bad: Vec<(String, Arc<BadRecords>)>) -> Self {
         let m = metrics();
-        let scraped = Arc::new(Scraped { pipeline: pipeline.to_string(), bad, ..Scraped::default() });
-        let live: Arc<dyn Refresh> = scraped.clone();
-        m.add_refresher(&live);
+        let copied = |family: &IntCounterVec, counts: &[(String, Arc<AtomicU64>)]| -> Vec<Copied> {
+            counts
+                .iter()
+                .map(|(name, count)| Copied { counter: family.with_label_values(&[pipeline, name]), count: Arc::clone(count), copied: AtomicU64::new(0) })
+                .collect()
+        };
+        let mut all = copied(&m.source_records, &counts.read);
+        all.extend(copied(&m.source_late, &counts.late));
+        all.extend(copied(&m.sink_records, &counts.written));
+        let scraped = Arc::new(Scraped { pipeline: pipeline.to_string(), counts: all, bad, ..Scraped::default() });
+        lock(&m.refreshers).push(Arc::downgrade(&scraped));
         Self {
             pipeline: pipeline.to_string(),
-            records_read: tables.iter().map(|t| (t.clone(), m.source_records.with_label_values(&[pipeline, t]))).collect(),
-            late: tables.iter().map(|t| (t.clone(), m.source_late.with_label_values(&[pipeline, t]))).collect(),
-            written: sinks.iter().map(|s| m.sink_records.with_label_values(&[pipeline, s])).collect(),
-            failures: sinks.iter().map(|s| m.sink_failures.with_label_values(&[pipeline, s])).collect(),
+            failures: counts.written.iter().map(|(s, _)| m.sink_failures.with_label_values(&[pipeline, s])).collect(),
             window_latency: m.window_latency.with_label_values(&[pipeline]),
-            _live: live,
             scraped,
         }
     }
@@ -319,9 +327,15 @@ fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
-impl Refresh for Scraped {
+impl Scraped {
+    /// Copies the run's counts and model state into the registry.
     fn refresh(&self, m: &Metrics) {
         let pipeline = self.pipeline.as_str();
+        for c in &self.counts {
+            let now = c.count.load(Ordering::Relaxed);
+            let before = c.copied.swap(now, Ordering::Relaxed);
+            c.counter.inc_by(now.saturating_sub(before));
+        }
         {
             // Counters of this run only grow: add what is new since the
             // last scrape (another run may share the label values).
@@ -389,8 +403,9 @@ mod tests {
 
     #[test]
     fn every_family_registers_and_encodes() {
-        let run = RunMetrics::new("t", &["traffic".into()], &["out".into()], Vec::new());
-        run.records_read["traffic"].inc_by(3);
+        let read = Arc::new(AtomicU64::new(3));
+        let counts = RunCounts { read: vec![("traffic".into(), Arc::clone(&read))], late: Vec::new(), written: Vec::new() };
+        let run = RunMetrics::new("t", &counts, Vec::new());
         run.watermark("traffic", "traffic/0", 1_767_225_600_000, false);
         let text = metrics().encode();
         assert!(text.contains("weir_source_records_total{pipeline=\"t\",table=\"traffic\"} 3"), "{text}");

@@ -90,10 +90,7 @@ struct Entry {
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
-    }
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Every request but the health checks needs the bearer token, if one was set.

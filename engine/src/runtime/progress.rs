@@ -26,6 +26,8 @@ use std::sync::{Arc, Mutex};
 
 use weir_connectors::Source;
 
+use crate::lock;
+
 /// Outputs remembered per operator before old ones are merged.
 const RELEASES: usize = 64;
 
@@ -93,12 +95,6 @@ impl Progress {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
-    }
-}
 
 /// The earliest event time one keyed operator holds (see the module docs).
 #[derive(Default)]

@@ -11,7 +11,7 @@ use weir_operators::{Prequential, SharedModel};
 
 use super::clock::WatermarkClock;
 use super::progress::Progress;
-use crate::metrics::RunMetrics;
+use crate::metrics::{RunCounts, RunMetrics};
 use crate::plan::Pipeline;
 use crate::{EngineError, Result};
 
@@ -19,10 +19,10 @@ pub(crate) struct Shared {
     stop: Arc<AtomicBool>,
     error: Mutex<Option<EngineError>>,
     pub(crate) bad: BTreeMap<String, Arc<BadRecords>>,
-    pub(crate) rows_read: BTreeMap<String, AtomicU64>,
-    pub(crate) rows_written: Vec<(String, AtomicU64)>,
+    pub(crate) rows_read: BTreeMap<String, Arc<AtomicU64>>,
+    pub(crate) rows_written: Vec<(String, Arc<AtomicU64>)>,
     /// Rows behind the watermark, per table that a window reads.
-    pub(crate) rows_late: BTreeMap<String, AtomicU64>,
+    pub(crate) rows_late: BTreeMap<String, Arc<AtomicU64>>,
     widths: BTreeMap<String, usize>,
     /// The most advanced watermark of any reader (what an idle reader
     /// jumps to).
@@ -78,16 +78,20 @@ impl Shared {
     pub(crate) fn new(pipeline: &Pipeline, stop: Arc<AtomicBool>, workers: usize, name: &str) -> Self {
         let bad: BTreeMap<String, Arc<BadRecords>> =
             pipeline.sources.iter().map(|s| (s.table.clone(), Arc::new(BadRecords::new(&s.table)))).collect();
-        let tables: Vec<String> = pipeline.sources.iter().map(|s| s.table.clone()).collect();
-        let sinks: Vec<String> = pipeline.sinks.iter().map(|s| s.table.clone()).collect();
-        let metrics = RunMetrics::new(name, &tables, &sinks, bad.iter().map(|(t, b)| (t.clone(), Arc::clone(b))).collect());
+        let zero = || Arc::new(AtomicU64::new(0));
+        let counts = RunCounts {
+            read: pipeline.sources.iter().map(|s| (s.table.clone(), zero())).collect(),
+            late: pipeline.windowed_tables().into_iter().map(|t| (t, zero())).collect(),
+            written: pipeline.sinks.iter().map(|s| (s.table.clone(), zero())).collect(),
+        };
+        let metrics = RunMetrics::new(name, &counts, bad.iter().map(|(t, b)| (t.clone(), Arc::clone(b))).collect());
         Self {
             stop,
             error: Mutex::new(None),
             bad,
-            rows_read: pipeline.sources.iter().map(|s| (s.table.clone(), AtomicU64::new(0))).collect(),
-            rows_written: pipeline.sinks.iter().map(|s| (s.table.clone(), AtomicU64::new(0))).collect(),
-            rows_late: pipeline.windowed_tables().into_iter().map(|t| (t, AtomicU64::new(0))).collect(),
+            rows_read: counts.read.into_iter().collect(),
+            rows_written: counts.written,
+            rows_late: counts.late.into_iter().collect(),
             max_watermark: AtomicI64::new(0),
             clock: WatermarkClock::default(),
             models: Mutex::new(Vec::new()),
@@ -142,9 +146,9 @@ impl Shared {
             return Err(error);
         }
         Ok(RunReport {
-            rows_read: self.rows_read.into_iter().map(|(k, v)| (k, v.into_inner())).collect(),
-            rows_written: self.rows_written.into_iter().map(|(k, v)| (k, v.into_inner())).collect(),
-            rows_late: self.rows_late.into_iter().map(|(k, v)| (k, v.into_inner())).collect(),
+            rows_read: self.rows_read.into_iter().map(|(k, v)| (k, v.load(Ordering::Relaxed))).collect(),
+            rows_written: self.rows_written.into_iter().map(|(k, v)| (k, v.load(Ordering::Relaxed))).collect(),
+            rows_late: self.rows_late.into_iter().map(|(k, v)| (k, v.load(Ordering::Relaxed))).collect(),
             window_latencies: self.clock.latencies(),
             malformed: self.bad.iter().map(|(k, v)| (k.clone(), v.count())).collect(),
             malformed_summaries: self.bad.values().filter_map(|b| b.summary()).collect(),

@@ -85,9 +85,6 @@ fn attach<P>(
                     if let Some((_, counter)) = shared.rows_written.get(index) {
                         counter.fetch_add(rows, Ordering::Relaxed);
                     }
-                    if let Some(c) = shared.metrics.written.get(index) {
-                        c.inc_by(rows);
-                    }
                 }
             });
             let low = frontier.frontier().iter().min().copied();

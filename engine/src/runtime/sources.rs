@@ -236,11 +236,6 @@ pub(super) fn source<'s>(scope: Scope<'s, u64>, plan: &SourcePlan, split: Split,
                                                 counter.fetch_add(late, Ordering::Relaxed);
                                             }
                                         }
-                                        if late > 0
-                                            && let Some(c) = shared.metrics.late.get(&table)
-                                        {
-                                            c.inc_by(late);
-                                        }
                                         b
                                     }
                                     Err(e) => {
@@ -254,9 +249,6 @@ pub(super) fn source<'s>(scope: Scope<'s, u64>, plan: &SourcePlan, split: Split,
                         };
                         if let Some(counter) = shared.rows_read.get(&table) {
                             counter.fetch_add(rows, Ordering::Relaxed);
-                        }
-                        if let Some(c) = shared.metrics.records_read.get(&table) {
-                            c.inc_by(rows);
                         }
                         session.give(Batch(full));
                     }
@@ -305,7 +297,7 @@ pub(super) fn source<'s>(scope: Scope<'s, u64>, plan: &SourcePlan, split: Split,
                 committed_at = Instant::now();
                 if watermark.is_some() {
                     let ended = ended_partitions(r.as_ref(), marks.partitions.len());
-                let active = active(&marks, &ended);
+                    let active = active(&marks, &ended);
                     watermark_metrics(&shared, &table, split.worker, r.as_ref(), &marks, &active);
                 }
                 let synced = shared.progress.synced_frontier();
