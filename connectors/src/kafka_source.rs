@@ -149,6 +149,53 @@ enum ValueDecoder {
     Raw,
 }
 
+impl ValueDecoder {
+    /// Decodes one partition's gathered messages into batches of `payload`;
+    /// returns them with the index and reason of each message that did not
+    /// decode (in order). With `OnError::Fail` the first one stops decoding.
+    fn decode(&mut self, gathered: &Gathered, policy: OnError, payload: &SchemaRef) -> Result<(Vec<RecordBatch>, Vec<(usize, String)>)> {
+        let mut decoded = Vec::new();
+        let mut failed: Vec<(usize, String)> = Vec::new();
+        if gathered.origins.is_empty() {
+            return Ok((decoded, failed));
+        }
+        match self {
+            ValueDecoder::Lines(decoder) => {
+                decoder
+                    .decode(&gathered.buffer, &mut decoded, &mut |offset, reason| {
+                        let at = gathered.origins.partition_point(|o| o.start <= offset).saturating_sub(1);
+                        failed.push((at, reason));
+                        match policy {
+                            OnError::Skip => Ok(()),
+                            OnError::Fail => Err(ConnectorError::MalformedRecord { position: String::new(), reason: String::new() }),
+                        }
+                    })
+                    // A stop for a failure is reported by the caller, with its position.
+                    .or_else(|e| if failed.is_empty() { Err(e) } else { Ok(()) })?;
+            }
+            ValueDecoder::Avro(decoder) => {
+                let (batch, bad) = decoder.decode(&bodies(gathered))?;
+                decoded.push(batch);
+                failed = bad;
+            }
+            ValueDecoder::Raw => {
+                let mut values = Vec::with_capacity(gathered.origins.len());
+                for (i, body) in bodies(gathered).into_iter().enumerate() {
+                    match std::str::from_utf8(body) {
+                        Ok(text) => values.push(text),
+                        Err(e) => failed.push((i, format!("the value is not UTF-8: {e}"))),
+                    }
+                }
+                let column: ArrayRef = Arc::new(StringArray::from(values));
+                let batch = RecordBatch::try_new(Arc::clone(payload), vec![column])
+                    .map_err(|source| ConnectorError::Arrow { context: "raw values".into(), source })?;
+                decoded.push(batch);
+            }
+        }
+        Ok((decoded, failed))
+    }
+}
+
 /// A configured Kafka source.
 #[derive(Debug, Clone)]
 pub struct KafkaSourceSpec {
@@ -431,61 +478,15 @@ impl KafkaSource {
             return Ok(());
         }
         let position = Some(self.partitions[index].next);
-        let mut decoded = Vec::new();
-        let mut failed: Vec<(usize, String)> = Vec::new();
-        if !gathered.origins.is_empty() {
-            match &mut self.decoder {
-                ValueDecoder::Lines(decoder) => {
-                    let policy = self.on_error;
-                    decoder
-                        .decode(&gathered.buffer, &mut decoded, &mut |offset, reason| {
-                            let at = gathered.origins.partition_point(|o| o.start <= offset).saturating_sub(1);
-                            failed.push((at, reason));
-                            match policy {
-                                OnError::Skip => Ok(()),
-                                OnError::Fail => Err(ConnectorError::MalformedRecord { position: String::new(), reason: String::new() }),
-                            }
-                        })
-                        .or_else(|e| if failed.is_empty() { Err(e) } else { Ok(()) })?;
-                }
-                ValueDecoder::Avro(decoder) => {
-                    let (batch, bad) = decoder.decode(&bodies(&gathered))?;
-                    decoded.push(batch);
-                    failed = bad;
-                }
-                ValueDecoder::Raw => {
-                    let mut values = Vec::with_capacity(gathered.origins.len());
-                    for (i, body) in bodies(&gathered).into_iter().enumerate() {
-                        match std::str::from_utf8(body) {
-                            Ok(text) => values.push(text),
-                            Err(e) => failed.push((i, format!("the value is not UTF-8: {e}"))),
-                        }
-                    }
-                    let column: ArrayRef = Arc::new(StringArray::from(values));
-                    let batch = RecordBatch::try_new(Arc::clone(&self.payload), vec![column])
-                        .map_err(|source| ConnectorError::Arrow { context: "raw values".into(), source })?;
-                    decoded.push(batch);
-                }
-            }
-        }
+        let (mut decoded, failed) = self.decoder.decode(&gathered, self.on_error, &self.payload)?;
         for (at, reason) in &failed {
             self.reject(index, &gathered.origins[*at], reason)?;
         }
-        let kept: Vec<&Origin> = {
-            let mut bad = failed.iter().map(|(at, _)| *at).peekable();
-            gathered
-                .origins
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| {
-                    while bad.peek().is_some_and(|b| b < i) {
-                        bad.next();
-                    }
-                    bad.peek() != Some(i)
-                })
-                .map(|(_, o)| o)
-                .collect()
-        };
+        let mut bad = vec![false; gathered.origins.len()];
+        for (at, _) in &failed {
+            bad[*at] = true;
+        }
+        let kept: Vec<&Origin> = gathered.origins.iter().zip(&bad).filter(|(_, b)| !**b).map(|(o, _)| o).collect();
         let rows: usize = decoded.iter().map(RecordBatch::num_rows).sum();
         let payload = match decoded.len() {
             0 => RecordBatch::new_empty(Arc::clone(&self.payload)),
@@ -504,9 +505,11 @@ impl KafkaSource {
         let batch = self.with_metadata(index, payload, &kept)?;
         let row_positions: Vec<i64> = kept.iter().map(|o| o.offset + 1).collect();
         drop(kept);
-        self.gathered[index] = Gathered { buffer: gathered.buffer, origins: gathered.origins, read: false };
-        self.gathered[index].buffer.clear();
-        self.gathered[index].origins.clear();
+        // Keep the allocations for the next poll.
+        let Gathered { mut buffer, mut origins, .. } = gathered;
+        buffer.clear();
+        origins.clear();
+        self.gathered[index] = Gathered { buffer, origins, read: false };
         out.push(Polled { partition: index, batch, position, row_positions });
         Ok(())
     }
