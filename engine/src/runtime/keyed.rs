@@ -86,36 +86,34 @@ pub(super) fn keyed<'s>(
                     return;
                 };
                 let at = *cap.time();
-                match frontier.frontier().iter().min().copied() {
+                let low = frontier.frontier().iter().min().copied();
+                match low {
                     None => {
                         if let Err(source) = op.finish(&mut out) {
                             fail(source);
                         }
-                        let emitted = !out.is_empty();
-                        metrics.out(&out);
-                        give(output, cap, &mut out);
-                        retention.update(None, emitted.then_some(at));
-                        capability = None;
                     }
-                    Some(low) => {
-                        if watermark != Some(low) {
-                            watermark = Some(low);
-                            if let Err(source) = op.on_watermark(low as i64, &mut out) {
-                                fail(source);
-                            }
-                            if let Some((column, tables)) = &latency {
-                                record_latencies(&shared, &out, *column, tables);
-                            }
+                    Some(low) if watermark != Some(low) => {
+                        watermark = Some(low);
+                        if let Err(source) = op.on_watermark(low as i64, &mut out) {
+                            fail(source);
                         }
-                        let emitted = !out.is_empty();
-                        metrics.out(&out);
-                        give(output, cap, &mut out);
-                        // Before the capability moves on: see `progress`.
-                        retention.update(op.retained(), emitted.then_some(at));
-                        if low > *cap.time() {
-                            cap.downgrade(&low);
+                        if let Some((column, tables)) = &latency {
+                            record_latencies(&shared, &out, *column, tables);
                         }
                     }
+                    Some(_) => {}
+                }
+                let emitted = !out.is_empty();
+                metrics.out(&out);
+                give(output, cap, &mut out);
+                // Before the capability moves on: see `progress`. A finished
+                // operator holds nothing.
+                retention.update(low.and(op.retained()), emitted.then_some(at));
+                match low {
+                    None => capability = None,
+                    Some(low) if low > *cap.time() => cap.downgrade(&low),
+                    Some(_) => {}
                 }
             }
         },
