@@ -74,10 +74,7 @@ fn attach<P>(
                     };
                     let rows = batch.num_rows() as u64;
                     if let Err(source) = w.write(&batch) {
-                        if let Some(c) = shared.metrics.failures.get(index) {
-                            c.inc();
-                        }
-                        shared.fail(EngineError::Connector { table: table.clone(), source });
+                        sink_failed(&shared, index, &table, source);
                         writer = None;
                         continue;
                     }
@@ -95,7 +92,7 @@ fn attach<P>(
                 if let Some(w) = writer.as_mut()
                     && let Err(source) = w.flush()
                 {
-                    shared.fail(EngineError::Connector { table: table.clone(), source });
+                    sink_failed(&shared, index, &table, source);
                 }
             }
             if let Some(low) = low
@@ -108,12 +105,7 @@ fn attach<P>(
                 if since >= SYNC_EVERY {
                     synced_at = Instant::now();
                     match writer.as_mut().map(|w| w.sync()) {
-                        Some(Err(source)) => {
-                            if let Some(c) = shared.metrics.failures.get(index) {
-                                c.inc();
-                            }
-                            shared.fail(EngineError::Connector { table: table.clone(), source })
-                        }
+                        Some(Err(source)) => sink_failed(&shared, index, &table, source),
                         _ => {
                             shared.progress.synced(index, split.worker, low);
                             synced_to = Some(low);
@@ -126,10 +118,18 @@ fn attach<P>(
             if frontier.is_empty() && !finished {
                 finished = true;
                 match writer.as_mut().map(|w| w.finish()) {
-                    Some(Err(source)) => shared.fail(EngineError::Connector { table: table.clone(), source }),
+                    Some(Err(source)) => sink_failed(&shared, index, &table, source),
                     _ => shared.progress.synced(index, split.worker, u64::MAX),
                 }
             }
         }
     });
+}
+
+/// A write, flush or delivery failed: count it and stop the pipeline.
+fn sink_failed(shared: &Shared, index: usize, table: &str, source: weir_connectors::ConnectorError) {
+    if let Some(c) = shared.metrics.failures.get(index) {
+        c.inc();
+    }
+    shared.fail(EngineError::Connector { table: table.to_string(), source });
 }
