@@ -45,6 +45,9 @@ fn check_against_reference(
         assert_predictions_close(&format!("{what} {spec:?} batch {i} predictions"), &out, &want, 2e-3);
     }
     assert_state_close(&format!("{what} {spec:?}"), &bank.state().unwrap(), &reference, 2e-3);
+    // Undecided models are rare: the comparison still covers most of them.
+    let undecided = reference.models.iter().filter(|m| m.undecided).count();
+    assert!(n_keys == 1 || undecided * 4 <= n_keys, "{what} {spec:?}: {undecided} of {n_keys} models undecided");
     let b = batch(rng, spec.task, spec.n_features, n_keys, 300);
     let mut out = vec![f32::NAN; b.keys.len() * spec.n_outputs()];
     bank.predict(&b.keys, &b.rows, &mut out).unwrap();
