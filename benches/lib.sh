@@ -2,7 +2,15 @@
 # the timing helpers. Source it after `cd` to the repository root with
 # EVENTS set.
 
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/weir/target}"
+# The same target directory as scripts/test.sh picks: the clone's own
+# target/ once the main job has built there, else the shared cache.
+if [ -z "${CARGO_TARGET_DIR:-}" ]; then
+  if [ -d target/release/deps ]; then
+    export CARGO_TARGET_DIR="$PWD/target"
+  else
+    export CARGO_TARGET_DIR="$HOME/.cache/weir/target"
+  fi
+fi
 # Same command (and so the same feature set) as the test suite: no rebuild.
 cargo test --release --workspace --all-targets --locked --no-run >&2
 WEIR="$CARGO_TARGET_DIR/release/weir"

@@ -2,15 +2,24 @@
 # Runs Weir's whole test suite on a fresh machine: installs and starts what
 # the tests need, then runs every test (unit, integration, doc, bench smoke).
 #
-# Build outputs go to $CARGO_TARGET_DIR (default: ~/.cache/weir/target),
-# outside the clone, so a second run in a fresh clone reuses the compiled
-# dependency tree. Everything is built once, in the release profile: the
-# benchmarks and the main job need it, and building debug too would compile
-# the dependency tree twice.
+# Everything is built once, in the release profile, with the same features
+# as the README's main job (`cargo run --release`): the benchmarks and the
+# main job need release, and building debug too would compile the
+# dependency tree twice. Build outputs go to $CARGO_TARGET_DIR; by default
+# that is the clone's own `target/` when the main job has already built it
+# there (the README's order: the main job, then the tests), and otherwise
+# ~/.cache/weir/target, outside the clone, so that a fresh clone (CI)
+# reuses the dependency tree compiled by the previous one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/weir/target}"
+if [ -z "${CARGO_TARGET_DIR:-}" ]; then
+  if [ -d target/release/deps ]; then
+    export CARGO_TARGET_DIR="$PWD/target"
+  else
+    export CARGO_TARGET_DIR="$HOME/.cache/weir/target"
+  fi
+fi
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 # Two cores: let cargo use both, and keep test threads from oversubscribing.
 export RUST_TEST_THREADS="${RUST_TEST_THREADS:-2}"
@@ -56,7 +65,22 @@ fi
 export LD_LIBRARY_PATH="$NVRTC/nvidia/cu13/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export WEIR_REQUIRE_NVRTC=1
 
-# Unit, integration and bench-smoke tests (criterion benches run once each).
+# The main job and the tests must compile one dependency tree: the features
+# the tests' dev-dependencies turn on must also be asked for by the normal
+# ones (engine/Cargo.toml lists them). A difference rebuilds DataFusion.
+features() { cargo tree --workspace --locked -e "$1" -f '{p} [{f}]' --prefix none | sed 's/ (\*)//' | sort -u; }
+shared_differ="$(comm -23 <(features normal,build) <(features normal,build,dev))"
+if [ -n "$shared_differ" ]; then
+  echo "error: these crates get other features in the test build than in 'cargo run', so the dependency tree would be built twice:" >&2
+  echo "$shared_differ" >&2
+  exit 1
+fi
+
+# Unit, integration and bench-smoke tests (criterion benches run once
+# each); the integration tests also plan every SQL example of the README
+# and replay the fuzz corpora (fuzz/corpus) as regression tests.
 cargo test --release --workspace --all-targets --locked
-# Doc tests (README and public API examples).
+# Doc tests (public API examples).
 cargo test --release --workspace --doc --locked
+# Lints, as errors.
+cargo clippy --release --workspace --all-targets --locked -- -D warnings

@@ -100,7 +100,10 @@ impl AvroDecoder {
         let mut batches = Vec::new();
         let fast = self.decode_all(&framed, &mut batches);
         let mut bad = Vec::new();
-        if fast.is_err() {
+        // A body that holds two records (or none) would shift rows onto
+        // other messages: then each body is decoded on its own.
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        if fast.is_err() || rows != bodies.len() {
             self.decoder = Self::build(&self.schema_json, self.batch_size)?;
             batches.clear();
             for (i, body) in bodies.iter().enumerate() {

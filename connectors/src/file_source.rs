@@ -16,7 +16,7 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 
 use crate::decode::{Format, RecordDecoder};
-use crate::source::{BadRecords, OnError, Source, SourceSpec, SourceStatus, Split};
+use crate::source::{BadRecords, Cancel, OnError, Source, SourceSpec, SourceStatus, Split};
 use crate::{ConnectorError, Result};
 
 /// Bytes read per poll.
@@ -60,7 +60,7 @@ impl SourceSpec for FileSourceSpec {
         )
     }
 
-    fn open(&self, split: Split, bad: Arc<BadRecords>) -> Result<Box<dyn Source>> {
+    fn open(&self, split: Split, bad: Arc<BadRecords>, _cancel: &Cancel) -> Result<Box<dyn Source>> {
         let mut file = File::open(&self.path).map_err(io_err(&self.path))?;
         let len = file.metadata().map_err(io_err(&self.path))?.len();
         let (header, header_len) = match self.format {
@@ -240,7 +240,7 @@ mod tests {
         let bad = Arc::new(BadRecords::new("t"));
         let mut ids = Vec::new();
         for worker in 0..workers {
-            let mut src = spec.open(Split { worker, workers }, Arc::clone(&bad)).unwrap();
+            let mut src = spec.open(Split { worker, workers }, Arc::clone(&bad), &Cancel::default()).unwrap();
             let mut out = Vec::new();
             while src.poll(&mut out).unwrap() != SourceStatus::Finished {}
             for b in out {
@@ -280,6 +280,31 @@ mod tests {
     }
 
     #[test]
+    fn follow_mode_reads_a_line_written_in_two_parts_once_whole() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        writeln!(f, "{{\"id\": 1}}").unwrap();
+        f.flush().unwrap();
+        let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)]));
+        let spec = FileSourceSpec { path: f.path().to_path_buf(), format: Format::Json, schema, follow: true, on_error: OnError::Fail };
+        let bad = Arc::new(BadRecords::new("t"));
+        let mut src = spec.open(Split::WHOLE, bad, &Cancel::default()).unwrap();
+        let ids = |out: &[RecordBatch]| -> Vec<i64> { out.iter().flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec()).collect() };
+        let mut out = Vec::new();
+        while src.poll(&mut out).unwrap() == SourceStatus::Active {}
+        assert_eq!(ids(&out), vec![1]);
+        // Half a line: nothing yet, and no malformed record.
+        write!(f, "{{\"id\": 2").unwrap();
+        f.flush().unwrap();
+        out.clear();
+        while src.poll(&mut out).unwrap() == SourceStatus::Active {}
+        assert!(ids(&out).is_empty());
+        writeln!(f, "2}}").unwrap();
+        f.flush().unwrap();
+        while src.poll(&mut out).unwrap() == SourceStatus::Active {}
+        assert_eq!(ids(&out), vec![22]);
+    }
+
+    #[test]
     fn fail_policy_names_the_line() {
         let mut f = tempfile::NamedTempFile::new().unwrap();
         writeln!(f, "id,name\n1,a\nx,b\n3,c").unwrap();
@@ -292,7 +317,7 @@ mod tests {
             on_error: OnError::Fail,
         };
         let bad = Arc::new(BadRecords::new("t"));
-        let mut src = spec.open(Split::WHOLE, bad).unwrap();
+        let mut src = spec.open(Split::WHOLE, bad, &Cancel::default()).unwrap();
         let mut out = Vec::new();
         let err = loop {
             match src.poll(&mut out) {

@@ -608,7 +608,9 @@ mod tests {
         assert_eq!(b.num_rows(), 10);
         let o = GeneratorOptions { sensors: 1, start_ms: i64::MIN, disorder_ms: 1000, ..opts() };
         assert_eq!(generate(&o, u64::MAX - 3..u64::MAX).expect("batch").num_rows(), 3);
-        assert_eq!(generate(&o, 5..2).expect("batch").num_rows(), 0);
+        #[allow(clippy::reversed_empty_ranges)]
+        let backwards = 5..2;
+        assert_eq!(generate(&o, backwards).expect("batch").num_rows(), 0);
     }
 
     #[test]
@@ -732,8 +734,8 @@ mod tests {
                     row[a] += 1e-6;
                 }
                 let step = solve(h, g);
-                for j in 0..4 {
-                    m.w[j] -= step[j];
+                for (w, s) in m.w.iter_mut().zip(step) {
+                    *w -= s;
                 }
             }
             m
@@ -755,8 +757,9 @@ mod tests {
             for r in 0..4 {
                 if r != c && a[c][c] != 0.0 {
                     let f = a[r][c] / a[c][c];
-                    for k in 0..4 {
-                        a[r][k] -= f * a[c][k];
+                    let pivot = a[c];
+                    for (x, p) in a[r].iter_mut().zip(pivot) {
+                        *x -= f * p;
                     }
                     b[r] -= f * b[c];
                 }
@@ -867,29 +870,20 @@ mod tests {
         assert!((rb - ra).abs() > 0.1);
     }
 
+    /// A million events, whole and in batches as a source makes them: the
+    /// same rows either way. (How fast is measured by `benches/`, not here.)
     #[test]
-    fn fast_enough() {
+    fn a_million_events_whole_or_in_batches_are_the_same() {
         let o = opts();
-        // Best of three: the first run also pays for page faults of fresh memory.
-        let mut el = std::time::Duration::MAX;
-        let mut b = generate(&o, 0..0).expect("batch");
-        for _ in 0..3 {
-            let t = std::time::Instant::now();
-            b = generate(&o, 0..1_000_000).expect("batch");
-            el = el.min(t.elapsed());
-            println!("1M events in {:?}", t.elapsed());
-        }
-        assert_eq!(b.num_rows(), 1_000_000);
-        // As a source produces them: 1M events in batches of 8192 rows.
-        let t = std::time::Instant::now();
+        let whole = generate(&o, 0..1_000_000).expect("batch");
+        assert_eq!(whole.num_rows(), 1_000_000);
         let mut rows = 0;
         for start in (0..1_000_000u64).step_by(8192) {
-            rows += generate(&o, start..(start + 8192).min(1_000_000)).expect("batch").num_rows();
+            let end = (start + 8192).min(1_000_000);
+            let part = generate(&o, start..end).expect("batch");
+            assert_eq!(part, whole.slice(start as usize, (end - start) as usize), "events {start}..{end}");
+            rows += part.num_rows();
         }
-        println!("1M events in batches of 8192 in {:?}", t.elapsed());
         assert_eq!(rows, 1_000_000);
-        if !cfg!(debug_assertions) {
-            assert!(el.as_secs_f64() < 0.5, "{el:?}");
-        }
     }
 }

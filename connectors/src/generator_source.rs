@@ -14,7 +14,7 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 
 use crate::generator::{generate, schema, GeneratorOptions};
-use crate::source::{BadRecords, Source, SourceSpec, SourceStatus, Split};
+use crate::source::{BadRecords, Cancel, Source, SourceSpec, SourceStatus, Split};
 use crate::{ConnectorError, Result};
 
 /// A configured generator source.
@@ -57,7 +57,7 @@ impl SourceSpec for GeneratorSpec {
         text
     }
 
-    fn open(&self, split: Split, _bad: Arc<BadRecords>) -> Result<Box<dyn Source>> {
+    fn open(&self, split: Split, _bad: Arc<BadRecords>, _cancel: &Cancel) -> Result<Box<dyn Source>> {
         let projection = self
             .schema
             .fields()

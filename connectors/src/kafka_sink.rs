@@ -5,10 +5,15 @@
 //! librdkafka retries deliveries for `delivery.timeout.ms`, after which a
 //! failed delivery becomes a pipeline error naming the topic. Every worker
 //! writes its own rows; flushing on shutdown waits for every delivery.
+//!
+//! No wait here is unbounded: a full producer queue and a flush are waited
+//! on in short steps, for at most the delivery timeout (librdkafka's
+//! `delivery.timeout.ms`, 300 s unless the table says otherwise, plus a
+//! margin), and not at all once the pipeline has failed ([`Cancel`]).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use datafusion::arrow::array::RecordBatch;
 use rdkafka::config::ClientConfig;
@@ -18,11 +23,83 @@ use rdkafka::ClientContext;
 
 use crate::encode::{write_csv, write_json};
 use crate::kafka_source::kafka_err;
-use crate::source::{Sink, SinkSpec, Split};
+use crate::source::{Cancel, Sink, SinkSpec, Split};
 use crate::{ConnectorError, Result};
 
-/// How long shutdown waits for outstanding deliveries.
-const FLUSH_TIMEOUT: Duration = Duration::from_secs(60);
+/// librdkafka's default `delivery.timeout.ms`.
+const DELIVERY_TIMEOUT_MS: u64 = 300_000;
+/// One step of a wait, between looks at the cancel flag.
+const STEP: Duration = Duration::from_millis(100);
+
+/// How long a producer configured with `properties` may keep a message
+/// before librdkafka gives up on it, with a margin: longer than that, a
+/// wait cannot end well.
+pub(crate) fn patience(properties: &BTreeMap<String, String>) -> Duration {
+    let ms = ["delivery.timeout.ms", "message.timeout.ms"]
+        .iter()
+        .find_map(|k| properties.get(*k).and_then(|v| v.trim().parse::<u64>().ok()))
+        .unwrap_or(DELIVERY_TIMEOUT_MS);
+    Duration::from_millis(ms) + Duration::from_secs(5)
+}
+
+/// Sends `record`, waiting in steps while the producer's queue is full:
+/// at most `patience`, and not once `cancel` is raised.
+pub(crate) fn send<C: ProducerContext<DeliveryOpaque = ()>>(
+    producer: &BaseProducer<C>,
+    mut record: BaseRecord<'_, [u8], [u8]>,
+    cancel: &Cancel,
+    patience: Duration,
+) -> Result<()> {
+    let topic = record.topic.to_string();
+    let started = Instant::now();
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                let reason = if cancel.aborted() {
+                    Some("the pipeline stopped while the producer's queue was full".to_string())
+                } else if started.elapsed() >= patience {
+                    Some(format!("the producer's queue stayed full for {} s: the broker takes no messages", patience.as_secs()))
+                } else {
+                    None
+                };
+                if let Some(reason) = reason {
+                    return Err(ConnectorError::Kafka { context: format!("producing to '{topic}'"), reason });
+                }
+                record = returned;
+                // Back-pressure: let deliveries drain.
+                producer.poll(Duration::from_millis(50));
+            }
+            Err((e, _)) => return Err(kafka_err(format!("producing to '{topic}'"))(e)),
+        }
+    }
+}
+
+/// Waits until every message `producer` holds is delivered (or failed), in
+/// steps: at most `patience`, and not once `cancel` is raised.
+pub(crate) fn flush<C: ProducerContext>(producer: &BaseProducer<C>, what: &str, cancel: &Cancel, patience: Duration) -> Result<()> {
+    let started = Instant::now();
+    loop {
+        match producer.flush(STEP) {
+            Ok(()) => return Ok(()),
+            Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut)) => {}
+            Err(e) => return Err(kafka_err(format!("flushing {what}"))(e)),
+        }
+        let left = producer.in_flight_count();
+        if cancel.aborted() {
+            return Err(ConnectorError::Kafka {
+                context: format!("flushing {what}"),
+                reason: format!("the pipeline stopped with {left} messages not yet acknowledged"),
+            });
+        }
+        if started.elapsed() >= patience {
+            return Err(ConnectorError::Kafka {
+                context: format!("flushing {what}"),
+                reason: format!("{left} messages were not acknowledged within {} s", patience.as_secs()),
+            });
+        }
+    }
+}
 
 /// The value format.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,7 +169,7 @@ impl SinkSpec for KafkaSinkSpec {
         true
     }
 
-    fn open(&self, _split: Split) -> Result<Box<dyn Sink>> {
+    fn open(&self, _split: Split, cancel: &Cancel) -> Result<Box<dyn Sink>> {
         let mut config = ClientConfig::new();
         config.set("enable.idempotence", "true").set("linger.ms", "5");
         for (k, v) in &self.properties {
@@ -100,13 +177,15 @@ impl SinkSpec for KafkaSinkSpec {
         }
         let producer: BaseProducer<Deliveries> =
             config.create_with_context(Deliveries::default()).map_err(kafka_err(format!("creating the producer for '{}'", self.topic)))?;
-        Ok(Box::new(KafkaSink { spec: self.clone(), producer: Arc::new(producer) }))
+        Ok(Box::new(KafkaSink { spec: self.clone(), producer: Arc::new(producer), cancel: cancel.clone(), patience: patience(&self.properties) }))
     }
 }
 
 struct KafkaSink {
     spec: KafkaSinkSpec,
     producer: Arc<BaseProducer<Deliveries>>,
+    cancel: Cancel,
+    patience: Duration,
 }
 
 impl KafkaSink {
@@ -125,8 +204,23 @@ impl KafkaSink {
     fn values(batch: &RecordBatch, format: &KafkaFormat) -> Result<Vec<Vec<u8>>> {
         let mut out = Vec::new();
         match format {
+            // JSON lines never hold a raw newline (strings escape it) and a
+            // row is never empty, so the encoded batch splits into its rows.
             KafkaFormat::Json => write_json(batch, &mut out)?,
-            KafkaFormat::Csv => write_csv(batch, false, &mut out)?,
+            KafkaFormat::Csv => {
+                // A CSV row can hold a quoted newline, and a row of one NULL
+                // is an empty line: encode each row on its own.
+                return (0..batch.num_rows())
+                    .map(|i| {
+                        let mut row = Vec::new();
+                        write_csv(&batch.slice(i, 1), false, &mut row)?;
+                        if row.last() == Some(&b'\n') {
+                            row.pop();
+                        }
+                        Ok(row)
+                    })
+                    .collect();
+            }
             KafkaFormat::Avro(schema) => return crate::avro::encode(batch, schema.as_deref()),
             KafkaFormat::Raw => {
                 if batch.num_columns() != 1 {
@@ -141,7 +235,15 @@ impl KafkaSink {
                 return Ok(text.iter().map(|v| v.unwrap_or_default().as_bytes().to_vec()).collect());
             }
         }
-        Ok(out.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(<[u8]>::to_vec).collect())
+        let values: Vec<Vec<u8>> = out.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(<[u8]>::to_vec).collect();
+        if values.len() != batch.num_rows() {
+            // Never shift a key onto another row's value.
+            return Err(ConnectorError::Schema {
+                connector: "kafka".into(),
+                reason: format!("{} rows encoded into {} messages", batch.num_rows(), values.len()),
+            });
+        }
+        Ok(values)
     }
 }
 
@@ -168,20 +270,11 @@ impl Sink for KafkaSink {
         let mut key_lines = keys.as_ref().map(|k| k.iter());
         for value in &values {
             let key = key_lines.as_mut().and_then(Iterator::next).map(Vec::as_slice);
-            loop {
-                let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&self.spec.topic).payload(value.as_slice());
-                if let Some(k) = key {
-                    record = record.key(k);
-                }
-                match self.producer.send(record) {
-                    Ok(()) => break,
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                        // Back-pressure: let deliveries drain.
-                        self.producer.poll(Duration::from_millis(50));
-                    }
-                    Err((e, _)) => return Err(kafka_err(format!("producing to '{}'", self.spec.topic))(e)),
-                }
+            let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&self.spec.topic).payload(value.as_slice());
+            if let Some(k) = key {
+                record = record.key(k);
             }
+            send(&self.producer, record, &self.cancel, self.patience)?;
         }
         self.producer.poll(Duration::ZERO);
         self.check()
@@ -197,7 +290,7 @@ impl Sink for KafkaSink {
     }
 
     fn sync(&mut self) -> Result<()> {
-        self.producer.flush(FLUSH_TIMEOUT).map_err(kafka_err(format!("flushing '{}'", self.spec.topic)))?;
+        flush(&self.producer, &format!("'{}'", self.spec.topic), &self.cancel, self.patience)?;
         self.check()
     }
 }

@@ -33,11 +33,11 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::statistics::Statistics;
 use rdkafka::ClientContext;
 use rdkafka::message::{Header, Message, OwnedHeaders};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseProducer, BaseRecord};
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::decode::{Format, RecordDecoder};
-use crate::source::{BadRecords, OnError, Polled, Source, SourceSpec, SourceStatus, Split};
+use crate::source::{BadRecords, Cancel, OnError, Polled, Source, SourceSpec, SourceStatus, Split};
 use crate::{ConnectorError, Result};
 
 /// How long broker requests at open time may take.
@@ -142,10 +142,13 @@ pub enum ValueFormat {
     Raw,
 }
 
+/// Decoded batches, and the index and reason of each message that did not decode.
+type Decoded = (Vec<RecordBatch>, Vec<(usize, String)>);
+
 /// The decoder of message values.
 enum ValueDecoder {
-    Lines(RecordDecoder),
-    Avro(crate::avro::AvroDecoder),
+    Lines(Box<RecordDecoder>),
+    Avro(Box<crate::avro::AvroDecoder>),
     Raw,
 }
 
@@ -153,7 +156,7 @@ impl ValueDecoder {
     /// Decodes one partition's gathered messages into batches of `payload`;
     /// returns them with the index and reason of each message that did not
     /// decode (in order). With `OnError::Fail` the first one stops decoding.
-    fn decode(&mut self, gathered: &Gathered, policy: OnError, payload: &SchemaRef) -> Result<(Vec<RecordBatch>, Vec<(usize, String)>)> {
+    fn decode(&mut self, gathered: &Gathered, policy: OnError, payload: &SchemaRef) -> Result<Decoded> {
         let mut decoded = Vec::new();
         let mut failed: Vec<(usize, String)> = Vec::new();
         if gathered.origins.is_empty() {
@@ -161,8 +164,9 @@ impl ValueDecoder {
         }
         match self {
             ValueDecoder::Lines(decoder) => {
+                let starts: Vec<usize> = gathered.origins.iter().map(|o| o.start).collect();
                 decoder
-                    .decode(&gathered.buffer, &mut decoded, &mut |offset, reason| {
+                    .decode_records(&gathered.buffer, &starts, &mut decoded, &mut |offset, reason| {
                         let at = gathered.origins.partition_point(|o| o.start <= offset).saturating_sub(1);
                         failed.push((at, reason));
                         match policy {
@@ -276,6 +280,10 @@ struct KafkaSource {
     commits: bool,
     /// The broker is unreachable (logged once per outage).
     outage: bool,
+    /// Raised when the pipeline fails: the dead-letter producer stops waiting.
+    cancel: Cancel,
+    /// The longest the dead-letter producer waits (see `kafka_sink::patience`).
+    patience: Duration,
 }
 
 /// Keeps the consumer lag of each partition from librdkafka's statistics.
@@ -340,7 +348,7 @@ impl SourceSpec for KafkaSourceSpec {
         format!("kafka topic={} servers={servers} startup={startup}{bounded}", self.topics.join(";"))
     }
 
-    fn open(&self, split: Split, bad: Arc<BadRecords>) -> Result<Box<dyn Source>> {
+    fn open(&self, split: Split, bad: Arc<BadRecords>, cancel: &Cancel) -> Result<Box<dyn Source>> {
         let mut config = ClientConfig::new();
         config.set("enable.auto.commit", "false").set("enable.partition.eof", "false");
         config.set("auto.offset.reset", "earliest");
@@ -437,12 +445,12 @@ impl SourceSpec for KafkaSourceSpec {
         };
         let payload = self.payload_schema();
         let decoder = match &self.format {
-            ValueFormat::Lines(Format::Json) => ValueDecoder::Lines(RecordDecoder::json(Arc::clone(&payload))?),
+            ValueFormat::Lines(Format::Json) => ValueDecoder::Lines(Box::new(RecordDecoder::json(Arc::clone(&payload))?)),
             ValueFormat::Lines(Format::Csv) => {
                 let header: Vec<String> = payload.fields().iter().map(|f| f.name().clone()).collect();
-                ValueDecoder::Lines(RecordDecoder::csv(Arc::clone(&payload), &header)?)
+                ValueDecoder::Lines(Box::new(RecordDecoder::csv(Arc::clone(&payload), &header)?))
             }
-            ValueFormat::Avro(schema) => ValueDecoder::Avro(crate::avro::AvroDecoder::new(schema, Arc::clone(&payload), MAX_MESSAGES)?),
+            ValueFormat::Avro(schema) => ValueDecoder::Avro(Box::new(crate::avro::AvroDecoder::new(schema, Arc::clone(&payload), MAX_MESSAGES)?)),
             ValueFormat::Raw => ValueDecoder::Raw,
         };
         let gathered = partitions.iter().map(|_| Gathered::default()).collect();
@@ -460,6 +468,8 @@ impl SourceSpec for KafkaSourceSpec {
             gathered,
             commits: self.properties.contains_key("group.id"),
             outage: false,
+            cancel: cancel.clone(),
+            patience: crate::kafka_sink::patience(&self.properties),
         }))
     }
 }
@@ -495,8 +505,8 @@ impl KafkaSource {
                 .map_err(|source| ConnectorError::Arrow { context: "joining decoded messages".into(), source })?,
         };
         if rows != kept.len() {
-            // A value held several records (or none): the rows no longer
-            // line up with their messages.
+            // Cannot happen: the decoders reject a message that holds no
+            // record or several. Never shift rows onto other messages.
             return Err(ConnectorError::MalformedRecord {
                 position: format!("{}/{}", self.partitions[index].topic, self.partitions[index].partition),
                 reason: format!("{} messages decoded into {rows} records; each message must hold exactly one", kept.len()),
@@ -518,7 +528,7 @@ impl KafkaSource {
     fn reject(&self, index: usize, origin: &Origin, reason: &str) -> Result<()> {
         let p = &self.partitions[index];
         if let (Some((topic, producer)), Some(value)) = (&self.dlq, &origin.value) {
-            dead_letter(producer, topic, &p.topic, p.partition, origin, value, reason)?;
+            dead_letter(producer, topic, &p.topic, p.partition, origin, value, reason, &self.cancel, self.patience)?;
             self.bad.dead_letter();
         }
         self.bad.handle(self.on_error, format!("{}/{}@{}", p.topic, p.partition, origin.offset), reason.to_string())
@@ -531,38 +541,71 @@ impl KafkaSource {
             return Ok(payload);
         }
         let p = &self.partitions[index];
-        let n = kept.len();
+        let messages: Vec<MessageMeta<'_>> = kept
+            .iter()
+            .map(|o| MessageMeta { topic: &p.topic, partition: p.partition, offset: o.offset, timestamp: o.timestamp, key: o.key.as_deref() })
+            .collect();
         let mut decoded = payload.columns().iter();
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
         for (i, field) in self.schema.fields().iter().enumerate() {
-            let Some((_, kind)) = self.metadata.iter().find(|(m, _)| *m == i) else {
-                match decoded.next() {
+            match self.metadata.iter().find(|(m, _)| *m == i) {
+                Some((_, kind)) => columns.push(metadata_column(*kind, field, &messages)?),
+                None => match decoded.next() {
                     Some(c) => columns.push(Arc::clone(c)),
                     None => return Err(ConnectorError::Schema { connector: "kafka".into(), reason: "decoded too few columns".into() }),
-                }
-                continue;
-            };
-            let natural: ArrayRef = match kind {
-                KafkaMetadata::Topic => Arc::new(StringArray::from(vec![p.topic.as_str(); n])),
-                KafkaMetadata::Partition => Arc::new(Int32Array::from(vec![p.partition; n])),
-                KafkaMetadata::Offset => Arc::new(Int64Array::from_iter_values(kept.iter().map(|o| o.offset))),
-                KafkaMetadata::Timestamp => Arc::new(
-                    TimestampMillisecondArray::from(kept.iter().map(|o| o.timestamp).collect::<Vec<_>>()).with_timezone("UTC"),
-                ),
-                KafkaMetadata::Key => Arc::new(BinaryArray::from(kept.iter().map(|o| o.key.as_deref()).collect::<Vec<_>>())),
-            };
-            let column = if natural.data_type() == field.data_type() {
-                natural
-            } else {
-                // Safe casts: a key that is not UTF-8 read as STRING is NULL.
-                cast_with_options(&natural, field.data_type(), &CastOptions { safe: true, ..Default::default() })
-                    .map_err(|source| ConnectorError::Arrow { context: format!("metadata column '{}'", field.name()), source })?
-            };
-            columns.push(column);
+                },
+            }
         }
         RecordBatch::try_new(Arc::clone(&self.schema), columns)
             .map_err(|source| ConnectorError::Arrow { context: "adding metadata columns".into(), source })
     }
+}
+
+/// What a message carries besides its value, for metadata columns.
+#[derive(Debug, Clone, Copy)]
+pub struct MessageMeta<'a> {
+    /// Its topic.
+    pub topic: &'a str,
+    /// Its partition.
+    pub partition: i32,
+    /// Its offset.
+    pub offset: i64,
+    /// Its timestamp (epoch ms), if it has one.
+    pub timestamp: Option<i64>,
+    /// Its key, if it has one.
+    pub key: Option<&'a [u8]>,
+}
+
+/// One metadata column of `field`'s declared type for `messages`: the
+/// metadata's natural type cast safely (a key that is not UTF-8, read as
+/// STRING, is NULL; a value that does not fit is NULL).
+///
+/// ```
+/// use datafusion::arrow::array::{Array, AsArray};
+/// use datafusion::arrow::datatypes::{DataType, Field};
+/// use weir_connectors::kafka_source::{metadata_column, MessageMeta};
+/// use weir_connectors::KafkaMetadata;
+/// let m = |key: &'static [u8]| MessageMeta { topic: "t", partition: 0, offset: 7, timestamp: None, key: Some(key) };
+/// let keys = metadata_column(KafkaMetadata::Key, &Field::new("k", DataType::Utf8, true), &[m(b"s1"), m(&[0xff])])?;
+/// assert_eq!(keys.as_string::<i32>().value(0), "s1");
+/// assert!(keys.is_null(1)); // not UTF-8
+/// # Ok::<(), weir_connectors::ConnectorError>(())
+/// ```
+pub fn metadata_column(kind: KafkaMetadata, field: &datafusion::arrow::datatypes::Field, messages: &[MessageMeta<'_>]) -> Result<ArrayRef> {
+    let n = messages.len();
+    let natural: ArrayRef = match kind {
+        KafkaMetadata::Topic => Arc::new(StringArray::from_iter_values(messages.iter().map(|m| m.topic))),
+        KafkaMetadata::Partition => Arc::new(Int32Array::from_iter_values(messages.iter().map(|m| m.partition))),
+        KafkaMetadata::Offset => Arc::new(Int64Array::from_iter_values(messages.iter().map(|m| m.offset))),
+        KafkaMetadata::Timestamp => Arc::new(TimestampMillisecondArray::from(messages.iter().map(|m| m.timestamp).collect::<Vec<_>>()).with_timezone("UTC")),
+        KafkaMetadata::Key => Arc::new(BinaryArray::from(messages.iter().map(|m| m.key).collect::<Vec<_>>())),
+    };
+    debug_assert_eq!(natural.len(), n);
+    if natural.data_type() == field.data_type() {
+        return Ok(natural);
+    }
+    cast_with_options(&natural, field.data_type(), &CastOptions { safe: true, ..Default::default() })
+        .map_err(|source| ConnectorError::Arrow { context: format!("metadata column '{}'", field.name()), source })
 }
 
 /// Each gathered message's value, for formats that keep values whole.
@@ -573,7 +616,18 @@ fn bodies(gathered: &Gathered) -> Vec<&[u8]> {
 
 /// Sends a message that did not decode to the dead-letter topic, unchanged,
 /// with headers saying why and where from.
-fn dead_letter(producer: &BaseProducer, topic: &str, source_topic: &str, partition: i32, origin: &Origin, value: &[u8], reason: &str) -> Result<()> {
+#[allow(clippy::too_many_arguments)]
+fn dead_letter(
+    producer: &BaseProducer,
+    topic: &str,
+    source_topic: &str,
+    partition: i32,
+    origin: &Origin,
+    value: &[u8],
+    reason: &str,
+    cancel: &Cancel,
+    patience: Duration,
+) -> Result<()> {
     let partition = partition.to_string();
     let offset = origin.offset.to_string();
     let headers = OwnedHeaders::new()
@@ -581,19 +635,11 @@ fn dead_letter(producer: &BaseProducer, topic: &str, source_topic: &str, partiti
         .insert(Header { key: "weir.source.topic", value: Some(source_topic) })
         .insert(Header { key: "weir.source.partition", value: Some(partition.as_str()) })
         .insert(Header { key: "weir.source.offset", value: Some(offset.as_str()) });
-    loop {
-        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).payload(value).headers(headers.clone());
-        if let Some(k) = origin.key.as_deref() {
-            record = record.key(k);
-        }
-        match producer.send(record) {
-            Ok(()) => return Ok(()),
-            Err((rdkafka::error::KafkaError::MessageProduction(rdkafka::error::RDKafkaErrorCode::QueueFull), _)) => {
-                producer.poll(Duration::from_millis(50));
-            }
-            Err((e, _)) => return Err(kafka_err(format!("sending to dlq.topic '{topic}'"))(e)),
-        }
+    let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).payload(value).headers(headers);
+    if let Some(k) = origin.key.as_deref() {
+        record = record.key(k);
     }
+    crate::kafka_sink::send(producer, record, cancel, patience)
 }
 
 impl Source for KafkaSource {
@@ -666,9 +712,9 @@ impl Source for KafkaSource {
             let gathered = &mut self.gathered[index];
             gathered.origins.push(origin);
             if lines {
-                // One record per message: a raw newline is never valid inside
-                // a JSON string, so it is whitespace and can be replaced.
-                gathered.buffer.extend(payload.iter().map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }));
+                // One record per message, whatever newlines it holds (a CSV
+                // value may quote one): the decoder is told where each starts.
+                gathered.buffer.extend_from_slice(payload);
                 gathered.buffer.push(b'\n');
             } else {
                 gathered.buffer.extend_from_slice(payload);
@@ -682,7 +728,7 @@ impl Source for KafkaSource {
         }
         if self.finished() {
             if let Some((topic, producer)) = &self.dlq {
-                producer.flush(Duration::from_secs(60)).map_err(kafka_err(format!("flushing dlq.topic '{topic}'")))?;
+                crate::kafka_sink::flush(producer, &format!("dlq.topic '{topic}'"), &self.cancel, self.patience)?;
             }
             return Ok(SourceStatus::Finished);
         }

@@ -15,7 +15,7 @@ use crate::generator_source::GeneratorSpec;
 use crate::kafka_sink::{KafkaFormat, KafkaSinkSpec};
 use crate::kafka_source::{Bounded, KafkaMetadata, KafkaSourceSpec, Startup, ValueFormat, KAFKA_METADATA, METADATA_FIELD_KEY};
 use crate::options::{OptionReader, OptionSpec};
-use crate::sinks::{BlackholeSinkSpec, FileSinkSpec, SinkFormat, StdoutSinkSpec};
+use crate::sinks::{BlackholeSinkSpec, FileMode, FileSinkSpec, SinkFormat, StdoutSinkSpec};
 use crate::source::{OnError, SinkSpec, SourceSpec};
 use crate::{ConnectorError, Result};
 
@@ -47,8 +47,9 @@ pub const FILE_SOURCE_OPTIONS: &[OptionSpec] = &[
 
 /// Options of the `file` sink.
 pub const FILE_SINK_OPTIONS: &[OptionSpec] = &[
-    OptionSpec { key: "path", default: None, doc: "the file to write (created or truncated)" },
+    OptionSpec { key: "path", default: None, doc: "the file to write (created if missing)" },
     OptionSpec { key: "format", default: None, doc: "'json' (JSON lines) or 'csv' (with a header line)" },
+    OptionSpec { key: "mode", default: Some("append"), doc: "'append' (keep what is there; an incomplete last line from a crash is cut off) or 'overwrite' (truncate when the pipeline starts)" },
 ];
 
 /// Options of the `stdout` sink.
@@ -330,7 +331,11 @@ pub fn sink_spec(connector: &str, options: &BTreeMap<String, String>) -> Result<
                 Some(_) => SinkFormat::Json,
                 None => return Err(r.required("format").err().unwrap_or_else(|| r.invalid("format", "", "'json' or 'csv'"))),
             };
-            Ok(Arc::new(FileSinkSpec { path, format }))
+            let mode = match r.choice("mode", &["append", "overwrite"])? {
+                Some("overwrite") => FileMode::Overwrite,
+                _ => FileMode::Append,
+            };
+            Ok(Arc::new(FileSinkSpec { path, format, mode }))
         }
         "stdout" | "print" => {
             let r = OptionReader::new(connector, STDOUT_OPTIONS, options)?;

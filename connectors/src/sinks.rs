@@ -5,14 +5,14 @@
 //! every worker, for benchmarks and for pipelines run only for their side
 //! effects (as Flink's connector of the same name).
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 
 use datafusion::arrow::array::RecordBatch;
 
 use crate::encode::{write_csv, write_json, TableWriter};
-use crate::source::{Sink, SinkSpec, Split};
+use crate::source::{Cancel, Sink, SinkSpec, Split};
 use crate::{ConnectorError, Result};
 
 /// How a sink lays out rows.
@@ -39,32 +39,105 @@ fn encode(format: SinkFormat, table: &mut TableWriter, wrote_header: &mut bool, 
     Ok(buf)
 }
 
-/// Writes to one local file, created (or truncated) when the pipeline starts.
+/// What a file sink does with a file that is already there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FileMode {
+    /// Keep what is there and add to it (the default): a pipeline that
+    /// restarts after a crash, or resumes from committed offsets, never
+    /// loses what an earlier run wrote. An incomplete last line (a write
+    /// cut short by the crash) is cut off first, and a CSV file's header is
+    /// written only once (it must match the columns written).
+    #[default]
+    Append,
+    /// Truncate the file when the pipeline starts.
+    Overwrite,
+}
+
+/// Writes to one local file.
 #[derive(Debug, Clone)]
 pub struct FileSinkSpec {
     /// The file written.
     pub path: PathBuf,
     /// JSON lines or CSV.
     pub format: SinkFormat,
+    /// Append to the file or overwrite it.
+    pub mode: FileMode,
 }
 
 impl SinkSpec for FileSinkSpec {
     fn describe(&self) -> String {
-        format!("file path={} format={}", self.path.display(), format_name(self.format))
+        let mode = match self.mode {
+            FileMode::Append => "append",
+            FileMode::Overwrite => "overwrite",
+        };
+        format!("file path={} format={} mode={mode}", self.path.display(), format_name(self.format))
     }
     fn parallel(&self) -> bool {
         false
     }
-    fn open(&self, _split: Split) -> Result<Box<dyn Sink>> {
-        let file = File::create(&self.path).map_err(|source| ConnectorError::Io { path: self.path.clone(), source })?;
+    fn open(&self, _split: Split, _cancel: &Cancel) -> Result<Box<dyn Sink>> {
+        let io = |source| ConnectorError::Io { path: self.path.clone(), source };
+        let (file, existing_header) = match self.mode {
+            FileMode::Overwrite => (File::create(&self.path).map_err(io)?, None),
+            FileMode::Append => {
+                let mut file = OpenOptions::new().read(true).append(true).create(true).open(&self.path).map_err(io)?;
+                cut_incomplete_line(&mut file, &self.path)?;
+                let header = match self.format {
+                    SinkFormat::Csv => first_line(&mut file).map_err(io)?,
+                    _ => None,
+                };
+                (file, header)
+            }
+        };
         Ok(Box::new(WriterSink {
             path: self.path.clone(),
             out: BufWriter::with_capacity(1 << 20, Box::new(file)),
             format: self.format,
             table: TableWriter::default(),
             wrote_header: false,
+            existing_header,
         }))
     }
+}
+
+/// Cuts a regular file back to the end of its last complete line: what a
+/// crash in the middle of a write leaves is not a row.
+fn cut_incomplete_line(file: &mut File, path: &std::path::Path) -> Result<()> {
+    let io = |source| ConnectorError::Io { path: path.to_path_buf(), source };
+    let meta = file.metadata().map_err(io)?;
+    if !meta.is_file() || meta.len() == 0 {
+        return Ok(());
+    }
+    let len = meta.len();
+    // Read backwards in blocks until a newline is found.
+    let mut end = len;
+    let mut block = vec![0u8; 64 * 1024];
+    let complete = loop {
+        let start = end.saturating_sub(block.len() as u64);
+        let n = (end - start) as usize;
+        file.seek(SeekFrom::Start(start)).map_err(io)?;
+        file.read_exact(&mut block[..n]).map_err(io)?;
+        if let Some(i) = block[..n].iter().rposition(|b| *b == b'\n') {
+            break start + i as u64 + 1;
+        }
+        if start == 0 {
+            break 0;
+        }
+        end = start;
+    };
+    if complete < len {
+        tracing::warn!(path = %path.display(), bytes = len - complete, "file sink: cutting an incomplete last line left by an earlier run");
+        file.set_len(complete).map_err(io)?;
+    }
+    Ok(())
+}
+
+/// The file's first line (without its newline), if it has one.
+fn first_line(file: &mut File) -> std::io::Result<Option<String>> {
+    file.seek(SeekFrom::Start(0))?;
+    let mut line = String::new();
+    let n = std::io::BufRead::read_line(&mut std::io::BufReader::new(&mut *file), &mut line)?;
+    Ok((n > 0).then(|| line.trim_end_matches(['\r', '\n']).to_string()))
 }
 
 /// Writes to standard output.
@@ -81,13 +154,14 @@ impl SinkSpec for StdoutSinkSpec {
     fn parallel(&self) -> bool {
         false
     }
-    fn open(&self, _split: Split) -> Result<Box<dyn Sink>> {
+    fn open(&self, _split: Split, _cancel: &Cancel) -> Result<Box<dyn Sink>> {
         Ok(Box::new(WriterSink {
             path: PathBuf::from("<stdout>"),
             out: BufWriter::with_capacity(1 << 16, Box::new(std::io::stdout())),
             format: self.format,
             table: TableWriter::default(),
             wrote_header: false,
+            existing_header: None,
         }))
     }
 }
@@ -106,6 +180,8 @@ struct WriterSink {
     format: SinkFormat,
     table: TableWriter,
     wrote_header: bool,
+    /// The header line of a CSV file appended to, checked against ours.
+    existing_header: Option<String>,
 }
 
 impl WriterSink {
@@ -116,6 +192,19 @@ impl WriterSink {
 
 impl Sink for WriterSink {
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        if let Some(existing) = self.existing_header.take() {
+            let ours = batch.schema().fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(",");
+            if existing != ours {
+                return Err(ConnectorError::Schema {
+                    connector: "file".into(),
+                    reason: format!(
+                        "{} already has the header '{existing}', but this pipeline writes '{ours}'; write to another file or set 'mode' = 'overwrite'",
+                        self.path.display()
+                    ),
+                });
+            }
+            self.wrote_header = true;
+        }
         let bytes = encode(self.format, &mut self.table, &mut self.wrote_header, batch)?;
         self.out.write_all(&bytes).map_err(|source| ConnectorError::Io { path: self.path.clone(), source })?;
         if self.format == SinkFormat::Table {
@@ -143,7 +232,7 @@ impl SinkSpec for BlackholeSinkSpec {
     fn parallel(&self) -> bool {
         true
     }
-    fn open(&self, _split: Split) -> Result<Box<dyn Sink>> {
+    fn open(&self, _split: Split, _cancel: &Cancel) -> Result<Box<dyn Sink>> {
         Ok(Box::new(Blackhole))
     }
 }

@@ -28,6 +28,32 @@ impl Split {
     pub const WHOLE: Split = Split { worker: 0, workers: 1 };
 }
 
+/// Raised when the pipeline has failed and is being torn down: a connector
+/// that waits (for a broker's acknowledgements, for room in a full queue)
+/// stops waiting and returns an error. A graceful stop does not raise it,
+/// so the final flush still runs, bounded by the connector's own deadline.
+///
+/// ```
+/// let cancel = weir_connectors::Cancel::default();
+/// assert!(!cancel.aborted());
+/// cancel.abort();
+/// assert!(cancel.aborted());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<std::sync::atomic::AtomicBool>);
+
+impl Cancel {
+    /// Whether waiting should stop.
+    pub fn aborted(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Tells every connector holding this to stop waiting.
+    pub fn abort(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// What a source did on one poll.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SourceStatus {
@@ -114,8 +140,9 @@ pub trait SourceSpec: Send + Sync + std::fmt::Debug {
     fn schema(&self) -> SchemaRef;
     /// A one-line description for plans (`file path=traffic.json format=json`).
     fn describe(&self) -> String;
-    /// Opens the reader for one split.
-    fn open(&self, split: Split, bad: Arc<BadRecords>) -> Result<Box<dyn Source>>;
+    /// Opens the reader for one split. A reader that waits gives up when
+    /// `cancel` is raised.
+    fn open(&self, split: Split, bad: Arc<BadRecords>, cancel: &Cancel) -> Result<Box<dyn Source>>;
 }
 
 /// A running sink.
@@ -147,8 +174,9 @@ pub trait SinkSpec: Send + Sync + std::fmt::Debug {
     /// Whether every worker writes on its own (true), or all rows are
     /// gathered to worker 0, which writes them (false: one file, one stdout).
     fn parallel(&self) -> bool;
-    /// Opens the writer on one worker.
-    fn open(&self, split: Split) -> Result<Box<dyn Sink>>;
+    /// Opens the writer on one worker. A writer that waits (for
+    /// deliveries, for room in a queue) gives up when `cancel` is raised.
+    fn open(&self, split: Split, cancel: &Cancel) -> Result<Box<dyn Sink>>;
 }
 
 /// What to do with a record that does not decode.

@@ -27,6 +27,14 @@ pub enum EngineError {
         /// What the operator reported.
         source: OperatorError,
     },
+    /// A file, socket or thread of the engine's own failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// What the system reported.
+        source: std::io::Error,
+    },
     /// The dataflow runtime itself failed (a worker could not start or died).
     #[error("runtime: {0}")]
     Runtime(String),

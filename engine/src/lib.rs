@@ -25,6 +25,7 @@
 #![warn(missing_debug_implementations)]
 
 mod diagnostic;
+mod durable;
 mod error;
 pub mod export;
 mod functions;
@@ -32,13 +33,14 @@ pub mod metrics;
 pub mod plan;
 mod planner;
 mod runtime;
+pub mod serve;
 pub mod sql;
 
 pub use diagnostic::Diagnostic;
 pub use error::{EngineError, Result};
 pub use functions::{udfs, ToTimestampLtz};
 pub use plan::Pipeline;
-pub use planner::{plan_pipeline, session};
+pub use planner::{dead_letter_schema, plan_pipeline, plan_pipeline_with, session, SETTINGS};
 pub use runtime::{run, ModelReport, RunOptions, RunReport};
 
 /// Locks `m`, taking the data of a poisoned lock: a panicked worker is

@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use weir_engine::{export, plan_pipeline, run, EngineError, RunOptions};
+use weir_engine::{export, plan_pipeline, run, serve, EngineError, RunOptions};
 
 mod demo;
-mod serve;
+mod signals;
 
 /// Weir: streaming SQL pipelines for real-time machine learning.
 ///
@@ -48,13 +48,25 @@ enum Command {
     /// (POST /pipelines with the SQL as the body), with /metrics for
     /// Prometheus and the API described at /openapi.json.
     Serve {
-        /// Where to listen.
+        /// Where to listen. Without a token only a loopback address is
+        /// accepted: anyone who reaches the API can run pipelines.
         #[arg(long, default_value = "127.0.0.1:8080")]
         addr: std::net::SocketAddr,
         /// Require `Authorization: Bearer TOKEN` on every request but the
         /// health checks.
         #[arg(long, env = "WEIR_TOKEN", hide_env_values = true)]
         token: Option<String>,
+        /// Pipelines that may run at once; more are refused (429).
+        #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        max_pipelines: u32,
+        /// Pipelines that may be checked (planned) at once, by POST
+        /// /validate and POST /pipelines together; more are refused (503).
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=1024))]
+        max_validations: u32,
+        /// On SIGTERM or SIGINT, how long to wait for the running pipelines
+        /// to stop (flush, commit) before exiting with an error.
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        shutdown_timeout: std::time::Duration,
     },
     /// Check a pipeline without running it and print its dataflow plan.
     ///
@@ -96,8 +108,8 @@ enum ModelCommand {
     /// as JSON (the snapshot document, format weir-model/2) or safetensors
     /// (tensors with a leading key dimension; see docs/models.md).
     ///
-    /// Exits 0 when written, 2 when the pipeline is invalid, 1 when the
-    /// model has no snapshot or it cannot be read.
+    /// Exits 0 when written, 2 when the pipeline is invalid or has no such
+    /// model, 1 when the model has no snapshot or it cannot be read.
     Export {
         /// The pipeline file that declares the model (`-` reads standard input).
         pipeline: PathBuf,
@@ -182,8 +194,10 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Command::Serve { addr, token } => {
-            serve::serve(addr, token)?;
+        Command::Serve { addr, token, max_pipelines, max_validations, shutdown_timeout } => {
+            let limits = serve::ServeLimits { max_pipelines: max_pipelines as usize, max_validations: max_validations as usize, shutdown_timeout };
+            let stop = signals::stop_on_signals("stopping every pipeline, flushing their sinks")?;
+            serve::serve(addr, token, limits, stop)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Run { pipeline, workers, quiet, metrics_addr } => {
@@ -195,11 +209,11 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 let addr: std::net::SocketAddr = metrics_addr.parse().with_context(|| format!("--metrics-addr '{metrics_addr}' is not host:port"))?;
                 serve::metrics_only(addr);
             }
-            let stop = ctrl_c()?;
+            let stop = signals::stop_on_signals("stopping; flushing sinks and committing")?;
             run_reported(plan, &text, &origin, stop, workers, quiet)
         }
         Command::Demo { bounded, rate, partitions, workers } => {
-            let stop = ctrl_c()?;
+            let stop = signals::stop_on_signals("stopping; flushing sinks and committing")?;
             let options = demo::DemoOptions { bounded, rate, partitions };
             demo::run(options, stop, |plan, text, stop| run_reported(plan, text, "weir demo", stop, workers, false))
         }
@@ -208,6 +222,12 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(loaded) => loaded,
                 Err(code) => return Ok(code),
             };
+            if !plan.models.iter().any(|m| m.name == model) {
+                let known: Vec<&str> = plan.models.iter().map(|m| m.name.as_str()).collect();
+                let known = if known.is_empty() { "none".to_string() } else { known.join(", ") };
+                eprintln!("error: the pipeline has no model '{model}' that a query trains or scores (it has: {known})");
+                return Ok(ExitCode::from(2));
+            }
             let format = match format {
                 Format::Json => export::ExportFormat::Json,
                 Format::Safetensors => export::ExportFormat::Safetensors,
@@ -242,22 +262,6 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Installs the Ctrl-C handler: the first stops the pipeline gracefully,
-/// a second exits at once.
-fn ctrl_c() -> anyhow::Result<Arc<AtomicBool>> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let handler_stop = Arc::clone(&stop);
-    ctrlc::set_handler(move || {
-        if handler_stop.swap(true, Ordering::SeqCst) {
-            // A second Ctrl-C: the user does not want to wait for the flush.
-            std::process::exit(130);
-        }
-        eprintln!("weir: stopping; flushing sinks (Ctrl-C again to quit at once)");
-    })
-    .context("installing the Ctrl-C handler")?;
-    Ok(stop)
-}
-
 /// Runs a planned pipeline and prints its summary; the exit code says how
 /// it ended.
 fn run_reported(
@@ -284,6 +288,9 @@ fn run_reported(
             for summary in &report.malformed_summaries {
                 eprintln!("weir: {summary}");
             }
+            if let Some(summary) = &report.failed_summary {
+                eprintln!("weir: {summary}");
+            }
             if !quiet && !report.window_latencies.is_empty() {
                 let l = &report.window_latencies;
                 let at = |q: f64| l[((l.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1000.0;
@@ -301,16 +308,7 @@ fn run_reported(
                 eprintln!("weir: {}", model_summary(name, m));
             }
             if !quiet {
-                let read: Vec<String> = report.rows_read.iter().map(|(t, n)| format!("{n} rows from {t}")).collect();
-                let written: Vec<String> =
-                    report.rows_written.iter().filter(|(t, _)| !report.models.contains_key(t)).map(|(t, n)| format!("{n} rows to {t}")).collect();
-                eprintln!(
-                    "weir: read {}; wrote {}; {:.3} s on {workers} worker{}",
-                    read.join(", "),
-                    written.join(", "),
-                    report.elapsed.as_secs_f64(),
-                    if workers == 1 { "" } else { "s" }
-                );
+                eprintln!("weir: {}; {:.3} s on {workers} worker{}", summary(&report), report.elapsed.as_secs_f64(), if workers == 1 { "" } else { "s" });
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -323,6 +321,29 @@ fn run_reported(
             Ok(ExitCode::from(1))
         }
     }
+}
+
+/// What a run read and wrote: `read 10 rows from t; wrote 12 rows to o;
+/// trained model m`. Rows of several INSERTs into one table are summed.
+fn summary(report: &weir_engine::RunReport) -> String {
+    let read: Vec<String> = report.rows_read.iter().map(|(t, n)| format!("{n} rows from {t}")).collect();
+    let mut written: Vec<(&str, u64)> = Vec::new();
+    for (t, n) in report.rows_written.iter().filter(|(t, _)| !report.models.contains_key(t)) {
+        match written.iter_mut().find(|(w, _)| w == t) {
+            Some((_, total)) => *total += n,
+            None => written.push((t, *n)),
+        }
+    }
+    let mut parts = vec![if read.is_empty() { "read nothing".to_string() } else { format!("read {}", read.join(", ")) }];
+    if !written.is_empty() {
+        let w: Vec<String> = written.iter().map(|(t, n)| format!("{n} rows to {t}")).collect();
+        parts.push(format!("wrote {}", w.join(", ")));
+    }
+    let models: Vec<&str> = report.models.keys().filter(|m| report.rows_written.iter().any(|(t, _)| t == *m)).map(String::as_str).collect();
+    if !models.is_empty() {
+        parts.push(format!("trained {} {}", if models.len() == 1 { "model" } else { "models" }, models.join(", ")));
+    }
+    parts.join("; ")
 }
 
 /// On a terminal, a status line refreshed every second: rows/s, the

@@ -27,8 +27,6 @@ use weir_connectors::BadRecords;
 use crate::lock;
 use weir_operators::{Prequential, SharedModel};
 
-/// Seconds over which model accuracy, log loss and MAE gauges are computed.
-const RECENT_SECONDS: f64 = 60.0;
 
 /// Buckets for per-batch operator time, 10 µs to 1 s.
 const OPERATOR_BUCKETS: &[f64] = &[1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0];
@@ -55,6 +53,7 @@ pub struct Metrics {
     pub(crate) operator_seconds: HistogramVec,
     pub(crate) sink_records: IntCounterVec,
     pub(crate) sink_failures: IntCounterVec,
+    pub(crate) rows_failed: IntCounterVec,
     pub(crate) window_latency: HistogramVec,
     pub(crate) model_learned: IntCounterVec,
     pub(crate) model_scored: IntCounterVec,
@@ -138,12 +137,13 @@ impl Metrics {
             operator_seconds: histogram(r, "weir_operator_processing_seconds", "Time an operator spent on one batch", &["pipeline", "operator"], OPERATOR_BUCKETS),
             sink_records: counter(r, "weir_sink_records_total", "Rows handed to a sink", &["pipeline", "sink"]),
             sink_failures: counter(r, "weir_sink_failures_total", "Writes or deliveries a sink failed", &["pipeline", "sink"]),
+            rows_failed: counter(r, "weir_rows_failed_total", "Rows whose expression failed (division by zero, a bad cast): skipped and dead-lettered, or the pipeline stopped", &["pipeline", "operator"]),
             window_latency: histogram(r, "weir_window_latency_seconds", "From the watermark passing a window's end to its row leaving the window operator", &["pipeline"], LATENCY_BUCKETS),
             model_learned: counter(r, "weir_model_rows_learned_total", "Rows a model learned", &["pipeline", "model"]),
             model_scored: counter(r, "weir_model_rows_scored_total", "Rows a model scored (ML_PREDICT)", &["pipeline", "model"]),
-            model_accuracy: gauge(r, "weir_model_accuracy", "Prequential accuracy over the last minute (classification)", &["pipeline", "model"]),
-            model_log_loss: gauge(r, "weir_model_log_loss", "Prequential log loss over the last minute (classification)", &["pipeline", "model"]),
-            model_mae: gauge(r, "weir_model_mae", "Prequential mean absolute error over the last minute", &["pipeline", "model"]),
+            model_accuracy: gauge(r, "weir_model_accuracy", "Prequential accuracy of the rows learned in the last 60 s of wall-clock time (all rows in a younger run; classification)", &["pipeline", "model"]),
+            model_log_loss: gauge(r, "weir_model_log_loss", "Prequential log loss of the rows learned in the last 60 s of wall-clock time (classification)", &["pipeline", "model"]),
+            model_mae: gauge(r, "weir_model_mae", "Prequential mean absolute error of the rows learned in the last 60 s of wall-clock time", &["pipeline", "model"]),
             model_keys: int_gauge(r, "weir_model_keys", "Models in a per-key bank (keys seen)", &["pipeline", "model"]),
             model_device: int_gauge(r, "weir_model_device_info", "Where a model runs, as a label; always 1", &["pipeline", "model", "device"]),
             model_kernel_seconds: histogram(r, "weir_model_kernel_seconds", "Time of one kernel call of a model's bank (learn or score a batch)", &["pipeline", "model", "call"], OPERATOR_BUCKETS),
@@ -262,7 +262,7 @@ pub(crate) struct Scraped {
     models: Mutex<Vec<(String, SharedModel)>>,
     /// Per table: malformed and dead-lettered records copied so far.
     bad_seen: Mutex<HashMap<String, (u64, u64)>>,
-    /// Per model: the totals copied so far, and recent snapshots.
+    /// Per model: the totals copied so far.
     seen: Mutex<HashMap<String, ModelSeen>>,
     /// The latest watermark of each source partition (epoch ms).
     watermarks: Mutex<BTreeMap<(String, String), i64>>,
@@ -272,7 +272,6 @@ pub(crate) struct Scraped {
 struct ModelSeen {
     learned: u64,
     scored: u64,
-    history: Vec<(Instant, Prequential)>,
 }
 
 impl RunMetrics {
@@ -353,7 +352,7 @@ impl Scraped {
             m.source_watermark_lag.with_label_values(&[pipeline, table, partition]).set((now - w) as f64 / 1000.0);
         }
         // Sum each model over its workers.
-        let mut totals: BTreeMap<String, (Prequential, u64, usize, String)> = BTreeMap::new();
+        let mut totals: BTreeMap<String, (Prequential, Prequential, u64, usize, String)> = BTreeMap::new();
         for (name, model) in lock(&self.models).iter() {
             let mut state = lock(model);
             for (learning, seconds) in state.take_kernel_times() {
@@ -362,15 +361,15 @@ impl Scraped {
             }
             let t = totals.entry(name.clone()).or_default();
             t.0.merge(&state.metrics);
-            t.1 += state.rows_scored;
-            t.2 += state.keys();
-            if t.3.is_empty() {
-                t.3 = state.device.clone();
+            t.1.merge(&state.recent.sum());
+            t.2 += state.rows_scored;
+            t.3 += state.keys();
+            if t.4.is_empty() {
+                t.4 = state.device.clone();
             }
         }
         let mut seen = lock(&self.seen);
-        let at = Instant::now();
-        for (name, (metrics, scored, keys, device)) in totals {
+        for (name, (metrics, recent, scored, keys, device)) in totals {
             let s = seen.entry(name.clone()).or_default();
             let labels = [pipeline, name.as_str()];
             m.model_learned.with_label_values(&labels).inc_by(metrics.rows.saturating_sub(s.learned));
@@ -380,18 +379,13 @@ impl Scraped {
             m.model_keys.with_label_values(&labels).set(keys as i64);
             let device = device.split_whitespace().next().unwrap_or("cpu").to_string();
             m.model_device.with_label_values(&[pipeline, name.as_str(), device.as_str()]).set(1);
-            // The recent window: now against the oldest snapshot in it.
-            s.history.retain(|(t, _)| at.duration_since(*t).as_secs_f64() <= RECENT_SECONDS);
-            let base = s.history.first().map(|(_, p)| p.clone()).unwrap_or_default();
-            s.history.push((at, metrics.clone()));
-            let rows = metrics.rows.saturating_sub(base.rows);
-            if rows > 0 {
-                let n = rows as f64;
-                if metrics.log_loss_sum > 0.0 {
-                    m.model_accuracy.with_label_values(&labels).set(metrics.correct.saturating_sub(base.correct) as f64 / n);
-                    m.model_log_loss.with_label_values(&labels).set((metrics.log_loss_sum - base.log_loss_sum) / n);
+            // The last minute of wall-clock time, from each model's buckets.
+            if let (Some(mae), n) = (recent.mae(), recent.rows) {
+                if recent.log_loss_sum > 0.0 {
+                    m.model_accuracy.with_label_values(&labels).set(recent.correct as f64 / n as f64);
+                    m.model_log_loss.with_label_values(&labels).set(recent.log_loss_sum / n as f64);
                 }
-                m.model_mae.with_label_values(&labels).set((metrics.abs_error_sum - base.abs_error_sum) / n);
+                m.model_mae.with_label_values(&labels).set(mae);
             }
         }
     }

@@ -254,10 +254,10 @@ impl Node {
         }
     }
 
-    /// The tables this node reads, in plan order (with repeats).
-    pub fn tables(&self) -> Vec<String> {
+    /// The nodes this node reads from.
+    pub fn inputs(&self) -> Vec<&Node> {
         match self {
-            Node::Source { table, .. } => vec![table.clone()],
+            Node::Source { .. } | Node::Empty { .. } | Node::Metrics { .. } => Vec::new(),
             Node::Project { input, .. }
             | Node::Filter { input, .. }
             | Node::WindowAssign { input, .. }
@@ -265,9 +265,21 @@ impl Node {
             | Node::Train { input, .. }
             | Node::Predict { input, .. }
             | Node::Monitor { input, .. }
-            | Node::WindowAggregate { input, .. } => input.tables(),
-            Node::Union { inputs, .. } => inputs.iter().flat_map(Node::tables).collect(),
-            Node::Empty { .. } | Node::Metrics { .. } => Vec::new(),
+            | Node::WindowAggregate { input, .. } => vec![input],
+            Node::Union { inputs, .. } => inputs.iter().collect(),
+        }
+    }
+
+    /// How many nodes the tree has.
+    pub fn count(&self) -> usize {
+        1 + self.inputs().into_iter().map(Node::count).sum::<usize>()
+    }
+
+    /// The tables this node reads, in plan order (with repeats).
+    pub fn tables(&self) -> Vec<String> {
+        match self {
+            Node::Source { table, .. } => vec![table.clone()],
+            _ => self.inputs().into_iter().flat_map(Node::tables).collect(),
         }
     }
 
@@ -472,6 +484,38 @@ pub struct Pipeline {
     pub sinks: Vec<SinkPlan>,
     /// Every model that some query trains or scores.
     pub models: Vec<ModelPlan>,
+    /// The pipeline's `SET` settings.
+    pub settings: Settings,
+}
+
+/// What happens to a row whose expression fails at run time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RowPolicy {
+    /// Count it, log it, send it to the dead-letter table, go on.
+    #[default]
+    Skip,
+    /// Stop the pipeline with the row's error.
+    Fail,
+}
+
+/// Where failed rows go: `SET 'pipeline.dead-letter.table'`.
+#[derive(Debug, Clone)]
+pub struct DeadLetterPlan {
+    /// The sink table.
+    pub table: String,
+    /// Its connector.
+    pub spec: Arc<dyn SinkSpec>,
+    /// The dead-letter columns.
+    pub schema: SchemaRef,
+}
+
+/// A pipeline's `SET` settings.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// `'pipeline.on-error'`.
+    pub on_error: RowPolicy,
+    /// `'pipeline.dead-letter.table'`.
+    pub dead_letter: Option<DeadLetterPlan>,
 }
 
 /// A `CREATE MODEL`, planned.
@@ -565,6 +609,12 @@ pub fn type_name(data_type: &datafusion::arrow::datatypes::DataType) -> String {
 
 impl fmt::Display for Pipeline {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.settings.on_error == RowPolicy::Fail {
+            writeln!(f, "on error: a row whose expression fails stops the pipeline")?;
+        }
+        if let Some(d) = &self.settings.dead_letter {
+            writeln!(f, "dead letters: failed rows go to {} ({})", d.table, d.spec.describe())?;
+        }
         for source in &self.sources {
             writeln!(f, "source {}: {}", source.table, source.spec.describe())?;
             let columns: Vec<String> = source

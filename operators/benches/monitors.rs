@@ -64,7 +64,8 @@ fn bench(c: &mut Criterion) {
         };
         Box::new(WindowedMonitor::new("psi", spec, Some(0), columns.clone(), 1))
     };
-    let cases: Vec<(&str, Box<dyn Fn() -> Box<dyn Operator>>)> = vec![
+    type Case<'a> = (&'static str, Box<dyn Fn() -> Box<dyn Operator> + 'a>);
+    let cases: Vec<Case> = vec![
         ("adwin", Box::new(move || point("adwin", adwin.clone()))),
         ("kswin", Box::new(move || point("kswin", kswin.clone()))),
         ("psi, 1-minute windows", Box::new(windowed)),

@@ -47,6 +47,7 @@ pub mod drift;
 pub mod model;
 pub mod model_drift;
 pub mod model_snapshot;
+pub mod rows;
 pub mod window;
 
 pub use batch::Batch;

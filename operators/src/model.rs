@@ -113,6 +113,63 @@ impl Prequential {
     }
 }
 
+/// Prequential metrics of the rows learned in the last 60 seconds of wall
+/// clock time, in one-second buckets (what `weir_model_accuracy` and the
+/// other gauges report; in a run younger than a minute, every row so far).
+///
+/// ```
+/// use weir_operators::model::LastMinute;
+/// let mut recent = LastMinute::default();
+/// recent.add_at(100, weir_operators::Prequential { rows: 10, correct: 9, ..Default::default() });
+/// recent.add_at(130, weir_operators::Prequential { rows: 10, correct: 5, ..Default::default() });
+/// assert_eq!(recent.sum_at(150).accuracy(), Some(0.7));
+/// assert_eq!(recent.sum_at(165).accuracy(), Some(0.5)); // second 100 is over a minute old
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct LastMinute {
+    /// `(second, metrics)`, oldest first, at most one per second.
+    buckets: std::collections::VecDeque<(u64, Prequential)>,
+}
+
+impl LastMinute {
+    /// The window's length in seconds.
+    pub const SECONDS: u64 = 60;
+
+    /// Adds rows learned now.
+    pub fn add(&mut self, learned: Prequential) {
+        self.add_at(now_second(), learned);
+    }
+
+    /// Adds rows learned at `second` (seconds since the epoch).
+    pub fn add_at(&mut self, second: u64, learned: Prequential) {
+        match self.buckets.back_mut() {
+            Some((s, m)) if *s == second => m.merge(&learned),
+            _ => self.buckets.push_back((second, learned)),
+        }
+        while self.buckets.front().is_some_and(|(s, _)| *s + Self::SECONDS <= second) {
+            self.buckets.pop_front();
+        }
+    }
+
+    /// The rows learned in the minute up to now.
+    pub fn sum(&self) -> Prequential {
+        self.sum_at(now_second())
+    }
+
+    /// The rows learned in the minute up to `second`.
+    pub fn sum_at(&self, second: u64) -> Prequential {
+        let mut total = Prequential::default();
+        for (_, m) in self.buckets.iter().filter(|(s, _)| *s + Self::SECONDS > second) {
+            total.merge(m);
+        }
+        total
+    }
+}
+
+fn now_second() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
 /// The class with the highest probability (the first of ties).
 pub(crate) fn argmax(p: &[f32]) -> usize {
     let mut best = 0;
@@ -209,6 +266,8 @@ pub struct ModelState {
     per_key: Vec<KeyMetrics>,
     /// Metrics over every row learned.
     pub metrics: Prequential,
+    /// Metrics of the rows learned in the last minute of wall-clock time.
+    pub recent: LastMinute,
     /// Rows scored by `ML_PREDICT`.
     pub rows_scored: u64,
     /// Where the bank runs and why (from `open_bank`).
@@ -262,6 +321,7 @@ impl ModelState {
             names: Vec::new(),
             per_key: Vec::new(),
             metrics: Prequential::default(),
+            recent: LastMinute::default(),
             rows_scored: 0,
             device,
             classes: Vec::new(),
@@ -440,7 +500,8 @@ pub struct Train {
     keys: Vec<u32>,
     rows: Vec<f32>,
     labels: Vec<f32>,
-    /// Event times of the rows learned (for alerts; empty without a time column).
+    /// Event times of the rows learned, for alerts: the rows' own, or
+    /// without a time column the watermark when they were learned.
     times: Vec<Option<i64>>,
     out: Vec<f32>,
 }
@@ -529,8 +590,12 @@ impl Train {
                     self.keys.push(*k);
                     push_row(&columns, r, &mut self.rows);
                     self.labels.push(y);
-                    if let Some(t) = times {
-                        self.times.push(t.is_valid(r).then(|| t.value(r)));
+                    match times {
+                        Some(t) => self.times.push(t.is_valid(r).then(|| t.value(r))),
+                        // Without an event-time column, the watermark the row
+                        // was learned at: its event time is no earlier.
+                        None if state.drift.is_some() => self.times.push((self.watermark > 0).then_some(self.watermark)),
+                        None => {}
                     }
                 }
                 _ => state.metrics.skipped += 1,
@@ -561,9 +626,12 @@ impl Train {
             }
         }
         let metrics = self.metrics_batch(state, task)?;
+        let mut learned = Prequential::default();
         for (p, &y) in self.out.chunks(o).zip(&self.labels) {
-            state.metrics.add(task, p, y);
+            learned.add(task, p, y);
         }
+        state.metrics.merge(&learned);
+        state.recent.add(learned);
         out.extend(metrics);
         if let Some(drift) = &mut state.drift {
             let method = drift.method();
@@ -678,7 +746,7 @@ impl Operator for Predict {
         self.rows.clear();
         let mut scored = Vec::with_capacity(n);
         for (r, key) in indices.iter().enumerate() {
-            let ok = matches!(key, Some(_)) && complete(&columns, r);
+            let ok = key.is_some() && complete(&columns, r);
             if let (true, Some(k)) = (ok, key) {
                 self.keys.push(*k);
                 push_row(&columns, r, &mut self.rows);

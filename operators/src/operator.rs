@@ -22,9 +22,15 @@ pub struct StateSnapshot {
 /// A dataflow operator over Arrow record batches.
 ///
 /// # Error handling
-/// An `Err` from any method stops the pipeline with that error; operators
-/// never panic on data. Malformed *records* are a source's concern and never
-/// reach operators.
+/// Operators never panic on data. Malformed *records* are a source's
+/// concern and never reach operators. An [`OperatorError::Evaluate`] from
+/// [`Operator::process`] is a row-level error: it promises that the batch
+/// was not applied (the operator evaluates its expressions before it
+/// changes any state or emits anything), so the engine may find the failing
+/// rows by processing parts of the batch ([`crate::rows::isolate`]) and go
+/// on with the others. Any other `Err` stops the pipeline.
+///
+/// [`OperatorError::Evaluate`]: crate::OperatorError::Evaluate
 ///
 /// # Cancellation
 /// The engine may drop an operator at any point between calls (Ctrl-C, a

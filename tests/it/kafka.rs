@@ -42,6 +42,30 @@ impl Broker {
         broker
     }
 
+    /// Kills the broker process (as a crash would).
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Produces messages given as (key, value), values free to hold
+    /// newlines, with the independent client.
+    pub(crate) fn produce_pairs(&self, topic: &str, messages: &[(Option<String>, Option<String>)]) {
+        let path = self.dir.path().join(format!("{topic}-pairs.jsonl"));
+        let text: String = messages.iter().map(|m| serde_json::to_string(&[&m.0, &m.1]).expect("json") + "\n").collect();
+        std::fs::write(&path, text).expect("write input");
+        let out = client(&["produce-json", &self.bootstrap(), topic, path.to_str().expect("utf8")]);
+        assert!(out.status.success(), "produce-json: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Reads `count` messages as (partition, key, value), with the
+    /// independent client; a value may hold newlines.
+    pub(crate) fn consume_pairs(&self, topic: &str, count: usize) -> Vec<(u32, Option<String>, Option<String>)> {
+        let out = client(&["consume-json", &self.bootstrap(), topic, &count.to_string()]);
+        assert!(out.status.success(), "consume-json: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("a JSON message")).collect()
+    }
+
     /// Stops the broker process and starts it again on the same port and
     /// storage.
     fn restart(&mut self, down_for: Duration) {
@@ -209,7 +233,7 @@ pub(crate) fn oracle_batches(rows: &[Reading], query: &str) -> Vec<RecordBatch> 
     rt.block_on(async { ctx.sql(query).await.expect("plans").collect().await.expect("runs") })
 }
 
-fn pipeline(broker: &Broker, source_options: &str, sink_topic: &str, query: &str) -> String {
+pub(crate) fn pipeline(broker: &Broker, source_options: &str, sink_topic: &str, query: &str) -> String {
     format!(
         "CREATE TABLE traffic ({DDL_COLUMNS}) WITH ('connector' = 'kafka', 'topic' = 'traffic', \
            'properties.bootstrap.servers' = '{b}', 'format' = 'json'{source_options});\n\

@@ -13,15 +13,28 @@
 //!   Prometheus, and the Grafana dashboard's queries.
 //! * `models`, `model_drift`, `monitors`: online models, their drift
 //!   detectors and adaptation, and drift monitors in SQL.
+//! * Bad input and faults: `limits` (what a pipeline or request may cost),
+//!   `row_errors` (the row-level error policy), `malformed` (every kind of
+//!   malformed record), `sinks` (several INSERTs, restarts, a full disk, a
+//!   slow sink), `signals` (SIGTERM and SIGINT), `kafka_faults` (odd
+//!   messages, a broker killed mid-produce).
 
 mod cli;
+mod fuzz;
 mod common;
+mod golden;
 mod kafka;
 mod kafka_commits;
+mod kafka_faults;
+mod limits;
+mod malformed;
 mod model_drift;
 mod models;
 mod monitors;
-mod golden;
 mod oracle;
+mod readme;
+mod row_errors;
 mod serve;
+mod signals;
+mod sinks;
 mod windows;

@@ -115,7 +115,7 @@ fn psi_monitor_raises_once_after_the_shift_and_matches_the_statistic() {
     );
     run(plan_pipeline(&sql).expect("plan"), RunOptions::default().workers(1)).expect("run");
     let reference: Vec<f32> = rows[..3000].iter().map(|r| r.1).collect();
-    let want = window_oracle(&reference, &rows[3000..], 60_000, 60_000, 0.2, |r, c| weir_kernels::stats::psi(r, c));
+    let want = window_oracle(&reference, &rows[3000..], 60_000, 60_000, 0.2, weir_kernels::stats::psi);
     check_alerts(&alerts(&out), &want, 3000, "psi");
     let shift = 1_767_225_600_000i64 + 600_000;
     // Drift is raised once, in the first window after the shift, and never before it.
@@ -202,7 +202,7 @@ fn hopping_windows_against_a_time_range_reference() {
     let (start, end) = (t0 + 60_000, t0 + 240_000);
     let reference: Vec<f32> = rows.iter().filter(|r| (start..end).contains(&r.0)).map(|r| r.1).collect();
     let after: Vec<(i64, f32)> = rows.iter().copied().filter(|r| r.0 >= end).collect();
-    let want = window_oracle(&reference, &after, 120_000, 30_000, 0.15, |r, c| weir_kernels::stats::jensen_shannon(r, c));
+    let want = window_oracle(&reference, &after, 120_000, 30_000, 0.15, weir_kernels::stats::jensen_shannon);
     check_alerts(&alerts(&out), &want, reference.len() as i64, "jensen_shannon");
     // The first hopping window that reaches past the shift at minute 10
     // already holds a quarter of shifted values; it must raise, and nothing before it.
@@ -223,7 +223,7 @@ fn a_reference_file_in_json_or_csv_is_the_reference() {
     std::fs::write(&json, reference.iter().map(|v| format!("{{\"speed\": {v}, \"note\": \"ignored\"}}\n")).collect::<String>()).expect("write");
     let csv = dir.path().join("reference.csv");
     std::fs::write(&csv, "note,speed\n".to_string() + &reference.iter().map(|v| format!("x,{v}\n")).collect::<String>()).expect("write");
-    let want = window_oracle(&reference, &rows, 60_000, 60_000, 0.2, |r, c| weir_kernels::stats::psi(r, c));
+    let want = window_oracle(&reference, &rows, 60_000, 60_000, 0.2, weir_kernels::stats::psi);
     assert_eq!(want.first().map(|w| (w.0, w.1)), Some((1_767_225_600_000 + 600_000, "raised")), "{want:?}");
     for file in [&json, &csv] {
         let sql = format!(

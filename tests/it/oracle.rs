@@ -258,3 +258,32 @@ fn csv_source_matches_json_source() {
     let expected = oracle(&rows, "SELECT sensor_id, ts, speed, volume, occupancy, congested FROM traffic");
     assert_eq!(got, expected);
 }
+
+/// Flink's forms that DataFusion spells otherwise: Weir's query as a Flink
+/// user writes it, against DataFusion running its own spelling.
+#[test]
+fn flink_patterns_and_interval_ranges_match_datafusions_spelling() {
+    let rows = fixed_rows(400);
+    let pairs = [
+        (
+            "SELECT sensor_id, DATE_FORMAT(ts, 'yyyy-MM-dd HH:mm') AS minute, DATE_FORMAT(ts, 'dd/MM/yy h:mm:ss a, EEE') AS local FROM traffic",
+            "SELECT sensor_id, to_char(ts, '%Y-%m-%d %H:%M') AS minute, to_char(ts, '%d/%m/%y %-I:%M:%S %p, %a') AS local FROM traffic",
+        ),
+        (
+            "SELECT sensor_id, ts + INTERVAL '1:30' MINUTE TO SECOND AS later, ts - INTERVAL '1 02:03:04.5' DAY TO SECOND AS earlier FROM traffic",
+            "SELECT sensor_id, ts + INTERVAL '90 seconds' AS later, ts - INTERVAL '1 days 2 hours 3 minutes 4.5 seconds' AS earlier FROM traffic",
+        ),
+        (
+            "SELECT sensor_id FROM traffic WHERE ts > TO_TIMESTAMP('2026-01-01 00:03:00', 'yyyy-MM-dd HH:mm:ss')",
+            "SELECT sensor_id FROM traffic WHERE ts > TO_TIMESTAMP('2026-01-01 00:03:00', '%Y-%m-%d %H:%M:%S')",
+        ),
+    ];
+    for (flink, datafusion) in pairs {
+        let expected = oracle(&rows, datafusion);
+        assert!(!expected.is_empty());
+        for workers in [1, 2] {
+            let (got, _) = weir(&rows, flink, workers, 0);
+            assert_eq!(got, expected, "{flink}");
+        }
+    }
+}

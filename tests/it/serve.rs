@@ -26,9 +26,14 @@ pub(crate) struct Service {
 
 impl Service {
     pub(crate) fn start(token: Option<&str>) -> Service {
+        Self::start_with(token, &[])
+    }
+
+    /// Starts `weir serve` with more arguments (limits).
+    pub(crate) fn start_with(token: Option<&str>, args: &[&str]) -> Service {
         let port = free_port();
         let mut command = Command::new(env!("CARGO_BIN_EXE_weir"));
-        command.args(["serve", "--addr", &format!("127.0.0.1:{port}")]).env_remove("WEIR_TOKEN").stdout(Stdio::null()).stderr(Stdio::null());
+        command.args(["serve", "--addr", &format!("127.0.0.1:{port}")]).args(args).env_remove("WEIR_TOKEN").stdout(Stdio::null()).stderr(Stdio::null());
         if let Some(t) = token {
             command.args(["--token", t]);
         }

@@ -140,6 +140,19 @@ fn cases() -> Vec<Case> {
             group: "window_start, window_end, sensor_id",
         },
         Case {
+            select: "window_start, window_end, sensor_id, {AGGREGATES}",
+            stream_from: "TABLE(CUMULATE(TABLE traffic, DESCRIPTOR(ts), INTERVAL '5' SECOND, INTERVAL '15' SECOND))",
+            batch_from: "(SELECT * FROM (SELECT *, TO_TIMESTAMP_LTZ(CAST(ts AS BIGINT) / 15000 * 15000, 3) AS window_start, \
+                   TO_TIMESTAMP_LTZ(CAST(ts AS BIGINT) / 15000 * 15000 + 5000, 3) AS window_end FROM traffic \
+                   WHERE CAST(ts AS BIGINT) % 15000 < 5000) \
+                 UNION ALL SELECT * FROM (SELECT *, TO_TIMESTAMP_LTZ(CAST(ts AS BIGINT) / 15000 * 15000, 3) AS window_start, \
+                   TO_TIMESTAMP_LTZ(CAST(ts AS BIGINT) / 15000 * 15000 + 10000, 3) AS window_end FROM traffic \
+                   WHERE CAST(ts AS BIGINT) % 15000 < 10000) \
+                 UNION ALL SELECT * FROM (SELECT *, TO_TIMESTAMP_LTZ(CAST(ts AS BIGINT) / 15000 * 15000, 3) AS window_start, \
+                   TO_TIMESTAMP_LTZ(CAST(ts AS BIGINT) / 15000 * 15000 + 15000, 3) AS window_end FROM traffic))",
+            group: "window_start, window_end, sensor_id",
+        },
+        Case {
             select: "window_start, window_end, sensor_id, count(*) AS n",
             stream_from: "TUMBLE(busy, ts, INTERVAL '10' SECOND)",
             batch_from: "(SELECT *, TO_TIMESTAMP_LTZ(CAST(ts AS BIGINT) / 10000 * 10000, 3) AS window_start, \
@@ -392,8 +405,10 @@ fn over_windows_match_datafusion_in_and_out_of_order() {
 
 /// Runs a union of a busy bounded table and a quiet followed one that never
 /// reaches the busy one's event times; returns the output seen while the
-/// pipeline still runs (after `wait`), and the final output after Ctrl-C.
-fn quiet_and_busy(idle_timeout: Option<&str>, wait: std::time::Duration) -> (String, Vec<String>, Vec<String>) {
+/// pipeline still runs, and the final output after it is stopped. It is
+/// stopped once every row has reached the window operator and, with an
+/// idle timeout, once windows appear.
+fn quiet_and_busy(idle_timeout: Option<&str>, name: &str) -> (String, Vec<String>, Vec<String>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let busy: Vec<Event> = events(300, 3, &[]);
     let quiet: Vec<Event> = events(2, 1, &[]).into_iter().map(|mut e| {
@@ -419,19 +434,20 @@ fn quiet_and_busy(idle_timeout: Option<&str>, wait: std::time::Duration) -> (Str
         output.display()
     );
     let plan = weir_engine::plan_pipeline(&sql).unwrap_or_else(|e| panic!("{e}"));
-    let options = weir_engine::RunOptions::default().workers(2);
+    let options = weir_engine::RunOptions { name: name.to_string(), ..weir_engine::RunOptions::default() }.workers(2);
     let stop = std::sync::Arc::clone(&options.stop);
     let running = std::thread::spawn(move || weir_engine::run(plan, options));
-    // Wait for windows to appear (at most `wait`).
-    let started = std::time::Instant::now();
-    let mut during = String::new();
-    while started.elapsed() < wait {
-        during = std::fs::read_to_string(&output).unwrap_or_default();
-        if !during.is_empty() && idle_timeout.is_some() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
+    // Every row has reached the window operator: it holds them all.
+    let rows_in = || -> f64 {
+        let text = weir_engine::metrics::metrics().encode();
+        let label = format!("operator=\"out/window aggregate\",pipeline=\"{name}\"");
+        text.lines().filter(|l| l.starts_with("weir_operator_records_in_total") && l.contains(&label)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
+    };
+    crate::signals::wait_until("every row reaches the window operator", || rows_in() >= (busy.len() + quiet.len()) as f64);
+    if idle_timeout.is_some() {
+        crate::signals::wait_until("windows are emitted", || std::fs::read_to_string(&output).is_ok_and(|t| !t.is_empty()));
     }
+    let during = std::fs::read_to_string(&output).unwrap_or_default();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     running.join().expect("joins").expect("runs");
     let mut lines: Vec<String> = std::fs::read_to_string(&output).expect("output").lines().map(str::to_string).collect();
@@ -451,12 +467,13 @@ fn quiet_and_busy(idle_timeout: Option<&str>, wait: std::time::Duration) -> (Str
 #[test]
 fn an_idle_input_stops_holding_the_watermark_back() {
     // Without an idle timeout the quiet input holds every window open until
-    // the pipeline stops; with one, windows are emitted while it runs.
-    let (during, after, expected) = quiet_and_busy(None, std::time::Duration::from_secs(3));
+    // the pipeline stops, though the window operator holds every row; with
+    // one, windows are emitted while it runs.
+    let (during, after, expected) = quiet_and_busy(None, "idle-none");
     assert_eq!(during, "", "nothing can be emitted while the quiet input holds the watermark");
     assert_eq!(after, expected, "stopping flushes every window");
 
-    let (during, after, expected) = quiet_and_busy(Some("500 ms"), std::time::Duration::from_secs(60));
+    let (during, after, expected) = quiet_and_busy(Some("500 ms"), "idle-500ms");
     let during: Vec<&str> = during.lines().collect();
     assert!(!during.is_empty(), "windows are emitted once the quiet input is idle");
     assert!(during.iter().all(|l| expected.iter().any(|e| e == l)), "what is emitted early is final");
@@ -526,7 +543,7 @@ fn sessions_match_the_reference() {
     let events: Vec<Event> = events(900, 4, &[])
         .into_iter()
         .enumerate()
-        .filter(|(i, e)| (i / 40 + e.sensor_id as usize) % 3 != 0)
+        .filter(|(i, e)| !(i / 40 + e.sensor_id as usize).is_multiple_of(3))
         .map(|(_, e)| e)
         .collect();
     check_sessions(&events, 5);

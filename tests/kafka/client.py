@@ -18,6 +18,13 @@
                                              (timestamps as epoch milliseconds)
     client.py committed BOOTSTRAP GROUP TOPIC prints the group's committed offset of
                                              each partition as partition<TAB>offset
+    client.py produce-json BOOTSTRAP TOPIC FILE
+                                             each line of FILE is a JSON array [key, value]
+                                             (strings, or null): one message each, so a
+                                             value may hold newlines
+    client.py consume-json BOOTSTRAP TOPIC COUNT
+                                             prints COUNT messages as JSON arrays
+                                             [partition, key, value] (null where absent)
     client.py consume BOOTSTRAP TOPIC COUNT   prints COUNT messages as
                                              partition<TAB>key<TAB>headers (JSON)<TAB>value
     client.py drain BOOTSTRAP TOPIC COUNT     reads COUNT messages as fast as it can and
@@ -107,6 +114,26 @@ def consume(bootstrap, topic, count, idle_polls=600):
         print(f"{msg.partition()}\t{key}\t{headers}\t{msg.value().decode()}")
 
 
+def produce_json(bootstrap, topic, path):
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5})
+    with open(path) as f:
+        for line in f:
+            if not line.strip():
+                continue
+            key, value = json.loads(line)
+            producer.produce(topic, value=None if value is None else value.encode(), key=None if key is None else key.encode())
+            producer.poll(0)
+    if producer.flush(60):
+        sys.exit("produce-json failed: undelivered messages")
+
+
+def consume_json(bootstrap, topic, count):
+    for msg in messages(bootstrap, topic, count):
+        key = msg.key().decode() if msg.key() is not None else None
+        value = msg.value().decode() if msg.value() is not None else None
+        print(json.dumps([msg.partition(), key, value]))
+
+
 def consume_meta(bootstrap, topic, count):
     for msg in messages(bootstrap, topic, count):
         key = msg.key().decode() if msg.key() is not None else ""
@@ -187,6 +214,10 @@ if __name__ == "__main__":
         produce(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]) if len(sys.argv) > 5 else None)
     elif command == "consume-all":
         consume(sys.argv[2], sys.argv[3], 1 << 62, idle_polls=50)
+    elif command == "produce-json":
+        produce_json(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif command == "consume-json":
+        consume_json(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     elif command == "consume-meta":
         consume_meta(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     elif command == "produce-avro":

@@ -33,7 +33,10 @@ use crate::sql::{self, CreateTable, Insert, PipelineStatement, SqlOption};
 
 mod models;
 mod monitors;
+mod prepare;
 mod reference_file;
+mod settings;
+pub use settings::{dead_letter_schema, KEYS as SETTINGS};
 pub(crate) use models::key_exprs;
 
 /// A DataFusion session configured as Weir plans SQL: identifiers are case
@@ -73,7 +76,7 @@ struct Table {
     not_readable: Option<String>,
 }
 
-/// Plans a pipeline file.
+/// Plans a pipeline file, within the default [`Limits`](crate::sql::Limits).
 ///
 /// ```
 /// let pipeline = weir_engine::plan_pipeline(
@@ -85,7 +88,50 @@ struct Table {
 /// # Ok::<(), weir_engine::Diagnostic>(())
 /// ```
 pub fn plan_pipeline(sql: &str) -> Result<Pipeline, Diagnostic> {
+    plan_pipeline_with(sql, &crate::sql::Limits::default())
+}
+
+/// The stack of the planning thread. Parsing a long chain of operators and
+/// dropping its tree recurse once per operator; the limits reject such
+/// trees before DataFusion plans them, and this stack (reserved, and
+/// touched only as deep as planning goes) is ample for what they accept
+/// and for the longest text they let through.
+const PLANNING_STACK: usize = 512 << 20;
+
+/// Plans a pipeline file within `limits`.
+///
+/// Planning runs on a thread of its own with a large stack, so that no
+/// input can overflow the caller's; a pipeline that takes longer than
+/// `limits.planning_timeout` is abandoned with an error (its thread ends by
+/// itself later). A panic while planning, a bug in Weir, is an error too.
+pub fn plan_pipeline_with(sql: &str, limits: &crate::sql::Limits) -> Result<Pipeline, Diagnostic> {
+    crate::sql::check_text(sql, limits)?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (text, thread_limits) = (sql.to_string(), limits.clone());
+    std::thread::Builder::new()
+        .name("weir planner".into())
+        .stack_size(PLANNING_STACK)
+        .spawn(move || {
+            let planned = plan_checked(&text, &thread_limits);
+            let _ = tx.send(planned);
+        })
+        .map_err(|e| Diagnostic::new(format!("could not start the planning thread: {e}")))?;
+    match rx.recv_timeout(limits.planning_timeout) {
+        Ok(planned) => planned,
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(Diagnostic::new(format!(
+            "planning the pipeline took longer than {}, so it was abandoned",
+            humantime::format_duration(limits.planning_timeout)
+        ))
+        .with_help("simplify its queries, or split it into several pipelines")),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            Err(Diagnostic::new("planning failed unexpectedly (a bug in Weir: please report it with the pipeline)"))
+        }
+    }
+}
+
+fn plan_checked(sql: &str, limits: &crate::sql::Limits) -> Result<Pipeline, Diagnostic> {
     let statements = sql::parse_pipeline(sql)?;
+    crate::sql::check_statements(&statements, limits)?;
     let last = statements.last().map(|s| s.span());
     let mut planner = Planner {
         ctx: session(),
@@ -99,20 +145,34 @@ pub fn plan_pipeline(sql: &str) -> Result<Pipeline, Diagnostic> {
         sinks: Vec::new(),
         models: Vec::new(),
         metrics_reads: Vec::new(),
+        settings: crate::plan::Settings::default(),
+        dead_letter: None,
     };
-    for statement in statements {
+    for mut statement in statements {
         let span = statement.span();
+        prepare::prepare(&mut statement, &planner.state()).map_err(|d| d.in_statement(span))?;
         let result = match statement {
-            PipelineStatement::CreateTable(t) => planner.create_table(t),
+            PipelineStatement::CreateTable(t) => planner.create_table(*t),
             PipelineStatement::CreateView(v) => planner.create_view(&v.name, &v.query, v.span),
             PipelineStatement::Insert(i) if planner.model(&sql::object_name(&i.table)).is_some() => planner.train(i),
             PipelineStatement::Insert(i) => planner.insert(i),
             PipelineStatement::CreateModel(m) => planner.create_model(m),
             PipelineStatement::CreateMonitor(m) => planner.create_monitor(m),
+            PipelineStatement::Set(o) => planner.set(o),
         };
         result.map_err(|d| d.in_statement(span))?;
+        let nodes: usize = planner.sinks.iter().map(|s| s.input.count()).sum();
+        if nodes > limits.max_plan_nodes {
+            return Err(Diagnostic::new(format!(
+                "the pipeline's plan has {nodes} operators; at most {} are accepted",
+                limits.max_plan_nodes
+            ))
+            .with_help("split it into several pipelines")
+            .in_statement(span));
+        }
     }
     planner.check_metrics_reads()?;
+    planner.resolve_dead_letter()?;
     if planner.sinks.is_empty() {
         let d = Diagnostic::new("the pipeline has no INSERT INTO, so it would do nothing")
             .with_help("add INSERT INTO <sink table> SELECT ... FROM <source table>");
@@ -130,7 +190,7 @@ pub fn plan_pipeline(sql: &str) -> Result<Pipeline, Diagnostic> {
         .filter_map(|t| t.source)
         .collect();
     let models = planner.models.into_iter().filter(|m| m.used).map(|m| m.plan).collect();
-    Ok(Pipeline { sources, sinks: planner.sinks, models })
+    Ok(Pipeline { sources, sinks: planner.sinks, models, settings: planner.settings })
 }
 
 struct Planner {
@@ -153,6 +213,10 @@ struct Planner {
     /// Every `ML_METRICS(MODEL m)` and `ML_ALERTS(MODEL m)` read, with
     /// where it is and which function.
     metrics_reads: Vec<(String, Span, &'static str)>,
+    /// What `SET` statements said.
+    settings: crate::plan::Settings,
+    /// `SET 'pipeline.dead-letter.table'`, resolved once every table is known.
+    dead_letter: Option<SqlOption>,
 }
 
 fn to_span(span: &datafusion::common::Span) -> Span {
@@ -502,6 +566,22 @@ impl Planner {
                 (Some((exprs, Arc::clone(&declared))), declared)
             }
         };
+        // Every INSERT into one table feeds its one writer, so they must
+        // write the same columns (a declared table casts each to its own).
+        if let Some(first) = self.sinks.iter().find(|s| s.table == name)
+            && !same_columns(&first.schema, &schema)
+        {
+            return Err(Diagnostic::at(
+                format!(
+                    "'{name}' is already written by the INSERT at line {} with columns ({}); this INSERT writes ({})",
+                    first.line,
+                    describe_columns(&first.schema),
+                    describe_columns(&schema)
+                ),
+                insert.query.span(),
+            )
+            .with_help(format!("every INSERT into one table writes the same columns: declare '{name}' with a column list, or write to another table")));
+        }
         self.sinks.push(SinkPlan { table: name, line, spec, input, cast, schema });
         Ok(())
     }
@@ -632,6 +712,12 @@ fn without_placeholders(text: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// Whether two schemas have the same column names and types.
+fn same_columns(a: &Schema, b: &Schema) -> bool {
+    a.fields().len() == b.fields().len()
+        && a.fields().iter().zip(b.fields()).all(|(x, y)| x.name() == y.name() && x.data_type().equals_datatype(y.data_type()))
 }
 
 fn describe_columns(schema: &Schema) -> String {

@@ -125,6 +125,17 @@ impl Planner {
                 }
                 WindowKind::Hop { size, slide }
             }
+            WindowFunction::Cumulate => {
+                let (step, size) = (sizes[0], sizes[1]);
+                if size % step != 0 {
+                    return Err(Diagnostic::at(
+                        format!("a CUMULATE window's size must be a whole number of steps; size {size} ms, step {step} ms"),
+                        call.intervals[1].span(),
+                    )
+                    .with_help("CUMULATE takes the step first, then the size: CUMULATE(TABLE t, DESCRIPTOR(ts), INTERVAL '1' MINUTE, INTERVAL '10' MINUTE)"));
+                }
+                WindowKind::Cumulate { size, step }
+            }
         };
         let bound = DataType::Timestamp(TimeUnit::Millisecond, zone);
         let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
@@ -294,7 +305,9 @@ impl Planner {
         let state = self.state();
         let input = self.lower(&aggregate.input, statement)?;
         let in_df = aggregate.input.schema();
-        let mut window: (Option<(usize, WindowKind)>, Option<(usize, WindowKind)>) = (None, None);
+        // Where window_start and window_end are among the group columns.
+        type Bound = Option<(usize, WindowKind)>;
+        let mut window: (Bound, Bound) = (None, None);
         let mut keys = Vec::new();
         let mut key_texts = Vec::new();
         let mut layout = Vec::new();

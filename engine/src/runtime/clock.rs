@@ -16,9 +16,12 @@ use std::time::{Duration, Instant};
 /// Entries kept per reader.
 const HISTORY: usize = 4096;
 
+/// When each watermark was reached, per reader (table and worker).
+type History = HashMap<(String, usize), Vec<(u64, Instant)>>;
+
 #[derive(Default)]
 pub(crate) struct WatermarkClock {
-    readers: Mutex<HashMap<(String, usize), Vec<(u64, Instant)>>>,
+    readers: Mutex<History>,
     /// Emission latencies of windows, in microseconds.
     latencies: Mutex<Vec<u64>>,
 }

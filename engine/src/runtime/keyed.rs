@@ -40,6 +40,7 @@ pub(super) fn keyed<'s>(
     let name = op.name().to_string();
     let failed = Arc::clone(&shared);
     let retention = shared.progress.retention();
+    let place = failed.place(sink, &format!("partition for {name}"));
     let routed: Stream<'s, u64, Vec<(u64, Batch)>> = stream.unary::<CapacityContainerBuilder<Vec<(u64, Batch)>>, _, _, _>(
         timely::dataflow::channels::pact::Pipeline,
         &format!("partition for {name}"),
@@ -48,13 +49,14 @@ pub(super) fn keyed<'s>(
                 input.for_each(|time, data| {
                     let mut session = output.session(&time);
                     for Batch(batch) in data.drain(..) {
-                        match partitioner.partition(&batch) {
+                        match failed.failed.guard(&place, &batch, &mut |b| partitioner.partition(b), &failed.operator_error(sink)) {
                             Ok(parts) => {
-                                for (worker, part) in parts {
+                                for (worker, part) in parts.into_iter().flatten() {
+                                    failed.in_flight.sent(&part);
                                     session.give((worker, Batch(part)));
                                 }
                             }
-                            Err(source) => failed.fail(EngineError::Operator { sink: failed.sink_name(sink), source }),
+                            Err(e) => failed.fail(e),
                         }
                     }
                 });
@@ -67,6 +69,7 @@ pub(super) fn keyed<'s>(
         &name,
         move |capability, _info| {
             let metrics = OpMetrics::new(&shared, sink, op.name(), worker);
+            let place = shared.place(sink, op.name());
             let mut capability = Some(capability);
             let mut out: Vec<RecordBatch> = Vec::new();
             let mut watermark: Option<u64> = None;
@@ -75,8 +78,9 @@ pub(super) fn keyed<'s>(
                 input.for_each(|_time, data| {
                     for (_, Batch(batch)) in data.drain(..) {
                         let (rows, started) = (batch.num_rows(), Instant::now());
-                        if let Err(source) = op.process(batch, &mut out) {
-                            fail(source);
+                        shared.in_flight.received(&batch);
+                        if let Err(e) = shared.failed.process(&place, op.as_mut(), batch, &mut out, &shared.operator_error(sink)) {
+                            shared.fail(e);
                         }
                         metrics.batch_in(rows, started);
                     }

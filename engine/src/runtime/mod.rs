@@ -17,6 +17,8 @@
 //! their capabilities, frontiers empty, and each sink flushes exactly once.
 
 mod clock;
+mod failed;
+mod flow;
 mod instrument;
 mod keyed;
 mod models;
@@ -89,7 +91,7 @@ pub fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunReport> {
     let started = Instant::now();
     let pipeline = Arc::new(pipeline);
     let workers = options.workers.max(1);
-    let shared = Arc::new(Shared::new(&pipeline, Arc::clone(&options.stop), workers, &options.name));
+    let shared = Arc::new(Shared::new(&pipeline, Arc::clone(&options.stop), workers, &options.name)?);
     let running = crate::metrics::metrics().pipelines_running.clone();
     running.inc();
     let base_rows = snapshots::base_rows(&pipeline)?;
@@ -112,12 +114,20 @@ pub fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunReport> {
             let mut trained: HashMap<String, BatchStream<'_>> = HashMap::new();
             let order = p.sinks.iter().enumerate().filter(|(_, s)| s.trains().is_some())
                 .chain(p.sinks.iter().enumerate().filter(|(_, s)| s.trains().is_none()));
+            // One writer per sink table, fed by every INSERT into it.
+            let mut by_table: Vec<(&str, sinks::Inserts<'_, '_>)> = Vec::new();
             for (i, sink) in order {
                 let stream = operators::build(scope, &sink.input, &streams, &models, &trained, i, split.workers, Arc::clone(&s));
                 if let Some(model) = sink.trains() {
                     trained.insert(model.to_string(), stream.clone());
                 }
-                sinks::sink(stream, sink, i, split, Arc::clone(&s));
+                match by_table.iter_mut().find(|(t, _)| *t == sink.table) {
+                    Some((_, inserts)) => inserts.push((i, stream, sink)),
+                    None => by_table.push((sink.table.as_str(), vec![(i, stream, sink)])),
+                }
+            }
+            for (_, inserts) in by_table {
+                sinks::sink(inserts, split, Arc::clone(&s));
             }
         });
         while worker.step_or_park(Some(Duration::from_millis(50))) {}
@@ -133,6 +143,9 @@ pub fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunReport> {
         let _ = saver.join();
     }
     if let Err(e) = snapshots::save_all(&pipeline, &shared, &base_rows) {
+        shared.fail(e);
+    }
+    if let Err(e) = shared.failed.finish() {
         shared.fail(e);
     }
     // Every sink has finished: commit everything the sources read, unless

@@ -32,6 +32,9 @@ use crate::EngineError;
 pub(super) type Sources<'s> = HashMap<&'s str, (BatchStream<'s>, bool)>;
 
 /// Builds the operators of `node` on top of the source streams.
+// One argument a concern of the build; issue 16 turns this match into a
+// trait of plan nodes that carry their own context.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn build<'s>(
     scope: Scope<'s, u64>,
     node: &Node,
@@ -216,13 +219,14 @@ fn apply<'s>(
     stream.unary::<CapacityContainerBuilder<Vec<Batch>>, _, _, _>(Local, name, move |_capability, _info| {
         let mut out: Vec<RecordBatch> = Vec::new();
         let metrics = OpMetrics::new(&shared, sink, op.name(), worker);
+        let place = shared.place(sink, op.name());
         move |input, output| {
             input.for_each(|time, data| {
                 let mut session = output.session(&time);
                 for Batch(batch) in data.drain(..) {
                     let (rows, started) = (batch.num_rows(), Instant::now());
-                    if let Err(source) = op.process(batch, &mut out) {
-                        shared.fail(EngineError::Operator { sink: shared.sink_name(sink), source });
+                    if let Err(e) = shared.failed.process(&place, op.as_mut(), batch, &mut out, &shared.operator_error(sink)) {
+                        shared.fail(e);
                         out.clear();
                     }
                     metrics.batch_in(rows, started);

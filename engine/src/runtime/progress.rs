@@ -38,8 +38,11 @@ pub(crate) struct Progress {
     workers: usize,
     retentions: Mutex<Vec<Arc<Retention>>>,
     /// Readers that stopped, with everything they read, for the final commit.
-    finished: Mutex<Vec<(String, Box<dyn Source>, Vec<(usize, i64)>)>>,
+    finished: Mutex<Vec<Finished>>,
 }
+
+/// A stopped reader: its table, the reader and the positions it read.
+type Finished = (String, Box<dyn Source>, Vec<(usize, i64)>);
 
 impl Progress {
     pub(crate) fn new(sinks: usize, workers: usize) -> Self {

@@ -10,6 +10,7 @@ use weir_connectors::BadRecords;
 use weir_operators::{Prequential, SharedModel};
 
 use super::clock::WatermarkClock;
+use super::failed::{FailedRows, Place};
 use super::progress::Progress;
 use crate::metrics::{RunCounts, RunMetrics};
 use crate::plan::Pipeline;
@@ -35,6 +36,14 @@ pub(crate) struct Shared {
     pub(crate) progress: Progress,
     /// The run's Prometheus metrics.
     pub(crate) metrics: RunMetrics,
+    /// Rows whose expressions failed, and the policy for them.
+    pub(crate) failed: FailedRows,
+    /// Raised with the first error: connectors stop waiting for brokers.
+    pub(crate) cancel: weir_connectors::Cancel,
+    /// Rows waiting in exchanges, for back-pressure.
+    pub(crate) in_flight: super::flow::InFlight,
+    /// Each INSERT as rows that fail in it are reported (`INSERT INTO o (line 5)`).
+    statements: Vec<String>,
 }
 
 /// What a run did with one model, summed over workers.
@@ -66,6 +75,11 @@ pub struct RunReport {
     pub window_latencies: Vec<Duration>,
     /// Malformed records skipped, per source table.
     pub malformed: BTreeMap<String, u64>,
+    /// Rows whose expression failed and were skipped
+    /// (`SET 'pipeline.on-error' = 'skip'`, the default).
+    pub rows_failed: u64,
+    /// A human summary of the failed rows, with examples.
+    pub failed_summary: Option<String>,
     /// Human summaries of the malformed records, with examples.
     pub malformed_summaries: Vec<String>,
     /// Per model: what was learned and scored.
@@ -75,7 +89,7 @@ pub struct RunReport {
 }
 
 impl Shared {
-    pub(crate) fn new(pipeline: &Pipeline, stop: Arc<AtomicBool>, workers: usize, name: &str) -> Self {
+    pub(crate) fn new(pipeline: &Pipeline, stop: Arc<AtomicBool>, workers: usize, name: &str) -> Result<Self> {
         let bad: BTreeMap<String, Arc<BadRecords>> =
             pipeline.sources.iter().map(|s| (s.table.clone(), Arc::new(BadRecords::new(&s.table)))).collect();
         let zero = || Arc::new(AtomicU64::new(0));
@@ -85,7 +99,10 @@ impl Shared {
             written: pipeline.sinks.iter().map(|s| (s.table.clone(), zero())).collect(),
         };
         let metrics = RunMetrics::new(name, &counts, bad.iter().map(|(t, b)| (t.clone(), Arc::clone(b))).collect());
-        Self {
+        let cancel = weir_connectors::Cancel::default();
+        let failed = FailedRows::open(pipeline, name, &cancel)?;
+        let statements = pipeline.sinks.iter().map(|s| format!("INSERT INTO {} (line {})", s.table, s.line)).collect();
+        Ok(Self {
             stop,
             error: Mutex::new(None),
             bad,
@@ -98,7 +115,24 @@ impl Shared {
             progress: Progress::new(pipeline.sinks.len(), workers),
             metrics,
             widths: pipeline.sources.iter().map(|s| (s.table.clone(), s.schema.fields().len())).collect(),
+            failed,
+            cancel,
+            in_flight: super::flow::InFlight::default(),
+            statements,
+        })
+    }
+
+    /// Where a row fails in operator `name` of the `index`-th INSERT.
+    pub(crate) fn place(&self, index: usize, name: &str) -> Place {
+        Place {
+            statement: self.statements.get(index).cloned().unwrap_or_default(),
+            operator: format!("{}/{name}", self.sink_name(index)),
         }
+    }
+
+    /// The error of an operator of the `index`-th INSERT.
+    pub(crate) fn operator_error(&self, index: usize) -> impl Fn(weir_operators::OperatorError) -> EngineError + '_ {
+        move |source| EngineError::Operator { sink: self.sink_name(index), source }
     }
 
     /// The name of the sink of the `index`-th INSERT, for errors.
@@ -126,6 +160,7 @@ impl Shared {
         if slot.is_none() {
             *slot = Some(error);
         }
+        self.cancel.abort();
         self.stop.store(true, Ordering::Relaxed);
     }
 
@@ -151,6 +186,8 @@ impl Shared {
             rows_late: self.rows_late.into_iter().map(|(k, v)| (k, v.load(Ordering::Relaxed))).collect(),
             window_latencies: self.clock.latencies(),
             malformed: self.bad.iter().map(|(k, v)| (k.clone(), v.count())).collect(),
+            rows_failed: self.failed.count(),
+            failed_summary: self.failed.summary(),
             malformed_summaries: self.bad.values().filter_map(|b| b.summary()).collect(),
             models: model_reports(self.models),
             elapsed,

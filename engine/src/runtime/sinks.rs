@@ -1,4 +1,9 @@
-//! The sink operator: casts to the sink's declared columns and writes.
+//! The sink operator: one writer per sink table, fed by every INSERT into
+//! it, each cast to the table's declared columns first.
+//!
+//! Several `INSERT INTO o` statements make one statement set, as in Flink:
+//! their streams are concatenated in front of one writer, so every row
+//! arrives whole, however many queries write the table.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -7,6 +12,7 @@ use std::time::{Duration, Instant};
 use timely::dataflow::channels::pact::{Exchange, ParallelizationContract, Pipeline as Local};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::operators::generic::Operator as _;
+use timely::dataflow::operators::Concatenate;
 use weir_connectors::{Sink, Split};
 use weir_operators::{Batch, Project};
 
@@ -18,22 +24,71 @@ use crate::EngineError;
 /// How often a sink waits for its deliveries so that sources can commit.
 const SYNC_EVERY: Duration = Duration::from_millis(500);
 
-/// Attaches the sink of `plan` to `stream`.
-pub(super) fn sink(stream: BatchStream<'_>, plan: &SinkPlan, index: usize, split: Split, shared: Arc<Shared>) {
+/// The INSERTs into one table: each one's position in the pipeline, its
+/// stream and its plan.
+pub(super) type Inserts<'s, 'p> = Vec<(usize, BatchStream<'s>, &'p SinkPlan)>;
+
+/// Attaches the one sink of a table to the streams of the INSERTs into it.
+pub(super) fn sink<'s>(inputs: Inserts<'s, '_>, split: Split, shared: Arc<Shared>) {
+    let Some((_, first, plan)) = inputs.first() else { return };
+    let scope = first.scope();
+    let indices: Vec<usize> = inputs.iter().map(|(i, _, _)| *i).collect();
+    let plan: &SinkPlan = plan;
+    let gathered = !plan.spec.parallel();
+    let mut streams: Vec<BatchStream<'s>> =
+        inputs.iter().map(|(i, stream, p)| prepare(stream.clone(), p, *i, gathered, Arc::clone(&shared))).collect();
+    let stream = if streams.len() == 1 { streams.remove(0) } else { scope.concatenate(streams) };
     if plan.spec.parallel() {
-        attach(stream, Local, plan, index, split, shared, true);
+        attach(stream, Local, plan, indices, split, shared, true);
     } else {
         // One file, one terminal: worker 0 writes everything.
         let owner = split.worker == 0;
-        attach(stream, Exchange::new(|_: &Batch| 0u64), plan, index, split, shared, owner);
+        attach(stream, Exchange::new(|_: &Batch| 0u64), plan, indices, split, shared, owner);
     }
+}
+
+/// Casts one INSERT's rows to the table's declared columns (a row whose
+/// cast fails follows the row-level policy) and counts them; `gathered`:
+/// they go on through the exchange to worker 0 (see `flow`).
+fn prepare<'s>(stream: BatchStream<'s>, plan: &SinkPlan, index: usize, gathered: bool, shared: Arc<Shared>) -> BatchStream<'s> {
+    let cast = plan.cast.as_ref().map(|(exprs, schema)| Project::new(exprs.clone(), Arc::clone(schema)));
+    let name = format!("cast for {}", plan.table);
+    stream.unary::<CapacityContainerBuilder<Vec<Batch>>, _, _, _>(Local, &name, move |_capability, _info| {
+        let place = shared.place(index, "cast to the sink's columns");
+        move |input, output| {
+            input.for_each(|time, data| {
+                let mut session = output.session(&time);
+                for Batch(batch) in data.drain(..) {
+                    let batches = match &cast {
+                        Some(project) => match shared.failed.guard(&place, &batch, &mut |b| project.evaluate(b), &shared.operator_error(index)) {
+                            Ok(parts) => parts,
+                            Err(e) => {
+                                shared.fail(e);
+                                continue;
+                            }
+                        },
+                        None => vec![batch],
+                    };
+                    for b in batches {
+                        if let Some((_, counter)) = shared.rows_written.get(index) {
+                            counter.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
+                        }
+                        if gathered {
+                            shared.in_flight.sent(&b);
+                        }
+                        session.give(Batch(b));
+                    }
+                }
+            });
+        }
+    })
 }
 
 fn attach<P>(
     stream: BatchStream<'_>,
     pact: P,
     plan: &SinkPlan,
-    index: usize,
+    indices: Vec<usize>,
     split: Split,
     shared: Arc<Shared>,
     owner: bool,
@@ -41,10 +96,11 @@ fn attach<P>(
     P: ParallelizationContract<u64, Vec<Batch>>,
 {
     let table = plan.table.clone();
-    let cast = plan.cast.as_ref().map(|(exprs, schema)| Project::new(exprs.clone(), Arc::clone(schema)));
+    let index = indices.first().copied().unwrap_or(0);
+    let gathered = !plan.spec.parallel();
     let mut writer: Option<Box<dyn Sink>> = None;
     if owner {
-        match plan.spec.open(split) {
+        match plan.spec.open(split, &shared.cancel) {
             Ok(w) => writer = Some(w),
             Err(source) => shared.fail(EngineError::Connector { table: table.clone(), source }),
         }
@@ -61,27 +117,16 @@ fn attach<P>(
         move |(input, frontier), _output| {
             input.for_each(|_time, data| {
                 for Batch(batch) in data.drain(..) {
+                    if gathered {
+                        shared.in_flight.received(&batch);
+                    }
                     let Some(w) = writer.as_mut() else { continue };
-                    let batch = match &cast {
-                        Some(project) => match project.evaluate(&batch) {
-                            Ok(b) => b,
-                            Err(source) => {
-                                shared.fail(EngineError::Operator { sink: table.clone(), source });
-                                continue;
-                            }
-                        },
-                        None => batch,
-                    };
-                    let rows = batch.num_rows() as u64;
                     if let Err(source) = w.write(&batch) {
                         sink_failed(&shared, index, &table, source);
                         writer = None;
                         continue;
                     }
                     unflushed = true;
-                    if let Some((_, counter)) = shared.rows_written.get(index) {
-                        counter.fetch_add(rows, Ordering::Relaxed);
-                    }
                 }
             });
             let low = frontier.frontier().iter().min().copied();
@@ -107,7 +152,9 @@ fn attach<P>(
                     match writer.as_mut().map(|w| w.sync()) {
                         Some(Err(source)) => sink_failed(&shared, index, &table, source),
                         _ => {
-                            shared.progress.synced(index, split.worker, low);
+                            for i in &indices {
+                                shared.progress.synced(*i, split.worker, low);
+                            }
                             synced_to = Some(low);
                         }
                     }
@@ -119,7 +166,11 @@ fn attach<P>(
                 finished = true;
                 match writer.as_mut().map(|w| w.finish()) {
                     Some(Err(source)) => sink_failed(&shared, index, &table, source),
-                    _ => shared.progress.synced(index, split.worker, u64::MAX),
+                    _ => {
+                        for i in &indices {
+                            shared.progress.synced(*i, split.worker, u64::MAX);
+                        }
+                    }
                 }
             }
         }

@@ -41,34 +41,26 @@ pub(crate) fn read(model: &ModelPlan, path: &Path) -> Result<Option<ModelSnapsho
         return Err(error(model, format!("format '{}', expected '{SNAPSHOT_FORMAT}'", snapshot.format)));
     }
     let expected = header(model);
-    let found = |s: &ModelSnapshot| {
-        format!(
-            "a {} {} of ({}) with layers {:?}{} by {:?}",
-            s.task,
-            s.algorithm,
-            s.features.join(", "),
-            s.layers,
-            s.classes.as_ref().map(|c| format!(" and classes ({})", c.join(", "))).unwrap_or_default(),
-            s.partition_by
-        )
+    // Say what differs, in words.
+    let by = |p: &Option<String>| match p {
+        Some(k) => format!("one model per {k}"),
+        None => "one global model".to_string(),
     };
-    let same = snapshot.task == expected.task
-        && snapshot.algorithm == expected.algorithm
-        && snapshot.features == expected.features
-        && snapshot.classes == expected.classes
-        && snapshot.layers == expected.layers
-        && snapshot.activation == expected.activation
-        && snapshot.scaler == expected.scaler
-        && snapshot.partition_by == expected.partition_by;
-    if !same {
-        return Err(error(
-            model,
-            format!(
-                "it holds {}, but the pipeline declares {}; move the file away to start afresh",
-                found(&snapshot),
-                found(&expected)
-            ),
-        ));
+    let classes = |c: &Option<Vec<String>>| c.as_ref().map_or("none".to_string(), |c| c.join(", "));
+    let pairs = [
+        ("task", snapshot.task.clone(), expected.task.clone()),
+        ("algorithm", snapshot.algorithm.clone(), expected.algorithm.clone()),
+        ("features", snapshot.features.join(", "), expected.features.join(", ")),
+        ("classes", classes(&snapshot.classes), classes(&expected.classes)),
+        ("layers", format!("{:?}", snapshot.layers), format!("{:?}", expected.layers)),
+        ("activation", snapshot.activation.clone(), expected.activation.clone()),
+        ("scaler", snapshot.scaler.to_string(), expected.scaler.to_string()),
+        ("partition_by", by(&snapshot.partition_by), by(&expected.partition_by)),
+    ];
+    let differs: Vec<String> =
+        pairs.iter().filter(|(_, a, b)| a != b).map(|(what, file, declared)| format!("{what}: the file has {file}, the pipeline declares {declared}")).collect();
+    if !differs.is_empty() {
+        return Err(error(model, format!("the snapshot does not match the model ({}); move the file away to start afresh", differs.join("; "))));
     }
     Ok(Some(snapshot))
 }
@@ -150,13 +142,7 @@ pub(super) fn save_all(pipeline: &Pipeline, shared: &Shared, base_rows: &[u64]) 
         }
         let snapshot = ModelSnapshot { keys, rows_learned: rows, ..header(model) };
         let text = serde_json::to_string(&snapshot).map_err(|e| error(model, e))?;
-        let mut partial = path.clone().into_os_string();
-        partial.push(".partial");
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| error(model, e))?;
-        }
-        std::fs::write(&partial, text).map_err(|e| error(model, e))?;
-        std::fs::rename(&partial, path).map_err(|e| error(model, e))?;
+        crate::durable::replace_file(path, text.as_bytes()).map_err(|e| error(model, format!("writing {}: {e}", path.display())))?;
     }
     Ok(())
 }

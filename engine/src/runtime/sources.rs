@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
 use datafusion::arrow::compute::cast;
+use datafusion::physical_expr::PhysicalExpr;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMillisecondType};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::operators::generic::operator::source as timely_source;
@@ -38,6 +39,7 @@ use timely::dataflow::Scope;
 use weir_connectors::{Polled, Source, SourceStatus, Split};
 use weir_operators::Batch;
 
+use super::failed::Place;
 use super::shared::Shared;
 use super::BatchStream;
 use crate::plan::SourcePlan;
@@ -47,6 +49,8 @@ use crate::EngineError;
 const POLLS_PER_ACTIVATION: usize = 1;
 /// The longest an idle source sleeps before checking the stop flag again.
 const MAX_IDLE: Duration = Duration::from_millis(100);
+/// How long a source waits while the exchanges are full (see `flow`).
+const BACKOFF: Duration = Duration::from_millis(2);
 /// How often a source tries to commit its positions.
 const COMMIT_EVERY: Duration = Duration::from_millis(500);
 /// Queued batches per partition before the newest are merged.
@@ -146,6 +150,7 @@ pub(super) fn source<'s>(scope: Scope<'s, u64>, plan: &SourcePlan, split: Split,
     let late_rows = shared.rows_late.contains_key(&plan.table);
     let idle_timeout = plan.idle_timeout;
     let bad = shared.bad.get(&table).cloned().unwrap_or_else(|| Arc::new(weir_connectors::BadRecords::new(&table)));
+    let place = Place { statement: format!("CREATE TABLE {table}"), operator: format!("{table}/computed columns") };
     timely_source::<_, CapacityContainerBuilder<Vec<Batch>>, _, _>(scope, &format!("source {table}"), move |cap, info| {
         let activator = scope.activator_for(info.address);
         let mut cap = Some(cap);
@@ -162,7 +167,7 @@ pub(super) fn source<'s>(scope: Scope<'s, u64>, plan: &SourcePlan, split: Split,
                 return;
             }
             if reader.is_none() {
-                match spec.open(split, Arc::clone(&bad)) {
+                match spec.open(split, Arc::clone(&bad), &shared.cancel) {
                     Ok(r) => {
                         marks.partitions = (0..r.partitions().max(1)).map(|_| Partition::new()).collect();
                         reader = Some(r);
@@ -175,6 +180,14 @@ pub(super) fn source<'s>(scope: Scope<'s, u64>, plan: &SourcePlan, split: Split,
                 }
             }
             let Some(r) = reader.as_mut() else { return };
+            if shared.in_flight.full() {
+                // Back-pressure: consumers are behind; read again shortly. A
+                // partition that waits for them is not idle.
+                let now = Instant::now();
+                marks.partitions.iter_mut().for_each(|p| p.last_rows = now);
+                activator.activate_after(BACKOFF);
+                return;
+            }
             // Which partitions had ended before this poll: one that ends in
             // it still holds the watermark back until its last rows are in.
             let ended = ended_partitions(r.as_ref(), marks.partitions.len());
@@ -214,27 +227,32 @@ pub(super) fn source<'s>(scope: Scope<'s, u64>, plan: &SourcePlan, split: Split,
                     if rows > 0 {
                         read_any = true;
                         marks.partitions[partition].last_rows = now;
-                        let full = match with_computed(batch, &computed, &schema) {
-                            Ok(b) => b,
+                        // Computed columns and the watermark expression run
+                        // under the row-level policy: a row they fail on is
+                        // handled there, the others go on.
+                        let evaluated = evaluate(&batch, &computed, &schema, watermark.as_ref(), (&table, &place), &shared);
+                        let (full, values) = match evaluated {
+                            Ok(v) => v,
                             Err(e) => {
-                                shared.fail(EngineError::Runtime(format!("table '{table}': computed column: {e}")));
+                                shared.fail(e);
                                 activator.activate();
                                 return;
                             }
                         };
-                        let full = match (&watermark, time) {
-                            (Some(w), Some(time)) => {
+                        let full = match (values, time) {
+                            (Some(values), Some(time)) => {
                                 let others = marks.others(partition, &active(&marks, &ended));
                                 let Watermarks { partitions, combined } = &mut marks;
                                 let mark = Marks { own: &mut partitions[partition].watermark, others, combined };
-                                match mark_late(w.as_ref(), time, &full, &with_late, mark) {
+                                match mark_late(&values, time, &full, &with_late, mark) {
                                     Ok((b, late, maxima)) => {
                                         latest = maxima.iter().copied().max().unwrap_or(i64::MIN);
                                         chunks = maxima;
-                                        if late > 0 && late_rows {
-                                            if let Some(counter) = shared.rows_late.get(&table) {
-                                                counter.fetch_add(late, Ordering::Relaxed);
-                                            }
+                                        if late > 0
+                                            && late_rows
+                                            && let Some(counter) = shared.rows_late.get(&table)
+                                        {
+                                            counter.fetch_add(late, Ordering::Relaxed);
                                         }
                                         b
                                     }
@@ -250,7 +268,9 @@ pub(super) fn source<'s>(scope: Scope<'s, u64>, plan: &SourcePlan, split: Split,
                         if let Some(counter) = shared.rows_read.get(&table) {
                             counter.fetch_add(rows, Ordering::Relaxed);
                         }
-                        session.give(Batch(full));
+                        if full.num_rows() > 0 {
+                            session.give(Batch(full));
+                        }
                     }
                     let p = &mut marks.partitions[partition];
                     if row_positions.len() == rows as usize && chunks.len() == row_positions.len().div_ceil(CHUNK) {
@@ -354,21 +374,76 @@ fn release(
     }
 }
 
+/// Appends the computed columns to a connector batch and evaluates the
+/// watermark expression, under the row-level policy; returns the rows that
+/// evaluated with their watermark values (as epoch-ms timestamps).
+fn evaluate(
+    batch: &RecordBatch,
+    computed: &[Arc<dyn PhysicalExpr>],
+    schema: &SchemaRef,
+    watermark: Option<&Arc<dyn PhysicalExpr>>,
+    (table, place): (&str, &Place),
+    shared: &Shared,
+) -> crate::Result<(RecordBatch, Option<ArrayRef>)> {
+    let wrap = move |e: weir_operators::OperatorError| EngineError::Runtime(format!("table '{table}': {e}"));
+    fn evaluate<T>(what: &str, r: datafusion::error::Result<T>) -> weir_operators::Result<T> {
+        r.map_err(|source| weir_operators::OperatorError::Evaluate { operator: what.into(), source })
+    }
+    let parts = shared.failed.guard(place, batch, &mut |b| {
+        let full = evaluate("computed columns", with_computed(b, computed, schema))?;
+        let values = match watermark {
+            Some(w) => Some(evaluate("watermark", watermark_values(w.as_ref(), &full))?),
+            None => None,
+        };
+        Ok((full, values))
+    }, &wrap)?;
+    let mut parts = parts.into_iter();
+    let Some(first) = parts.next() else {
+        return Ok((RecordBatch::new_empty(Arc::clone(schema)), watermark.map(|_| datafusion::arrow::array::new_empty_array(&ms()))));
+    };
+    let rest: Vec<(RecordBatch, Option<ArrayRef>)> = parts.collect();
+    if rest.is_empty() {
+        return Ok(first);
+    }
+    // Rows failed: join the parts that evaluated.
+    let all: Vec<(RecordBatch, Option<ArrayRef>)> = std::iter::once(first).chain(rest).collect();
+    let arrow = |e: datafusion::arrow::error::ArrowError| EngineError::Runtime(format!("joining evaluated rows: {e}"));
+    let full = datafusion::arrow::compute::concat_batches(schema, all.iter().map(|(b, _)| b)).map_err(arrow)?;
+    let values = match watermark {
+        Some(_) => {
+            let arrays: Vec<&dyn Array> = all.iter().filter_map(|(_, v)| v.as_deref()).collect();
+            Some(datafusion::arrow::compute::concat(&arrays).map_err(arrow)?)
+        }
+        None => None,
+    };
+    Ok((full, values))
+}
+
+/// The Arrow type of watermark values.
+fn ms() -> DataType {
+    DataType::Timestamp(TimeUnit::Millisecond, None)
+}
+
 /// Appends the computed columns to a connector batch.
 fn with_computed(
-    batch: RecordBatch,
-    computed: &[Arc<dyn datafusion::physical_expr::PhysicalExpr>],
-    schema: &datafusion::arrow::datatypes::SchemaRef,
+    batch: &RecordBatch,
+    computed: &[Arc<dyn PhysicalExpr>],
+    schema: &SchemaRef,
 ) -> datafusion::error::Result<RecordBatch> {
     if computed.is_empty() {
-        return Ok(batch);
+        return Ok(batch.clone());
     }
     let rows = batch.num_rows();
     let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
     for expr in computed {
-        columns.push(expr.evaluate(&batch)?.into_array(rows)?);
+        columns.push(expr.evaluate(batch)?.into_array(rows)?);
     }
     Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
+}
+
+/// The watermark expression's value for every row, as epoch milliseconds.
+fn watermark_values(expr: &dyn PhysicalExpr, batch: &RecordBatch) -> datafusion::error::Result<ArrayRef> {
+    Ok(cast(&expr.evaluate(batch)?.into_array(batch.num_rows())?, &ms())?)
 }
 
 /// The hidden column that marks rows behind the watermark.
@@ -394,17 +469,15 @@ struct Marks<'a> {
 /// time of each [`CHUNK`] of rows. A row without an event time cannot be
 /// placed in any window and counts as late.
 fn mark_late(
-    expr: &dyn datafusion::physical_expr::PhysicalExpr,
+    values: &ArrayRef,
     time: usize,
     batch: &RecordBatch,
     schema: &SchemaRef,
     marks: Marks<'_>,
 ) -> datafusion::error::Result<(RecordBatch, u64, Vec<i64>)> {
     let rows = batch.num_rows();
-    let ms = DataType::Timestamp(TimeUnit::Millisecond, None);
-    let values = cast(&expr.evaluate(batch)?.into_array(rows)?, &ms)?;
     let values = values.as_primitive::<TimestampMillisecondType>();
-    let times = cast(batch.column(time), &ms)?;
+    let times = cast(batch.column(time), &ms())?;
     let times = times.as_primitive::<TimestampMillisecondType>();
     let mut late = Vec::with_capacity(rows);
     let mut count = 0;

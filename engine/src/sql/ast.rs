@@ -7,7 +7,7 @@ use datafusion::sql::sqlparser::tokenizer::Span;
 #[derive(Debug, Clone)]
 pub enum PipelineStatement {
     /// `CREATE TABLE`: a source or sink.
-    CreateTable(CreateTable),
+    CreateTable(Box<CreateTable>),
     /// `CREATE VIEW name AS SELECT ...`.
     CreateView(CreateView),
     /// `INSERT INTO sink SELECT ...`: starts a pipeline into a sink (or
@@ -17,6 +17,9 @@ pub enum PipelineStatement {
     CreateModel(CreateModel),
     /// `CREATE MONITOR`.
     CreateMonitor(CreateMonitor),
+    /// `SET 'key' = 'value'`: a setting of the whole pipeline, as in
+    /// Flink's SQL client.
+    Set(SqlOption),
 }
 
 impl PipelineStatement {
@@ -28,6 +31,7 @@ impl PipelineStatement {
             PipelineStatement::Insert(i) => i.span,
             PipelineStatement::CreateModel(m) => m.span,
             PipelineStatement::CreateMonitor(m) => m.span,
+            PipelineStatement::Set(o) => o.span,
         }
     }
 }

@@ -9,11 +9,14 @@
 //! of the AST keeps its [`Span`] so that later errors can point at it.
 
 mod ast;
+mod limits;
 mod parser;
 mod types;
 mod windows;
 
 pub use ast::{ColumnDef, ComputedColumn, CreateModel, CreateMonitor, CreateTable, CreateView, Insert, PipelineStatement, SqlOption, Watermark};
+pub use limits::Limits;
+pub(crate) use limits::{check_statements, check_text};
 pub use parser::parse_pipeline;
 pub(crate) use parser::object_name;
 pub use windows::{extract_windows, group_by_span, WindowCall, WindowFunction, PLACEHOLDER_PREFIX};

@@ -57,7 +57,7 @@ fn parse_statement(parser: &mut Parser<'_>, start: Location) -> PResult<Pipeline
         let _ = parser.parse_keywords(&[Keyword::OR, Keyword::REPLACE]);
         let _ = parser.parse_keyword(Keyword::TEMPORARY);
         if parser.parse_keyword(Keyword::TABLE) {
-            return parse_create_table(parser, start).map(PipelineStatement::CreateTable);
+            return parse_create_table(parser, start).map(|t| PipelineStatement::CreateTable(Box::new(t)));
         }
         if parser.parse_keyword(Keyword::VIEW) {
             let name = parser.parse_object_name(false).map_err(from_parser_error)?;
@@ -90,6 +90,11 @@ fn parse_statement(parser: &mut Parser<'_>, start: Location) -> PResult<Pipeline
         let span = Span::new(start, end_of(parser));
         return Ok(PipelineStatement::Insert(Insert { table, query, span }));
     }
+    if parser.parse_keyword(Keyword::SET) {
+        // Flink's SQL client form: SET 'key' = 'value'.
+        let option = parse_option(parser)?;
+        return Ok(PipelineStatement::Set(SqlOption { span: Span::new(start, end_of(parser)), ..option }));
+    }
     if let Token::Word(w) = &first.token
         && (w.keyword == Keyword::SELECT || w.keyword == Keyword::WITH)
     {
@@ -97,7 +102,7 @@ fn parse_statement(parser: &mut Parser<'_>, start: Location) -> PResult<Pipeline
             .with_help("write INSERT INTO <sink table> SELECT ..., with a sink such as 'connector' = 'stdout'"));
     }
     Err(Diagnostic::at(
-        format!("expected CREATE TABLE, CREATE VIEW, CREATE MODEL or INSERT INTO, found {}", first.token),
+        format!("expected CREATE TABLE, CREATE VIEW, CREATE MODEL, CREATE MONITOR, INSERT INTO or SET, found {}", first.token),
         first.span,
     ))
 }

@@ -1,4 +1,5 @@
-//! Window table-valued functions: `TUMBLE`, `HOP` and `SESSION` in `FROM`.
+//! Window table-valued functions: `TUMBLE`, `HOP`, `CUMULATE` and
+//! `SESSION` in `FROM`.
 //!
 //! Flink writes `FROM TABLE(TUMBLE(TABLE traffic, DESCRIPTOR(ts), INTERVAL
 //! '1' MINUTE))`; RisingWave's shorthand is `FROM TUMBLE(traffic, ts,
@@ -30,6 +31,8 @@ pub enum WindowFunction {
     Tumble,
     /// `HOP(data, time, slide, size)`.
     Hop,
+    /// `CUMULATE(data, time, step, size)`.
+    Cumulate,
     /// `SESSION(data, time, gap)`.
     Session,
     /// `LATE_ROWS(table)`: the rows of a table that arrived behind its
@@ -51,6 +54,7 @@ impl WindowFunction {
             "TUMBLE" => Some(Self::Tumble),
             "HOP" => Some(Self::Hop),
             "SESSION" => Some(Self::Session),
+            "CUMULATE" => Some(Self::Cumulate),
             "LATE_ROWS" => Some(Self::LateRows),
             "ML_PREDICT" => Some(Self::MlPredict),
             "ML_METRICS" => Some(Self::MlMetrics),
@@ -65,6 +69,7 @@ impl WindowFunction {
             Self::Tumble => "TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '1' MINUTE)",
             Self::Hop => "HOP(TABLE t, DESCRIPTOR(ts), INTERVAL '10' SECOND, INTERVAL '1' MINUTE) -- slide, then size",
             Self::Session => "SESSION(TABLE t, DESCRIPTOR(ts), INTERVAL '5' MINUTE) -- the gap",
+            Self::Cumulate => "CUMULATE(TABLE t, DESCRIPTOR(ts), INTERVAL '1' MINUTE, INTERVAL '10' MINUTE) -- step, then size",
             Self::LateRows => "LATE_ROWS(t)",
             Self::MlPredict => "ML_PREDICT(TABLE t, MODEL m, DESCRIPTOR(feature, ...))",
             Self::MlMetrics => "ML_METRICS(MODEL m)",
@@ -75,7 +80,7 @@ impl WindowFunction {
     /// How many arguments the call takes.
     fn arguments(self) -> usize {
         match self {
-            Self::Hop => 4,
+            Self::Hop | Self::Cumulate => 4,
             Self::Tumble | Self::Session | Self::MlPredict => 3,
             Self::LateRows | Self::MlMetrics | Self::MlAlerts => 1,
         }

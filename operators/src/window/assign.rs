@@ -11,8 +11,8 @@ use crate::{Operator, OperatorError, Result};
 
 /// Appends the bounds of the window(s) each row belongs to.
 ///
-/// Tumbling windows give each row one window; hopping windows repeat the row
-/// once per window; session windows give each row its own session
+/// Tumbling windows give each row one window; hopping and cumulating
+/// windows repeat the row once per window; session windows give each row its own session
 /// `[ts, ts + gap)`, which [`super::WindowAggregate`] merges per key. Rows
 /// without a time are not in any window and are dropped (the source already
 /// counts them as behind the watermark).
@@ -75,6 +75,17 @@ impl WindowAssign {
                         starts.push(start);
                         ends.push(start + size);
                         start -= slide;
+                    }
+                }
+                WindowKind::Cumulate { size, step } => {
+                    let start = t - t.rem_euclid(size);
+                    // The first end after t, then every step up to the size.
+                    let mut end = start + (t - start) / step * step + step;
+                    while end <= start + size {
+                        rows.push(i as u32);
+                        starts.push(start);
+                        ends.push(end);
+                        end += step;
                     }
                 }
                 WindowKind::Session { gap } => {

@@ -46,6 +46,16 @@ pub enum WindowKind {
         /// Distance between window starts.
         slide: i64,
     },
+    /// Flink's cumulating windows: within each window of `size`, windows
+    /// that all start at its start and end every `step` (a row at `t` is
+    /// in `[start, start + k * step)` for every end after `t`), so an
+    /// aggregate is emitted every `step`, growing until `size`.
+    Cumulate {
+        /// The largest window's length.
+        size: i64,
+        /// Distance between window ends.
+        step: i64,
+    },
     /// Per-key sessions that close after `gap` without rows.
     Session {
         /// The inactivity gap.
@@ -58,6 +68,7 @@ impl std::fmt::Display for WindowKind {
         match self {
             WindowKind::Tumble { size } => write!(f, "tumble size={}", duration(*size)),
             WindowKind::Hop { size, slide } => write!(f, "hop slide={} size={}", duration(*slide), duration(*size)),
+            WindowKind::Cumulate { size, step } => write!(f, "cumulate step={} size={}", duration(*step), duration(*size)),
             WindowKind::Session { gap } => write!(f, "session gap={}", duration(*gap)),
         }
     }

@@ -22,6 +22,9 @@ use datafusion::logical_expr::Accumulator;
 use super::aggregate::AggregateSpec;
 use crate::{OperatorError, Result};
 
+/// A key's row (for its columns) and the indices of its rows in a batch.
+type KeyRows = (Option<OwnedRow>, Vec<u32>);
+
 struct Session {
     start: i64,
     end: i64,
@@ -98,7 +101,7 @@ impl Sessions {
         aggregates: &[AggregateSpec],
     ) -> Result<()> {
         // Row indices per key, in arrival order.
-        let mut by_key: HashMap<Box<[u8]>, (Option<OwnedRow>, Vec<u32>)> = HashMap::new();
+        let mut by_key: HashMap<Box<[u8]>, KeyRows> = HashMap::new();
         match &self.converter {
             Some(converter) => {
                 let rows = converter

@@ -2,6 +2,7 @@
 -- global MLP regression of speed, trained and scored on the same stream.
 CREATE TABLE traffic WITH ('connector' = 'generator');
 CREATE TABLE out WITH ('connector' = 'stdout');
+CREATE TABLE speeds WITH ('connector' = 'stdout');
 CREATE VIEW levelled AS
   SELECT sensor_id, ts, speed, CAST(volume AS DOUBLE) AS volume, occupancy,
          CASE WHEN speed < 30 THEN 'jammed' WHEN speed < 60 THEN 'slow' ELSE 'free' END AS level
@@ -20,5 +21,5 @@ INSERT INTO level SELECT sensor_id, volume, occupancy, level FROM levelled;
 INSERT INTO speed_mlp SELECT volume, occupancy, speed FROM levelled;
 INSERT INTO out SELECT sensor_id, prediction AS level, probability
   FROM ML_PREDICT(TABLE levelled, MODEL level, DESCRIPTOR(volume, occupancy));
-INSERT INTO out SELECT sensor_id, prediction AS speed
+INSERT INTO speeds SELECT sensor_id, prediction AS speed
   FROM ML_PREDICT(TABLE levelled, MODEL speed_mlp, DESCRIPTOR(volume, occupancy));

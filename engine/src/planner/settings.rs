@@ -1,0 +1,90 @@
+//! `SET 'key' = 'value'`: settings of the whole pipeline, in the form of
+//! Flink's SQL client. Each key is checked here, at its position; an
+//! unknown key is an error with the closest known one as a hint.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use weir_connectors::SinkSpec;
+
+use super::Planner;
+use crate::diagnostic::Diagnostic;
+use crate::plan::{DeadLetterPlan, RowPolicy};
+use crate::sql::SqlOption;
+
+/// Every key `SET` takes, with what it means (for errors and docs).
+pub const KEYS: &[(&str, &str)] = &[
+    (
+        "pipeline.on-error",
+        "'skip' (default): a row whose expression fails (division by zero, a bad cast) is counted, logged and dead-lettered, and the pipeline goes on; 'fail': the first such row stops the pipeline",
+    ),
+    ("pipeline.dead-letter.table", "a sink table that receives every failed row with its error (see docs/sql.md, Errors)"),
+];
+
+/// The columns of a dead-letter table.
+pub fn dead_letter_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("failed_at", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
+        Field::new("statement", DataType::Utf8, false),
+        Field::new("operator", DataType::Utf8, false),
+        Field::new("error", DataType::Utf8, false),
+        Field::new("row", DataType::Utf8, false),
+    ]))
+}
+
+impl Planner {
+    /// Records one `SET`; the dead-letter table is resolved at the end, so
+    /// that it may be declared after the `SET`.
+    pub(super) fn set(&mut self, option: SqlOption) -> Result<(), Diagnostic> {
+        let SqlOption { key, value, span } = &option;
+        match key.as_str() {
+            "pipeline.on-error" => {
+                self.settings.on_error = match value.trim().to_ascii_lowercase().as_str() {
+                    "skip" => RowPolicy::Skip,
+                    "fail" => RowPolicy::Fail,
+                    other => {
+                        return Err(Diagnostic::at(format!("'pipeline.on-error' is 'skip' or 'fail', not '{other}'"), *span));
+                    }
+                };
+            }
+            "pipeline.dead-letter.table" => self.dead_letter = Some(option.clone()),
+            other => {
+                let known: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
+                let d = Diagnostic::at(format!("unknown setting '{other}'"), *span);
+                return Err(match weir_connectors::options::closest(other, &known) {
+                    Some(k) => d.with_help(format!("did you mean '{k}'? settings: {}", known.join(", "))),
+                    None => d.with_help(format!("settings: {}", known.join(", "))),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Resolves `'pipeline.dead-letter.table'` to its sink, once every
+    /// table is declared and every INSERT planned.
+    pub(super) fn resolve_dead_letter(&mut self) -> Result<(), Diagnostic> {
+        let Some(SqlOption { value: name, span, .. }) = self.dead_letter.clone() else { return Ok(()) };
+        let Some(table) = self.table(&name) else {
+            return Err(Diagnostic::at(format!("the dead-letter table '{name}' is not declared"), span)
+                .with_help(format!("declare it: CREATE TABLE {name} WITH ('connector' = 'file', 'path' = 'errors.json', 'format' = 'json')")));
+        };
+        if self.sinks.iter().any(|s| s.table == name) {
+            return Err(Diagnostic::at(format!("'{name}' is the dead-letter table, so no INSERT may write to it"), span)
+                .with_help("dead letters have their own columns: failed_at, statement, operator, error, row"));
+        }
+        let schema = dead_letter_schema();
+        if let Some(declared) = &table.declared {
+            let same = declared.fields().len() == schema.fields().len()
+                && declared.fields().iter().zip(schema.fields()).all(|(d, s)| d.name() == s.name() && d.data_type().equals_datatype(s.data_type()));
+            if !same {
+                return Err(Diagnostic::at(format!("the dead-letter table '{name}' must have the columns failed_at TIMESTAMP(3), statement, operator, error, row (VARCHAR)"), span)
+                    .with_help("or declare it without a column list"));
+            }
+        }
+        let mut config = table.options.clone();
+        config.remove("connector");
+        let spec: Arc<dyn SinkSpec> = weir_connectors::sink_spec(&table.connector, &config).map_err(|e| table.connector_error(e))?;
+        self.settings.dead_letter = Some(DeadLetterPlan { table: name, spec, schema });
+        Ok(())
+    }
+}
