@@ -10,8 +10,18 @@ use std::sync::{Arc, OnceLock};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
+/// libfuzzer-sys's panic hook aborts before any `catch_unwind` runs, but
+/// Weir's decoders catch panics inside arrow on purpose (`guarded` in
+/// connectors/src/decode.rs). The targets put the default hook back once: a
+/// panic that escapes Weir still aborts, in libfuzzer-sys's own catch_unwind.
+fn unwinding() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| drop(std::panic::take_hook()));
+}
+
 /// The SQL front end: parse and plan any text (nothing runs).
 pub(crate) fn sql(data: &[u8]) {
+    unwinding();
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = weir_engine::plan_pipeline(text);
     }
@@ -51,6 +61,7 @@ fn check_rows(batches: &[RecordBatch], schema: &SchemaRef) -> usize {
 /// The JSON decoder, by lines (files) and by records (Kafka messages): each
 /// record becomes one row or one failure.
 pub(crate) fn json(data: &[u8]) {
+    unwinding();
     let Some((&pick, bytes)) = data.split_first() else {
         return;
     };
@@ -101,6 +112,7 @@ fn by_records(decoder: &mut weir_connectors::decode::RecordDecoder, bytes: &[u8]
 
 /// The CSV decoder, with a header from the input's first line.
 pub(crate) fn csv(data: &[u8]) {
+    unwinding();
     let Some((&pick, bytes)) = data.split_first() else {
         return;
     };
@@ -139,6 +151,7 @@ const AVRO_SCHEMA: &str = r#"{"type": "record", "name": "reading", "fields": [
 
 /// The Avro decoder: one record per message body (bodies split at 0xFE).
 pub(crate) fn avro(data: &[u8]) {
+    unwinding();
     let target: SchemaRef = Arc::new(Schema::new(vec![
         Field::new("sensor_id", DataType::Int64, false),
         Field::new(
@@ -170,6 +183,7 @@ pub(crate) fn avro(data: &[u8]) {
 /// Kafka's metadata columns: arbitrary messages (partition, offset,
 /// timestamp, key bytes) into every metadata kind and a declared type.
 pub(crate) fn kafka_metadata(data: &[u8]) {
+    unwinding();
     use weir_connectors::KafkaMetadata;
     use weir_connectors::kafka_source::{MessageMeta, metadata_column};
     let Some((&pick, mut rest)) = data.split_first() else {
@@ -228,6 +242,7 @@ pub(crate) fn kafka_metadata(data: &[u8]) {
 /// The REST API's request handling, straight into its router: the input is
 /// a method byte, a path line, a header line and a body.
 pub(crate) fn rest(data: &[u8]) {
+    unwinding();
     use tower::ServiceExt as _;
     static RUNTIME: OnceLock<Option<(tokio::runtime::Runtime, Arc<weir_engine::serve::Server>)>> =
         OnceLock::new();

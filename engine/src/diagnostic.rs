@@ -100,8 +100,12 @@ impl Diagnostic {
         let mut end = if span.end.line == at.line && span.end.column > at.column { offset_of(span.end) } else { start };
         if end <= start {
             // Underline the word at the position.
-            end = start + text[start..].find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(text.len() - start).max(1);
-            end = end.min(text.len()).max(start);
+            // Underline the word at the position, or else its one character
+            // (whole: a multi-byte character cut in two panics the renderer;
+            // found by the REST fuzzer with U+202B).
+            let rest = &text[start..];
+            let word = rest.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(rest.len());
+            end = start + if word > 0 { word } else { rest.chars().next().map_or(0, char::len_utf8) };
         }
         let title = self.message.clone();
         let origin_text = origin.to_string();
@@ -116,7 +120,10 @@ impl Diagnostic {
             help = h.clone();
             message = message.footer(Level::Help.title(&help));
         }
-        Renderer::plain().render(message).to_string()
+        // The renderer indexes the text itself: should it ever panic on an
+        // input it mis-measures, the error still reaches the user, plainly.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Renderer::plain().render(message).to_string()))
+            .unwrap_or_else(|_| format!("error: {title}\n --> {origin}:{}:{}", at.line, at.column))
     }
 }
 
@@ -151,5 +158,15 @@ mod tests {
             "error: unknown connector 'kafak'\n --> p.sql:3:17\n  |\n2 | CREATE TABLE t WITH (\n3 |   'connector' = 'kafak'\n  |                 ^^^^^^^\n4 | );\n  |\n  = help: known: generator, file"
         );
         assert_eq!(d.to_string(), "line 3, column 17: unknown connector 'kafak' (help: known: generator, file)");
+    }
+
+    #[test]
+    fn a_position_at_a_multibyte_character_underlines_it_whole() {
+        // Found by the REST fuzzer: a right-to-left embedding (U+202B, 3
+        // bytes) where the error points; the underline ended inside it.
+        let sql = "INSERT INTO o \u{202b}ECT * FROM t";
+        let d = Diagnostic::at("expected SELECT", Span::new(Location::new(1, 15), Location::new(1, 15)));
+        let text = d.render(sql, "p.sql");
+        assert!(text.starts_with("error: expected SELECT\n --> p.sql:1:15"), "{text}");
     }
 }
