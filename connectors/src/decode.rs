@@ -293,7 +293,7 @@ impl RecordDecoder {
         let good: Vec<(usize, &[u8])> = match self.format {
             Format::Json => all
                 .into_iter()
-                .filter(|(start, record)| match serde_json::from_slice::<serde::de::IgnoredAny>(record) {
+                .filter(|(start, record)| crate::json_syntax::surely_valid(record) || match serde_json::from_slice::<serde::de::IgnoredAny>(record) {
                     Ok(_) => true,
                     Err(e) => {
                         failures.push((*start, json_syntax_message(&e)));

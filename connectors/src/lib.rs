@@ -15,6 +15,7 @@
 
 pub mod avro;
 pub mod decode;
+mod json_syntax;
 pub mod encode;
 mod error;
 pub mod file_source;
