@@ -32,27 +32,18 @@ fn walk(b: &[u8]) -> Option<()> {
     'value: loop {
         // Expecting a value at i.
         match *b.get(i)? {
-            b'{' => {
+            open @ (b'{' | b'[') => {
+                let close = if open == b'{' { b'}' } else { b']' };
                 i = ws(b, i + 1);
-                if b.get(i) == Some(&b'}') {
+                if b.get(i) == Some(&close) {
                     i += 1;
                 } else {
-                    stack.push(b'{');
+                    stack.push(open);
                     if stack.len() > MAX_DEPTH {
                         return None;
                     }
-                    i = key(b, i)?;
-                    continue 'value;
-                }
-            }
-            b'[' => {
-                i = ws(b, i + 1);
-                if b.get(i) == Some(&b']') {
-                    i += 1;
-                } else {
-                    stack.push(b'[');
-                    if stack.len() > MAX_DEPTH {
-                        return None;
+                    if open == b'{' {
+                        i = key(b, i)?;
                     }
                     continue 'value;
                 }
