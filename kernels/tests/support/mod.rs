@@ -163,6 +163,16 @@ fn activate_grad(spec: &ModelSpec, out: f64) -> f64 {
     }
 }
 
+/// How fast [`activate_grad`] moves with the output it is computed from:
+/// an error in the output carries into the slope by this much.
+fn activate_curvature(spec: &ModelSpec, out: f64) -> f64 {
+    match spec.activation {
+        Activation::Relu => 0.0,
+        Activation::Tanh => (2.0 * out).abs(),
+        Activation::Sigmoid => (1.0 - 2.0 * out).abs(),
+    }
+}
+
 impl RefModel {
     pub fn new(spec: &ModelSpec) -> Self {
         let layout = spec.layout();
@@ -225,6 +235,55 @@ impl RefModel {
         levels
     }
 
+    /// A first-order forward error analysis of `levels` (from
+    /// [`RefModel::forward`]): for each value, a bound on its `f32`
+    /// computation's error in units of the rounding (a few ulps, 1e-7).
+    /// A sum's error is that of its terms' magnitudes plus what its inputs
+    /// carry through the weights; an activation scales it by its slope; a
+    /// standardised input is as uncertain as the running mean and variance
+    /// it was divided by, `(|x| + |mean|) / sqrt(var)`, however close to 0
+    /// it came out. Also says whether a ReLU's pre-activation fell within
+    /// that error of 0, where the unit's gradient depends on the last bits.
+    fn rounding_terms(&self, spec: &ModelSpec, x: &[f32], levels: &[Vec<f64>]) -> (Vec<Vec<f64>>, bool) {
+        let inputs = (0..x.len())
+            .map(|f| {
+                let (raw, standard) = (f64::from(x[f]).abs(), levels[0][f].abs());
+                if spec.scale && self.var[f] > 0.0 { standard + (raw + self.mean[f].abs()) / self.var[f].sqrt() } else { standard }
+            })
+            .collect();
+        let mut terms: Vec<Vec<f64>> = vec![inputs];
+        let mut relu_undecided = false;
+        let last = self.layers.len() - 1;
+        for (l, layer) in self.layers.iter().enumerate() {
+            let z_terms: Vec<f64> =
+                layer.w.iter().zip(&layer.b).map(|(w, b)| b.abs() + w.iter().zip(&terms[l]).map(|(w, t)| w.abs() * t).sum::<f64>()).collect();
+            let out = &levels[l + 1];
+            let out_terms = if l < last {
+                if spec.activation == Activation::Relu {
+                    for (o, (w, b)) in layer.w.iter().zip(&layer.b).enumerate() {
+                        let z = b + w.iter().zip(&levels[l]).map(|(w, x)| w * x).sum::<f64>();
+                        relu_undecided |= z_terms[o] > 0.0 && z.abs() <= 1e-6 * z_terms[o];
+                    }
+                }
+                out.iter().zip(&z_terms).map(|(&a, t)| activate_grad(spec, a).abs() * t + a.abs()).collect()
+            } else {
+                match spec.task {
+                    Task::Regression => z_terms,
+                    Task::Binary => vec![out[0] * (1.0 - out[0]) * z_terms[0] + out[0]],
+                    // d p_c = p_c (d z_c - sum_k p_k d z_k), at most
+                    // 2 p_c (1 - p_c) max_k |d z_k|: a confident class's
+                    // probability is as certain as its logits allow.
+                    Task::Multiclass { .. } => {
+                        let widest = z_terms.iter().copied().fold(0.0, f64::max);
+                        out.iter().map(|&p| 2.0 * p * (1.0 - p) * widest + p).collect()
+                    }
+                }
+            };
+            terms.push(out_terms);
+        }
+        (terms, relu_undecided)
+    }
+
     /// How far an `f32` computation of this row's outputs may fairly
     /// stray: standardising `x` by a tiny deviation (a key's first few
     /// rows) amplifies the rounding of the running mean and variance by
@@ -271,42 +330,28 @@ impl RefModel {
             }
         }
         let levels = self.forward(spec, self.transform(spec, x));
-        // Standardising by a small deviation amplifies the rounding of the
-        // running mean and variance (see `sensitivity`): each input's term
-        // in a first-layer gradient is that much less certain.
-        let amplification: Vec<f64> = (0..x.len())
-            .map(|f| if spec.scale && self.var[f] > 0.0 { 1.0 + (f64::from(x[f]).abs() + self.mean[f].abs()) / self.var[f].sqrt() } else { 1.0 })
-            .collect();
-        // Deeper layers see the first layer's outputs, which carry it all.
-        let widest = amplification.iter().copied().fold(1.0, f64::max);
-        let amplified = |l: usize, i: usize| if l == 0 { amplification[i] } else { widest };
-        if spec.activation == Activation::Relu {
-            // ReLU's gradient jumps at 0: a pre-activation within the
-            // rounding of an f32 dot product (a few ulps of its terms'
-            // magnitude) can take either branch there.
-            for (l, layer) in self.layers.iter().enumerate().take(self.layers.len() - 1) {
-                for (w, b) in layer.w.iter().zip(&layer.b) {
-                    let z = b + w.iter().zip(&levels[l]).map(|(w, x)| w * x).sum::<f64>();
-                    let magnitude = b.abs() + w.iter().zip(&levels[l]).enumerate().map(|(i, (w, x))| (w * x).abs() * amplified(l, i)).sum::<f64>();
-                    if magnitude > 0.0 && z.abs() <= 1e-6 * magnitude {
-                        self.undecided = true;
-                    }
-                }
-            }
-        }
+        let (terms, relu_undecided) = self.rounding_terms(spec, x, &levels);
+        self.undecided |= relu_undecided;
         let y = f64::from(y);
-        // Gradients at each layer's pre-activations, from the top down.
-        let out = &levels[levels.len() - 1];
-        let mut delta: Vec<f64> = out
+        // Gradients at each layer's pre-activations, from the top down,
+        // each with its rounding terms (see `rounding_terms`): an output's
+        // error carries into `p - y`, and a hidden delta sums its layer's
+        // deltas through the weights and is scaled by the activation's
+        // slope, itself computed from a rounded output.
+        let top = levels.len() - 1;
+        let twice = if spec.task == Task::Regression { 2.0 } else { 1.0 };
+        let mut delta: Vec<(f64, f64)> = levels[top]
             .iter()
+            .zip(&terms[top])
             .enumerate()
-            .map(|(c, &p)| {
-                match spec.task {
+            .map(|(c, (&p, &t))| {
+                let d = match spec.task {
                     Task::Regression => 2.0 * (p - y),
                     Task::Binary => p - y,
                     Task::Multiclass { .. } => p - f64::from(u8::from(c as f64 == y)),
                 }
-                .clamp(-1e12, 1e12)
+                .clamp(-1e12, 1e12);
+                (d, twice * t + d.abs())
             })
             .collect();
         let mut deltas = vec![Vec::new(); self.layers.len()];
@@ -314,22 +359,35 @@ impl RefModel {
             let below = if l > 0 {
                 let a = &levels[l];
                 (0..a.len())
-                    .map(|i| self.layers[l].w.iter().zip(&delta).map(|(w, d)| w[i] * d).sum::<f64>() * activate_grad(spec, a[i]))
+                    .map(|i| {
+                        let w = self.layers[l].w.iter().map(|w| w[i]);
+                        let sum: f64 = w.clone().zip(&delta).map(|(w, (d, _))| w * d).sum();
+                        let sum_terms: f64 = w.zip(&delta).map(|(w, (_, t))| w.abs() * t).sum();
+                        let slope = activate_grad(spec, a[i]);
+                        let d = sum * slope;
+                        (d, slope.abs() * sum_terms + sum.abs() * activate_curvature(spec, a[i]) * terms[l][i] + d.abs())
+                    })
                     .collect()
             } else {
                 Vec::new()
             };
             deltas[l] = std::mem::replace(&mut delta, below);
         }
+        // A weight's gradient `d · x` inherits both factors' errors.
+        let gradient = |l: usize, o: usize, i: usize| {
+            let ((d, d_terms), x) = (deltas[l][o], levels[l][i]);
+            (d * x, d_terms * x.abs() + d.abs() * terms[l][i])
+        };
         let mut scale = 1.0;
         if spec.batch_size > 1 {
             for (l, layer) in self.layers.iter_mut().enumerate() {
-                for (o, d) in deltas[l].iter().enumerate() {
+                for (o, &(d, d_terms)) in deltas[l].iter().enumerate() {
                     layer.gb[o] += d;
-                    layer.gba[o] += d.abs();
-                    for (i, x) in levels[l].iter().enumerate() {
-                        layer.gw[o][i] += d * x;
-                        layer.gwa[o][i] += (d * x).abs() * amplified(l, i);
+                    layer.gba[o] += d_terms;
+                    for i in 0..levels[l].len() {
+                        let (g, g_terms) = gradient(l, o, i);
+                        layer.gw[o][i] += g;
+                        layer.gwa[o][i] += g_terms;
                     }
                 }
             }
@@ -349,9 +407,8 @@ impl RefModel {
         };
         let batched = spec.batch_size > 1;
         let network = self.layers.len() > 1;
-        // `g` is a gradient whose terms sum to `terms` in absolute value
-        // (amplified as above), so an f32 computation of it is off by about
-        // a few ulps (1e-7) of that. Adam
+        // `g` is a gradient whose f32 computation is off by about a few
+        // ulps (1e-7) of `terms` (see `rounding_terms`). Adam
         // divides by the gradient's running size: where that is small
         // against the rounding (a gradient that cancels, early in a key's
         // life), the step itself is undecided. Returns whether it was.
@@ -374,7 +431,7 @@ impl RefModel {
         let mut undecided = false;
         for (l, layer) in self.layers.iter_mut().enumerate() {
             for o in 0..layer.b.len() {
-                let (d, d_terms) = if batched { (layer.gb[o] * scale, layer.gba[o] * scale) } else { (deltas[l][o], deltas[l][o].abs()) };
+                let (d, d_terms) = if batched { (layer.gb[o] * scale, layer.gba[o] * scale) } else { deltas[l][o] };
                 if network {
                     undecided |= step(&mut layer.b[o], &mut layer.mb[o], &mut layer.vb[o], d, d_terms);
                 } else {
@@ -383,7 +440,7 @@ impl RefModel {
                 for i in 0..layer.w[o].len() {
                     let l2 = 2.0 * f64::from(spec.l2) * layer.w[o][i];
                     let (data, data_terms) =
-                        if batched { (layer.gw[o][i] * scale, layer.gwa[o][i] * scale) } else { (d * levels[l][i], (d * levels[l][i]).abs() * amplified(l, i)) };
+                        if batched { (layer.gw[o][i] * scale, layer.gwa[o][i] * scale) } else { gradient(l, o, i) };
                     undecided |= step(&mut layer.w[o][i], &mut layer.m[o][i], &mut layer.v[o][i], data + l2, data_terms + l2.abs());
                 }
             }
