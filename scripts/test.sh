@@ -30,7 +30,7 @@ cargo --version
 # The Kafka tests talk to a real Kafka-protocol broker, tansu (crates.io),
 # which each test starts on a free loopback port, and check what Weir wrote
 # with an independent client, Python's confluent-kafka (PyPI). Both are
-# installed once and cached outside the clone (~9 minutes for tansu).
+# installed once and cached outside the clone (about 17 minutes cold for tansu, with its crates downloaded).
 source scripts/tansu.sh
 PYTHON="${WEIR_PYTHON:-python3}"
 if ! "$PYTHON" -c 'import confluent_kafka, fastavro' 2>/dev/null; then
