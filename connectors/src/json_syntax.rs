@@ -12,9 +12,11 @@
 
 /// Whether `b` is one JSON value with optional surrounding whitespace.
 ///
-/// `true` means valid; `false` means "ask `serde_json`".
+/// `true` means valid; `false` means "ask `serde_json`". Outside strings the
+/// grammar admits only ASCII, so UTF-8 is checked only inside strings that
+/// hold a non-ASCII byte: one pass over the record, not two.
 pub(crate) fn surely_valid(b: &[u8]) -> bool {
-    std::str::from_utf8(b).is_ok() && walk(b).is_some()
+    walk(b).is_some()
 }
 
 const MAX_DEPTH: usize = 128;
@@ -27,7 +29,9 @@ fn ws(b: &[u8], mut i: usize) -> usize {
 }
 
 fn walk(b: &[u8]) -> Option<()> {
-    let mut stack: Vec<u8> = Vec::new();
+    // The open containers, innermost last: bounded, so no allocation.
+    let mut stack = [0u8; MAX_DEPTH];
+    let mut depth = 0;
     let mut i = ws(b, 0);
     'value: loop {
         // Expecting a value at i.
@@ -38,10 +42,8 @@ fn walk(b: &[u8]) -> Option<()> {
                 if b.get(i) == Some(&close) {
                     i += 1;
                 } else {
-                    stack.push(open);
-                    if stack.len() > MAX_DEPTH {
-                        return None;
-                    }
+                    *stack.get_mut(depth)? = open;
+                    depth += 1;
                     if open == b'{' {
                         i = key(b, i)?;
                     }
@@ -58,7 +60,7 @@ fn walk(b: &[u8]) -> Option<()> {
         // A value ended at i: close containers or go on to the next value.
         loop {
             i = ws(b, i);
-            match (stack.last(), b.get(i)) {
+            match (depth.checked_sub(1).map(|top| stack[top]), b.get(i)) {
                 (None, None) => return Some(()),
                 (None, Some(_)) => return None,
                 (Some(b'{'), Some(b',')) => {
@@ -70,7 +72,7 @@ fn walk(b: &[u8]) -> Option<()> {
                     continue 'value;
                 }
                 (Some(b'{'), Some(b'}')) | (Some(b'['), Some(b']')) => {
-                    stack.pop();
+                    depth -= 1;
                     i += 1;
                 }
                 _ => return None,
@@ -93,9 +95,10 @@ fn key(b: &[u8], i: usize) -> Option<usize> {
 
 fn string(b: &[u8], mut i: usize) -> Option<usize> {
     i += 1;
+    let (start, mut ascii) = (i, true);
     loop {
         match *b.get(i)? {
-            b'"' => return Some(i + 1),
+            b'"' => return (ascii || std::str::from_utf8(&b[start..i]).is_ok()).then_some(i + 1),
             b'\\' => match *b.get(i + 1)? {
                 b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => i += 2,
                 b'u' => {
@@ -112,7 +115,10 @@ fn string(b: &[u8], mut i: usize) -> Option<usize> {
                 _ => return None,
             },
             0x00..=0x1f => return None,
-            _ => i += 1,
+            c => {
+                ascii &= c.is_ascii();
+                i += 1;
+            }
         }
     }
 }

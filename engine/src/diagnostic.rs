@@ -99,7 +99,6 @@ impl Diagnostic {
         let start = offset_of(at);
         let mut end = if span.end.line == at.line && span.end.column > at.column { offset_of(span.end) } else { start };
         if end <= start {
-            // Underline the word at the position.
             // Underline the word at the position, or else its one character
             // (whole: a multi-byte character cut in two panics the renderer;
             // found by the REST fuzzer with U+202B).
