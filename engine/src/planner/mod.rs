@@ -28,7 +28,7 @@ use datafusion::sql::sqlparser::tokenizer::{Location, Span};
 use weir_connectors::{ConnectorError, SinkSpec};
 
 use crate::diagnostic::Diagnostic;
-use crate::plan::{type_name, ComputedPlan, Node, Pipeline, SinkPlan, SourcePlan, SourceRows, WatermarkPlan};
+use crate::plan::{self, type_name, ComputedPlan, Node, Pipeline, SinkPlan, SourcePlan, SourceRows, WatermarkPlan};
 use crate::sql::{self, CreateTable, Insert, PipelineStatement, SqlOption};
 
 mod models;
@@ -604,7 +604,7 @@ impl Planner {
                         .map(|(i, f)| Arc::new(Column::new(f.name(), *i)) as Arc<dyn PhysicalExpr>)
                         .collect();
                     let texts = schema.fields().iter().map(|f| f.name().clone()).collect();
-                    node = Node::Project { input: Box::new(node), exprs, texts, schema };
+                    node = Node::new(plan::Project { exprs, texts, schema }, vec![node]);
                 }
                 if let Some(predicate) = scan.filters.iter().cloned().reduce(Expr::and) {
                     node = self.filter(node, predicate, &scan.projected_schema, &state)?;
@@ -624,7 +624,8 @@ impl Planner {
                     return Err(Diagnostic::at(why, statement));
                 }
                 let schema = Arc::new(scan.projected_schema.as_arrow().clone());
-                let mut node = Node::Source { table: name, projection: scan.projection.clone(), schema, rows: SourceRows::All };
+                let scan_op = plan::Scan { table: name, projection: scan.projection.clone(), schema, rows: SourceRows::All };
+                let mut node = Node::new(scan_op, Vec::new());
                 if let Some(predicate) = scan.filters.iter().cloned().reduce(Expr::and) {
                     node = self.filter(node, predicate, &scan.projected_schema, &state)?;
                 }
@@ -639,7 +640,7 @@ impl Planner {
                     texts.push(display_expr(e));
                     exprs.push(state.create_physical_expr(e.clone(), in_schema).map_err(from_datafusion)?);
                 }
-                Ok(Node::Project { input: Box::new(input), exprs, texts, schema: Arc::new(p.schema.as_arrow().clone()) })
+                Ok(Node::new(plan::Project { exprs, texts, schema: Arc::new(p.schema.as_arrow().clone()) }, vec![input]))
             }
             LogicalPlan::Filter(f) => {
                 let input = self.lower(&f.input, statement)?;
@@ -647,11 +648,11 @@ impl Planner {
             }
             LogicalPlan::Union(u) => {
                 let inputs = u.inputs.iter().map(|i| self.lower(i, statement)).collect::<Result<Vec<_>, _>>()?;
-                Ok(Node::Union { inputs, schema: Arc::new(u.schema.as_arrow().clone()) })
+                Ok(Node::new(plan::Union { schema: Arc::new(u.schema.as_arrow().clone()) }, inputs))
             }
             LogicalPlan::SubqueryAlias(a) => self.lower(&a.input, statement),
             LogicalPlan::EmptyRelation(e) if !e.produce_one_row => {
-                Ok(Node::Empty { schema: Arc::new(e.schema.as_arrow().clone()) })
+                Ok(Node::new(plan::Empty { schema: Arc::new(e.schema.as_arrow().clone()) }, Vec::new()))
             }
             LogicalPlan::EmptyRelation(_) | LogicalPlan::Values(_) => unsupported(
                 "a query without a FROM table has no stream to read",
@@ -685,7 +686,7 @@ impl Planner {
     ) -> Result<Node, Diagnostic> {
         let text = display_expr(&predicate);
         let predicate = state.create_physical_expr(predicate, schema).map_err(from_datafusion)?;
-        Ok(Node::Filter { input: Box::new(input), predicate, text })
+        Ok(Node::new(plan::Filter { predicate, text }, vec![input]))
     }
 }
 

@@ -22,7 +22,7 @@ use weir_operators::{ModelDriftSpec, OnDrift};
 
 use super::{Planner, from_datafusion};
 use crate::diagnostic::Diagnostic;
-use crate::plan::{ModelPlan, Node, SinkPlan, SourceRows, type_name};
+use crate::plan::{self, ModelPlan, Node, SinkPlan, SourceRows, type_name};
 use crate::sql::{self, CreateModel, Insert, SqlOption, WindowCall};
 
 /// Every option of `CREATE MODEL ... WITH (...)`, with what it takes.
@@ -380,15 +380,8 @@ impl Planner {
                         })
                 })
         });
-        let input = Node::Train {
-            input: Box::new(input),
-            model: name.clone(),
-            key,
-            features,
-            label,
-            time,
-            schema: weir_operators::model::metrics_schema(),
-        };
+        let train = plan::Train { model: name.clone(), key, features, label, time, schema: weir_operators::model::metrics_schema() };
+        let input = Node::new(train, vec![input]);
         let spec = weir_connectors::sink_spec("blackhole", &BTreeMap::new()).map_err(|e| Diagnostic::new(e.to_string()))?;
         let schema = input.schema();
         if let Some(m) = self.models.iter_mut().find(|m| m.plan.name == name) {
@@ -472,7 +465,7 @@ impl Planner {
         }
         self.windows.insert(
             call.placeholder,
-            Node::Predict { input: Box::new(input), model: model.name, key, features, schema: scored },
+            Node::new(plan::Predict { model: model.name, key, features, schema: scored }, vec![input]),
         );
         Ok(())
     }
@@ -559,14 +552,14 @@ impl Planner {
             .register_table(call.placeholder.as_str(), Arc::new(EmptyTable::new(Arc::clone(&schema))))
             .map_err(from_datafusion)?;
         self.metrics_reads.push((model.value.clone(), model.span, function));
-        self.windows.insert(call.placeholder, Node::Metrics { model: model.value, alerts, schema });
+        self.windows.insert(call.placeholder, Node::new(plan::Metrics { model: model.value, alerts, schema }, Vec::new()));
         Ok(())
     }
 
     /// Every `ML_METRICS(MODEL m)` needs an `INSERT INTO m` in the pipeline.
     pub(super) fn check_metrics_reads(&self) -> Result<(), Diagnostic> {
         for (model, span, function) in &self.metrics_reads {
-            let trained = self.sinks.iter().any(|s| matches!(&s.input, Node::Train { model: m, .. } if m == model));
+            let trained = self.sinks.iter().any(|s| s.trains() == Some(model.as_str()));
             if !trained {
                 return Err(Diagnostic::at(format!("{function} reads the training of '{model}', but nothing trains it"), *span)
                     .with_help(format!("add INSERT INTO {model} SELECT ... to the pipeline")));
@@ -604,7 +597,7 @@ impl Planner {
             let Some(source) = &table.source else {
                 return Err(Diagnostic::at(format!("'{name}' can only be written to"), at));
             };
-            return Ok(Node::Source { table: name.to_string(), projection: None, schema: Arc::clone(&source.schema), rows: SourceRows::All });
+            return Ok(plan::Scan::node(name, Arc::clone(&source.schema), SourceRows::All));
         }
         match self.view_plans.get(name) {
             Some(plan) => self.lower(plan, statement),

@@ -19,7 +19,7 @@ use weir_operators::drift::{DetectorSpec, Mode, MonitorSpec, ReferenceSpec, Wind
 
 use super::{Planner, from_datafusion};
 use crate::diagnostic::Diagnostic;
-use crate::plan::{Node, type_name};
+use crate::plan::{self, Node, type_name};
 use crate::sql::{self, CreateMonitor};
 
 /// Every option of `CREATE MONITOR ... WITH (...)`: (name, the methods it
@@ -198,7 +198,7 @@ impl Planner {
         }
         let alerts = alerts_schema();
         self.ctx.register_table(name.as_str(), Arc::new(EmptyTable::new(Arc::clone(&alerts)))).map_err(from_datafusion)?;
-        self.windows.insert(name.clone(), Node::Monitor { input: Box::new(input), monitor: name, spec, key, columns, time, schema: alerts });
+        self.windows.insert(name.clone(), Node::new(plan::Monitor { monitor: name, spec, key, columns, time, schema: alerts }, vec![input]));
         Ok(())
     }
 }

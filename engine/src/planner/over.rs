@@ -21,7 +21,7 @@ use weir_operators::{OverFrame, OverFunction};
 use super::windows::on_time;
 use super::{display_expr, from_datafusion, Planner};
 use crate::diagnostic::Diagnostic;
-use crate::plan::Node;
+use crate::plan::{self, Node};
 
 impl Planner {
     /// Lowers a `Window` plan (the `OVER` functions of one SELECT).
@@ -121,15 +121,8 @@ impl Planner {
             keys.push(state.create_physical_expr(p.clone(), in_df).map_err(from_datafusion)?);
             key_texts.push(display_expr(p));
         }
-        Ok(Node::Over {
-            input: Box::new(input),
-            keys,
-            key_texts,
-            time,
-            functions,
-            texts,
-            schema: Arc::new(window.schema.as_arrow().clone()),
-        })
+        let over = plan::Over { keys, key_texts, time, functions, texts, schema: Arc::new(window.schema.as_arrow().clone()) };
+        Ok(Node::new(over, vec![input]))
     }
 
     fn lag(&self, args: &[Expr], schema: &datafusion::common::DFSchema, text: &str, at: Span) -> Result<OverFunction, Diagnostic> {

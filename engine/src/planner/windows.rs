@@ -2,10 +2,10 @@
 //! windowed `GROUP BY`, and the watermarks they rely on.
 //!
 //! A window call becomes a placeholder table (see [`crate::sql`]) whose scan
-//! lowers to a [`Node::WindowAssign`] over the windowed table or view, reading
+//! lowers to a [`plan::WindowAssign`] over the windowed table or view, reading
 //! only the rows ahead of the watermark. An `Aggregate` whose `GROUP BY`
 //! holds both `window_start` and `window_end` of one such window lowers to a
-//! [`Node::WindowAggregate`] with DataFusion's own aggregate expressions; any
+//! [`plan::WindowAggregate`] with DataFusion's own aggregate expressions; any
 //! other aggregate over a stream is rejected, because it could never emit.
 //!
 //! Windows need event time: the time column must trace back, through plain
@@ -28,7 +28,7 @@ use weir_operators::window::{AggregateSpec, GroupColumn, WindowKind};
 
 use super::{display_expr, from_datafusion, Planner};
 use crate::diagnostic::Diagnostic;
-use crate::plan::{Node, SourceRows, WatermarkPlan};
+use crate::plan::{self, Node, SourceRows, WatermarkPlan};
 use crate::sql::{self, WindowCall, WindowFunction};
 
 /// The out-of-orderness a table without a `WATERMARK` clause tolerates.
@@ -65,7 +65,7 @@ impl Planner {
                     call.input.span(),
                 ));
             };
-            Node::Source { table: name.clone(), projection: None, schema: Arc::clone(&source.schema), rows: SourceRows::OnTime }
+            plan::Scan::node(&name, Arc::clone(&source.schema), SourceRows::OnTime)
         } else if let Some(plan) = self.view_plans.get(&name) {
             on_time(self.lower(plan, call.span)?)
         } else {
@@ -151,7 +151,7 @@ impl Planner {
             .register_table(call.placeholder.as_str(), Arc::new(EmptyTable::new(Arc::clone(&windowed))))
             .map_err(from_datafusion)?;
         self.windows
-            .insert(call.placeholder, Node::WindowAssign { input: Box::new(input), kind, time, schema: windowed });
+            .insert(call.placeholder, Node::new(plan::WindowAssign { kind, time, schema: windowed }, vec![input]));
         Ok(())
     }
 
@@ -175,7 +175,7 @@ impl Planner {
             .map_err(from_datafusion)?;
         self.windows.insert(
             call.placeholder,
-            Node::Source { table: name.to_string(), projection: None, schema, rows: SourceRows::Late },
+            plan::Scan::node(name, schema, SourceRows::Late),
         );
         Ok(())
     }
@@ -183,32 +183,20 @@ impl Planner {
     /// The tables and columns column `index` of `node` is a plain copy of,
     /// or `None` when it is computed somewhere on the way.
     pub(super) fn time_origins(&self, node: &Node, index: usize) -> Option<Vec<(String, String)>> {
-        match node {
-            Node::Source { table, projection, .. } => {
-                let source = self.table(table)?.source.as_ref()?;
-                let column = projection.as_ref().map_or(Some(index), |p| p.get(index).copied())?;
-                Some(vec![(table.clone(), source.schema.fields().get(column)?.name().clone())])
-            }
-            Node::Project { input, exprs, .. } => {
-                let column = exprs.get(index)?.downcast_ref::<Column>()?;
-                self.time_origins(input, column.index())
-            }
-            Node::Filter { input, .. } => self.time_origins(input, index),
-            Node::WindowAssign { input, .. } => {
-                (index < input.schema().fields().len()).then(|| self.time_origins(input, index)).flatten()
-            }
-            Node::Union { inputs, .. } => {
-                let mut all = Vec::new();
-                for input in inputs {
-                    all.extend(self.time_origins(input, index)?);
-                }
-                Some(all)
-            }
-            Node::Over { input, .. } | Node::Predict { input, .. } => {
-                (index < input.schema().fields().len()).then(|| self.time_origins(input, index)).flatten()
-            }
-            Node::WindowAggregate { .. } | Node::Train { .. } | Node::Metrics { .. } | Node::Monitor { .. } | Node::Empty { .. } => None,
+        if let Some(scan) = node.op::<plan::Scan>() {
+            let source = self.table(&scan.table)?.source.as_ref()?;
+            let column = scan.projection.as_ref().map_or(Some(index), |p| p.get(index).copied())?;
+            return Some(vec![(scan.table.clone(), source.schema.fields().get(column)?.name().clone())]);
         }
+        let copies = node.copies(index);
+        if copies.is_empty() {
+            return None;
+        }
+        let mut all = Vec::new();
+        for (input, column) in copies {
+            all.extend(self.time_origins(node.inputs().get(input)?, column)?);
+        }
+        Some(all)
     }
 
     /// Like [`Self::ensure_watermark`] while lowering: a table without a
@@ -368,8 +356,7 @@ impl Planner {
             aggregates.push(AggregateSpec { expr: lowered.aggregate, filter: lowered.filter });
             aggregate_texts.push(display_expr(e));
         }
-        Ok(Node::WindowAggregate {
-            input: Box::new(input),
+        let op = plan::WindowAggregate {
             kind,
             start,
             end,
@@ -379,44 +366,44 @@ impl Planner {
             aggregates,
             aggregate_texts,
             schema: Arc::new(aggregate.schema.as_arrow().clone()),
-        })
+        };
+        Ok(Node::new(op, vec![input]))
     }
+}
+
+/// Whether `node` works row by row on its inputs' columns (a projection, a
+/// filter, a union): what a window placeholder may look through.
+fn row_wise(node: &Node) -> bool {
+    node.op::<plan::Project>().is_some() || node.op::<plan::Filter>().is_some() || node.op::<plan::Union>().is_some()
 }
 
 /// Marks every scan under `node` as reading only rows ahead of the watermark.
 pub(super) fn on_time(node: Node) -> Node {
-    match node {
-        Node::Source { table, projection, schema, .. } => Node::Source { table, projection, schema, rows: SourceRows::OnTime },
-        Node::Project { input, exprs, texts, schema } => Node::Project { input: Box::new(on_time(*input)), exprs, texts, schema },
-        Node::Filter { input, predicate, text } => Node::Filter { input: Box::new(on_time(*input)), predicate, text },
-        Node::Union { inputs, schema } => Node::Union { inputs: inputs.into_iter().map(on_time).collect(), schema },
-        other => other,
+    if let Some(scan) = node.op::<plan::Scan>() {
+        return Node::new(plan::Scan { rows: SourceRows::OnTime, ..scan.clone() }, Vec::new());
     }
+    if row_wise(&node) {
+        let inputs = node.inputs().iter().cloned().map(on_time).collect();
+        return node.with_inputs(inputs);
+    }
+    node
 }
 
 /// Whether column `index` of `node` is the `window_start` (true) or
 /// `window_end` (false) of a window function, and which window.
 fn window_column(node: &Node, index: usize) -> Option<(WindowKind, bool)> {
-    match node {
-        Node::Project { input, exprs, .. } => {
-            let column = exprs.get(index)?.downcast_ref::<Column>()?;
-            window_column(input, column.index())
-        }
-        Node::Filter { input, .. } => window_column(input, index),
-        Node::WindowAssign { kind, schema, .. } => {
-            let n = schema.fields().len();
-            (index + 2 == n).then_some((*kind, true)).or((index + 1 == n).then_some((*kind, false)))
-        }
-        _ => None,
+    if let Some(project) = node.op::<plan::Project>() {
+        let column = project.exprs.get(index)?.downcast_ref::<Column>()?;
+        return window_column(node.inputs().first()?, column.index());
     }
+    if node.op::<plan::Filter>().is_some() {
+        return window_column(node.inputs().first()?, index);
+    }
+    let window = node.op::<plan::WindowAssign>()?;
+    let n = window.schema.fields().len();
+    (index + 2 == n).then_some((window.kind, true)).or((index + 1 == n).then_some((window.kind, false)))
 }
 
 fn has_window(node: &Node) -> bool {
-    match node {
-        Node::WindowAssign { .. } => true,
-        Node::Project { input, .. } | Node::Filter { input, .. } => has_window(input),
-        Node::Union { inputs, .. } => inputs.iter().any(has_window),
-        _ => false,
-    }
+    node.op::<plan::WindowAssign>().is_some() || (row_wise(node) && node.inputs().iter().any(has_window))
 }
-

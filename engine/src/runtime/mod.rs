@@ -16,6 +16,7 @@
 //! stop flag is raised (Ctrl-C, or an error anywhere): sources then drop
 //! their capabilities, frontiers empty, and each sink flushes exactly once.
 
+mod build;
 mod clock;
 mod failed;
 mod flow;
@@ -23,7 +24,6 @@ mod instrument;
 mod keyed;
 mod models;
 pub(crate) mod snapshots;
-mod operators;
 mod progress;
 mod shared;
 mod sinks;
@@ -42,6 +42,8 @@ use crate::{EngineError, Result};
 
 pub use shared::{ModelReport, RunReport};
 use shared::Shared;
+pub(crate) use build::Build;
+pub(crate) use sources::LATE_COLUMN;
 
 /// How to run a pipeline.
 #[derive(Debug, Clone)]
@@ -73,7 +75,8 @@ impl RunOptions {
     }
 }
 
-type BatchStream<'s> = Stream<'s, u64, Vec<Batch>>;
+/// The batches flowing between two operators of a worker.
+pub(crate) type BatchStream<'s> = Stream<'s, u64, Vec<Batch>>;
 
 /// Runs the pipeline until its inputs end or `options.stop` is raised.
 ///
@@ -104,7 +107,7 @@ pub fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunReport> {
         let split = weir_connectors::Split { worker: index, workers: peers };
         let models = models::open(&p, index, peers, &s);
         worker.dataflow::<u64, _, _>(|scope| {
-            let mut streams: HashMap<&str, (BatchStream<'_>, bool)> = HashMap::new();
+            let mut streams: build::Sources<'_> = HashMap::new();
             for source in &p.sources {
                 let stream = sources::source(scope, source, split, Arc::clone(&s));
                 streams.insert(source.table.as_str(), (stream, source.watermark.is_some()));
@@ -117,7 +120,8 @@ pub fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunReport> {
             // One writer per sink table, fed by every INSERT into it.
             let mut by_table: Vec<(&str, sinks::Inserts<'_, '_>)> = Vec::new();
             for (i, sink) in order {
-                let stream = operators::build(scope, &sink.input, &streams, &models, &trained, i, split.workers, Arc::clone(&s));
+                let build = Build { scope, sources: &streams, models: &models, trained: &trained, sink: i, workers: split.workers, shared: &s };
+                let stream = sink.input.build(&build);
                 if let Some(model) = sink.trains() {
                     trained.insert(model.to_string(), stream.clone());
                 }

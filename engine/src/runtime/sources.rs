@@ -447,7 +447,7 @@ fn watermark_values(expr: &dyn PhysicalExpr, batch: &RecordBatch) -> datafusion:
 }
 
 /// The hidden column that marks rows behind the watermark.
-pub(super) const LATE_COLUMN: &str = "__weir_late";
+pub(crate) const LATE_COLUMN: &str = "__weir_late";
 
 /// A table's schema with the hidden [`LATE_COLUMN`] appended.
 pub(super) fn with_late_column(schema: &SchemaRef) -> SchemaRef {
