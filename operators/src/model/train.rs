@@ -1,0 +1,247 @@
+//! `Train`: test-then-train on labelled rows (`INSERT INTO model`).
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::array::UInt32Array;
+use datafusion::arrow::compute::kernels::boolean::not;
+use datafusion::arrow::compute::{cast, concat_batches, filter_record_batch, take};
+use datafusion::arrow::datatypes::{DataType, TimeUnit, TimestampMillisecondType};
+use weir_kernels::Task;
+
+use crate::error::{OperatorError, Result};
+use crate::operator::Operator;
+
+use super::{complete, feature_columns, KeyMetrics, lock, metrics_schema, ModelState, Prequential, push_row, SharedModel};
+
+/// Rows learned between two looks of an adapting model's drift detector
+/// (see [`crate::model_drift`]).
+const DRIFT_CHUNK: usize = 64;
+
+/// Learns from labelled rows: the operator behind `INSERT INTO model`.
+/// It emits nothing; its effect is on the shared model.
+#[derive(Debug)]
+pub struct Train {
+    model: SharedModel,
+    key: Option<usize>,
+    features: Vec<usize>,
+    label: usize,
+    /// The event-time column: with one, rows wait until the watermark
+    /// passes them and are learned in event-time order.
+    time: Option<usize>,
+    /// Rows waiting for the watermark.
+    pending: Vec<RecordBatch>,
+    /// The last watermark heard.
+    watermark: i64,
+    keys: Vec<u32>,
+    rows: Vec<f32>,
+    labels: Vec<f32>,
+    /// Event times of the rows learned, for alerts: the rows' own, or
+    /// without a time column the watermark when they were learned.
+    times: Vec<Option<i64>>,
+    out: Vec<f32>,
+}
+
+impl Train {
+    /// Trains `model` on column `label` from the `features` columns, per
+    /// value of column `key` (or one global model).
+    pub fn new(model: SharedModel, key: Option<usize>, features: Vec<usize>, label: usize) -> Self {
+        Self {
+            model,
+            key,
+            features,
+            label,
+            time: None,
+            pending: Vec::new(),
+            watermark: i64::MIN,
+            keys: Vec::new(),
+            rows: Vec::new(),
+            labels: Vec::new(),
+            times: Vec::new(),
+            out: Vec::new(),
+        }
+    }
+
+    /// Learns in event-time order of column `time`: rows wait until the
+    /// watermark passes them, then are learned sorted by time (ties in
+    /// arrival order).
+    pub fn in_event_time_order(mut self, time: usize) -> Self {
+        self.time = Some(time);
+        self
+    }
+
+    /// Learns the pending rows at or before `watermark` (all of them with
+    /// `None`), in event-time order.
+    fn release(&mut self, watermark: Option<i64>, out: &mut Vec<RecordBatch>) -> Result<()> {
+        let (Some(time), Some(first)) = (self.time, self.pending.first()) else { return Ok(()) };
+        let arrow = |source| OperatorError::Arrow { operator: "train".into(), source };
+        let all = concat_batches(&first.schema(), &self.pending).map_err(arrow)?;
+        self.pending.clear();
+        let ms = cast(all.column(time), &DataType::Timestamp(TimeUnit::Millisecond, None)).map_err(arrow)?;
+        let ms = ms.as_primitive::<TimestampMillisecondType>();
+        // NULL times are learned at once, first: they can never be ordered.
+        let ready: BooleanArray = ms.iter().map(|t| Some(match (t, watermark) {
+            (Some(t), Some(w)) => t <= w,
+            _ => true,
+        })).collect();
+        let (now, later) = (filter_record_batch(&all, &ready).map_err(arrow)?, filter_record_batch(&all, &not(&ready).map_err(arrow)?).map_err(arrow)?);
+        if later.num_rows() > 0 {
+            self.pending.push(later);
+        }
+        if now.num_rows() == 0 {
+            return Ok(());
+        }
+        let order: UInt32Array = {
+            let times = cast(now.column(time), &DataType::Timestamp(TimeUnit::Millisecond, None)).map_err(arrow)?;
+            let times = times.as_primitive::<TimestampMillisecondType>();
+            let mut idx: Vec<u32> = (0..now.num_rows() as u32).collect();
+            idx.sort_by_key(|&i| times.is_valid(i as usize).then(|| times.value(i as usize)));
+            idx.into()
+        };
+        let columns = now.columns().iter().map(|c| take(c, &order, None)).collect::<std::result::Result<Vec<_>, _>>().map_err(arrow)?;
+        let sorted = RecordBatch::try_new(now.schema(), columns).map_err(arrow)?;
+        self.learn(sorted, out)
+    }
+
+    /// Test-then-train on every row of `batch`, in its order.
+    fn learn(&mut self, batch: RecordBatch, out: &mut Vec<RecordBatch>) -> Result<()> {
+        let model = Arc::clone(&self.model);
+        let mut state = lock(&model);
+        let n = batch.num_rows();
+        let indices = state.key_indices(self.key.map(|k| batch.column(k)), n)?;
+        let columns = feature_columns(&batch, &self.features, &state)?;
+        let labels = state.labels(batch.column(self.label))?;
+        self.keys.clear();
+        self.rows.clear();
+        self.labels.clear();
+        self.times.clear();
+        let times = match (self.time, &state.drift) {
+            (Some(t), Some(_)) => Some(cast(batch.column(t), &DataType::Timestamp(TimeUnit::Millisecond, None)).map_err(|e| state.arrow(e))?),
+            _ => None,
+        };
+        let times = times.as_ref().map(|t| t.as_primitive::<TimestampMillisecondType>());
+        for (r, key) in indices.iter().enumerate() {
+            match (key, labels[r]) {
+                (Some(k), Some(y)) if complete(&columns, r) => {
+                    self.keys.push(*k);
+                    push_row(&columns, r, &mut self.rows);
+                    self.labels.push(y);
+                    match times {
+                        Some(t) => self.times.push(t.is_valid(r).then(|| t.value(r))),
+                        // Without an event-time column, the watermark the row
+                        // was learned at: its event time is no earlier.
+                        None if state.drift.is_some() => self.times.push((self.watermark > 0).then_some(self.watermark)),
+                        None => {}
+                    }
+                }
+                _ => state.metrics.skipped += 1,
+            }
+        }
+        self.out.resize(self.keys.len() * state.bank.spec().n_outputs(), 0.0);
+        let task = state.bank.spec().task;
+        let (f, o, n) = (state.bank.spec().n_features, task.n_outputs(), self.keys.len());
+        let state = &mut *state;
+        // With adaptation, rows are learned in chunks so that a key's reset
+        // or swap takes effect within DRIFT_CHUNK rows of its detection.
+        let chunk = match &state.drift {
+            Some(d) if d.adapts() => DRIFT_CHUNK,
+            _ => n.max(1),
+        };
+        for start in (0..n).step_by(chunk) {
+            let end = (start + chunk).min(n);
+            let (keys, labels) = (&self.keys[start..end], &self.labels[start..end]);
+            let (rows, outputs) = (&self.rows[start * f..end * f], &mut self.out[start * o..end * o]);
+            let started = std::time::Instant::now();
+            state.bank.learn(keys, rows, labels, outputs).map_err(|source| OperatorError::Model { model: state.name.clone(), source })?;
+            state.kernel_time(true, started.elapsed().as_secs_f64());
+            if let Some(drift) = &mut state.drift {
+                let times = self.times.get(start..end).unwrap_or_default();
+                drift
+                    .observe(state.bank.as_mut(), keys, rows, labels, outputs, &state.names, times)
+                    .map_err(|source| OperatorError::Model { model: state.name.clone(), source })?;
+            }
+        }
+        let metrics = self.metrics_batch(state, task)?;
+        let mut learned = Prequential::default();
+        for (p, &y) in self.out.chunks(o).zip(&self.labels) {
+            learned.add(task, p, y);
+        }
+        state.metrics.merge(&learned);
+        state.recent.add(learned);
+        out.extend(metrics);
+        if let Some(drift) = &mut state.drift {
+            let method = drift.method();
+            out.extend(drift.alerts.batch(&state.name, Some(&state.name), method)?);
+        }
+        Ok(())
+    }
+
+    /// One [`metrics_schema`] row per key that this batch trained.
+    fn metrics_batch(&self, state: &mut ModelState, task: Task) -> Result<Option<RecordBatch>> {
+        let mut touched: Vec<u32> = Vec::new();
+        if state.per_key.len() < state.bank.n_keys() {
+            state.per_key.resize(state.bank.n_keys(), KeyMetrics::default());
+        }
+        for ((&k, p), &y) in self.keys.iter().zip(self.out.chunks(task.n_outputs())).zip(&self.labels) {
+            let m = &mut state.per_key[k as usize];
+            if m.batch_mark != state.metrics.rows + 1 {
+                m.batch_mark = state.metrics.rows + 1;
+                touched.push(k);
+            }
+            m.add(task, p, y);
+        }
+        if touched.is_empty() {
+            return Ok(None);
+        }
+        let name = state.name.clone();
+        let key_name = |k: u32| state.names.get(k as usize).cloned().flatten();
+        let metric = |f: &dyn Fn(&KeyMetrics) -> Option<f64>| -> ArrayRef {
+            Arc::new(touched.iter().map(|&k| f(&state.per_key[k as usize])).collect::<Float64Array>())
+        };
+        let classification = task.is_classification();
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from_iter_values(touched.iter().map(|_| name.as_str()))),
+            Arc::new(touched.iter().map(|&k| key_name(k)).collect::<StringArray>()),
+            Arc::new(touched.iter().map(|&k| state.per_key[k as usize].total.rows as i64).collect::<Int64Array>()),
+            metric(&|m| m.total.accuracy().filter(|_| classification)),
+            metric(&|m| m.total.log_loss().filter(|_| classification)),
+            metric(&|m| m.total.mae()),
+            metric(&|m| m.total.rmse()),
+            metric(&|m| m.recent.accuracy.filter(|_| classification)),
+            metric(&|m| m.recent.log_loss.filter(|_| classification)),
+            metric(&|m| m.recent.abs_error),
+            metric(&|m| m.recent.sq_error.map(f64::sqrt)),
+        ];
+        RecordBatch::try_new(metrics_schema(), columns)
+            .map(Some)
+            .map_err(|source| OperatorError::Arrow { operator: "train".into(), source })
+    }
+}
+
+impl Operator for Train {
+    fn name(&self) -> &str {
+        "train"
+    }
+
+    fn process(&mut self, batch: RecordBatch, out: &mut Vec<RecordBatch>) -> Result<()> {
+        if self.time.is_some() {
+            self.pending.push(batch);
+            return Ok(());
+        }
+        self.learn(batch, out)
+    }
+
+    fn on_watermark(&mut self, watermark: i64, out: &mut Vec<RecordBatch>) -> Result<()> {
+        self.watermark = self.watermark.max(watermark);
+        self.release(Some(watermark), out)
+    }
+
+    fn finish(&mut self, out: &mut Vec<RecordBatch>) -> Result<()> {
+        self.release(None, out)
+    }
+
+    fn retained(&self) -> Option<i64> {
+        // Rows wait for the watermark to pass them (they arrived ahead of it).
+        (!self.pending.is_empty()).then(|| self.watermark.saturating_add(1))
+    }
+}
