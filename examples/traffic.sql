@@ -3,10 +3,10 @@
 --
 -- 50 road sensors report speed, volume and occupancy; the stream arrives up
 -- to 2 s out of order, as real sensor streams do. Whether a road was really
--- congested is only known later: here the label of a reading arrives with
--- the sensor's next reading, so the model learns each reading's features
--- when its label comes in (LAG pairs them), while every reading is scored
--- at once by the model as it is at that moment. At reading 12,000 (minute
+-- congested is only known later: each reading's label arrives on a second
+-- stream 2.5 to 5 s after it, so the model learns each reading's features
+-- when its label comes in (an interval join pairs them, as in production),
+-- while every reading is scored at once by the model as it is then. At reading 12,000 (minute
 -- 4 of event time) road works begin: free-flow speeds drop 25% and demand
 -- rises, and a drift monitor prints an alert when the watermark closes
 -- that minute. Runs for about 20 seconds (20,000 events at 1,000/s);
@@ -30,6 +30,26 @@ CREATE TABLE traffic (
   'drift_at' = '12000'
 );
 
+-- The ground truth, known later: one label per reading, 2.5 to 5 s after
+-- it in event time (the same generator settings give the same readings).
+CREATE TABLE labels (
+  sensor_id BIGINT NOT NULL,
+  reading_ts TIMESTAMP NOT NULL,
+  ts TIMESTAMP NOT NULL,
+  congested BOOLEAN NOT NULL,
+  WATERMARK FOR ts AS ts - INTERVAL '5' SECOND
+) WITH (
+  'connector' = 'generator',
+  'stream' = 'labels',
+  'label_delay_ms' = '5000',
+  'sensors' = '50',
+  'rate' = '1000',
+  'events' = '20000',
+  'disorder_ms' = '2000',
+  'seed' = '7',
+  'drift_at' = '12000'
+);
+
 -- Features every model downstream wants, computed per reading.
 CREATE VIEW features AS
 SELECT sensor_id,
@@ -43,16 +63,6 @@ SELECT sensor_id,
        congested
 FROM traffic;
 
--- Delayed labels: a reading's label is confirmed by the sensor's next
--- reading, so training pairs the previous reading's features with its label.
-CREATE VIEW labelled AS
-SELECT sensor_id,
-       LAG(speed) OVER (PARTITION BY sensor_id ORDER BY ts) AS speed,
-       LAG(volume) OVER (PARTITION BY sensor_id ORDER BY ts) AS volume,
-       LAG(occupancy) OVER (PARTITION BY sensor_id ORDER BY ts) AS occupancy,
-       LAG(congested) OVER (PARTITION BY sensor_id ORDER BY ts) AS congested
-FROM features;
-
 -- One logistic regression per sensor, learning online (test-then-train).
 -- DDM watches each sensor's prediction errors; at a warning a background
 -- model starts learning, and at a confirmed drift it takes over.
@@ -64,7 +74,13 @@ CREATE MODEL congestion
         'scaler' = 'standard', 'partition_by' = 'sensor_id', 'device' = 'auto',
         'drift.detector' = 'ddm', 'on_drift' = 'background');
 
-INSERT INTO congestion SELECT sensor_id, speed, volume, occupancy, congested FROM labelled;
+-- Training pairs each reading's features with its label when the label
+-- arrives; a reading waits for its label at most 10 s of event time.
+INSERT INTO congestion
+SELECT f.sensor_id, f.speed, f.volume, f.occupancy, l.congested
+FROM features f JOIN labels l
+  ON f.sensor_id = l.sensor_id AND l.reading_ts = f.ts
+ AND l.ts BETWEEN f.ts AND f.ts + INTERVAL '10' SECOND;
 
 CREATE TABLE live WITH ('connector' = 'stdout', 'format' = 'table');
 

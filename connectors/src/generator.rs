@@ -107,6 +107,24 @@ pub struct GeneratorOptions {
     /// Event time of event 0, in milliseconds since the Unix epoch. Default
     /// 2026-01-01T00:00:00Z (`1_767_225_600_000`).
     pub start_ms: i64,
+    /// `'stream'`: the readings, or the labels that confirm them later.
+    pub stream: GeneratorStream,
+    /// `'label_delay_ms'`: with the labels stream, each reading's label
+    /// arrives between half of this and this long after the reading (event
+    /// time). Default 5000.
+    pub label_delay_ms: u64,
+}
+
+/// Which stream a generator table produces from the same events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GeneratorStream {
+    /// `'readings'`: the sensors' readings with their label ([`schema`]).
+    #[default]
+    Readings,
+    /// `'labels'`: each reading's label, known only later ([`labels_schema`]):
+    /// the ground truth of online learning in production, joined back to
+    /// the readings on `sensor_id` and `reading_ts`.
+    Labels,
 }
 
 impl Default for GeneratorOptions {
@@ -120,6 +138,8 @@ impl Default for GeneratorOptions {
             drift_at: None,
             drift_concept: DriftConcept::RoadWorks,
             start_ms: 1_767_225_600_000,
+            stream: GeneratorStream::Readings,
+            label_delay_ms: 5000,
         }
     }
 }
@@ -160,6 +180,62 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
 /// `congested` Boolean (the label).
 pub fn schema() -> SchemaRef {
     Arc::clone(&SCHEMA)
+}
+
+static LABELS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let ts = || DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
+    Arc::new(Schema::new(vec![
+        Field::new("sensor_id", DataType::Int64, false),
+        Field::new("reading_ts", ts(), false),
+        Field::new("ts", ts(), false),
+        Field::new("congested", DataType::Boolean, false),
+    ]))
+});
+
+/// The schema of the labels stream, all columns NOT NULL: `sensor_id`
+/// Int64, `reading_ts` (the `ts` of the reading labelled), `ts` (when the
+/// label became known: `reading_ts` plus its delay), `congested` Boolean.
+pub fn labels_schema() -> SchemaRef {
+    Arc::clone(&LABELS_SCHEMA)
+}
+
+/// The schema of the stream `opts` asks for.
+pub fn stream_schema(opts: &GeneratorOptions) -> SchemaRef {
+    match opts.stream {
+        GeneratorStream::Readings => schema(),
+        GeneratorStream::Labels => labels_schema(),
+    }
+}
+
+/// The events of the stream `opts` asks for with indices in `range`: the
+/// readings ([`generate`]) or their labels. Label `i` is reading `i`'s
+/// label, its `ts` the reading's plus a delay drawn from `(seed, i)` in
+/// `[label_delay_ms / 2, label_delay_ms]`, so it arrives (in index order)
+/// out of event-time order by at most `disorder_ms + label_delay_ms / 2`.
+pub fn generate_stream(opts: &GeneratorOptions, range: Range<u64>) -> Result<RecordBatch, ArrowError> {
+    let readings = generate(opts, range.clone())?;
+    if opts.stream == GeneratorStream::Readings {
+        return Ok(readings);
+    }
+    let end = if opts.events > 0 { range.end.min(opts.events) } else { range.end };
+    let start = range.start.min(end);
+    let reading_ts = readings.column(1).clone();
+    let Some(times) = reading_ts.as_any().downcast_ref::<TimestampMillisecondArray>() else {
+        return Err(ArrowError::SchemaError("generator ts is not milliseconds".into()));
+    };
+    let key = stream_key(opts.seed, STREAM_LABEL);
+    let half = opts.label_delay_ms / 2;
+    let spread = opts.label_delay_ms - half + 1;
+    let ts: TimestampMillisecondArray = times
+        .values()
+        .iter()
+        .zip(start..)
+        .map(|(&t, i)| t.saturating_add(i64::try_from(half + below(draw(key, i), spread)).unwrap_or(i64::MAX)))
+        .collect::<Vec<i64>>()
+        .into();
+    let columns: Vec<ArrayRef> =
+        vec![readings.column(0).clone(), reading_ts, Arc::new(ts.with_timezone("UTC")), readings.column(5).clone()];
+    RecordBatch::try_new(labels_schema(), columns)
 }
 
 /// Builds the events with indices in `range` (arrival order) as one batch.
@@ -265,6 +341,8 @@ const STREAM_EVENT: u64 = 0x5745_4952_4556_4E54;
 const STREAM_SENSOR: u64 = 0x5745_4952_5345_4E53;
 /// Per-sensor incident streams, indexed by sensor, then by 10-minute block.
 const STREAM_INCIDENT: u64 = 0x5745_4952_494E_4349;
+/// Label delays, indexed by event.
+const STREAM_LABEL: u64 = 0x5745_4952_4C41_4245;
 
 /// SplitMix64 finaliser: a bijective 64-bit mixer with full avalanche.
 #[inline(always)]
@@ -868,6 +946,27 @@ mod tests {
         let (rb, ra) = (band(&xn, &yn), band(&xa, &ya));
         println!("P(congested | occupancy in 0.30..0.35): without drift {rb:.3}, after drift {ra:.3}");
         assert!((rb - ra).abs() > 0.1);
+    }
+
+    #[test]
+    fn labels_are_the_readings_labels_arriving_later() {
+        let o = GeneratorOptions { disorder_ms: 700, sensors: 7, events: 3000, ..opts() };
+        let l = GeneratorOptions { stream: GeneratorStream::Labels, label_delay_ms: 4000, ..o.clone() };
+        let readings = generate(&o, 0..3000).expect("readings");
+        let labels = generate_stream(&l, 0..3000).expect("labels");
+        assert_eq!(labels.schema(), labels_schema());
+        assert_eq!(labels.column(0), readings.column(0));
+        assert_eq!(labels.column(1), readings.column(1));
+        assert_eq!(labels.column(3), readings.column(5));
+        let ts = |b: &RecordBatch, c: usize| b.column(c).as_any().downcast_ref::<TimestampMillisecondArray>().expect("ts").values().to_vec();
+        let (at, known) = (ts(&labels, 1), ts(&labels, 2));
+        let delays: Vec<i64> = at.iter().zip(&known).map(|(a, k)| k - a).collect();
+        assert!(delays.iter().all(|d| (2000..=4000).contains(d)), "delays within [2 s, 4 s]");
+        assert!(delays.iter().any(|&d| d < 2500) && delays.iter().any(|&d| d > 3500), "delays spread over the range");
+        // Split anywhere, the same labels.
+        let parts = [generate_stream(&l, 0..1234).expect("a"), generate_stream(&l, 1234..3000).expect("b")];
+        let joined = concat_batches(&labels_schema(), &parts).expect("concat");
+        assert_eq!(joined, labels);
     }
 
     /// A million events, whole and in batches as a source makes them: the

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 
-use crate::generator::{generate, schema, GeneratorOptions};
+use crate::generator::{generate_stream, stream_schema, GeneratorOptions, GeneratorStream};
 use crate::source::{BadRecords, Cancel, Source, SourceSpec, SourceStatus, Split};
 use crate::{ConnectorError, Result};
 
@@ -54,6 +54,9 @@ impl SourceSpec for GeneratorSpec {
         if o.drift_concept == crate::generator::DriftConcept::Inverted {
             text.push_str(" drift_concept=inverted");
         }
+        if o.stream == GeneratorStream::Labels {
+            text.push_str(&format!(" stream=labels label_delay_ms={}", o.label_delay_ms));
+        }
         text
     }
 
@@ -62,7 +65,7 @@ impl SourceSpec for GeneratorSpec {
             .schema
             .fields()
             .iter()
-            .map(|f| schema().index_of(f.name()))
+            .map(|f| stream_schema(&self.options).index_of(f.name()))
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|source| ConnectorError::Arrow { context: "generator columns".into(), source })?;
         Ok(Box::new(GeneratorSource {
@@ -100,7 +103,7 @@ impl Source for GeneratorSource {
             }
         }
         let end = if o.events > 0 { (start + self.chunk).min(o.events) } else { start + self.chunk };
-        let batch = generate(o, start..end)
+        let batch = generate_stream(o, start..end)
             .and_then(|b| b.project(&self.projection))
             .map_err(|source| ConnectorError::Arrow { context: "generating events".into(), source })?;
         out.push(batch);

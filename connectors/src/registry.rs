@@ -35,6 +35,8 @@ pub const GENERATOR_OPTIONS: &[OptionSpec] = &[
     OptionSpec { key: "drift_at", default: None, doc: "event index after which traffic and the congestion relationship change" },
     OptionSpec { key: "drift_concept", default: Some("road_works"), doc: "the label's change at drift_at: 'road_works' (mild) or 'inverted' (its log-odds change sign: an abrupt concept change)" },
     OptionSpec { key: "start", default: Some("2026-01-01T00:00:00Z"), doc: "event time of the first event (RFC 3339), or 'now'" },
+    OptionSpec { key: "stream", default: Some("readings"), doc: "'readings', or 'labels': each reading's label, known later (sensor_id, reading_ts, ts, congested)" },
+    OptionSpec { key: "label_delay_ms", default: Some("5000"), doc: "with 'stream' = 'labels': a label arrives between half this and this many ms after its reading" },
 ];
 
 /// Options of the `file` source.
@@ -165,8 +167,14 @@ pub fn source_spec(
                     Some(other) => return Err(r.invalid("drift_concept", other, "'road_works' or 'inverted'")),
                 },
                 start_ms,
+                stream: match r.get("stream") {
+                    None | Some("readings") => generator::GeneratorStream::Readings,
+                    Some("labels") => generator::GeneratorStream::Labels,
+                    Some(other) => return Err(r.invalid("stream", other, "'readings' or 'labels'")),
+                },
+                label_delay_ms: r.parse("label_delay_ms", "a whole number of milliseconds")?.unwrap_or(d.label_delay_ms),
             };
-            let full = generator::schema();
+            let full = generator::stream_schema(&options);
             let schema = match declared {
                 None => full,
                 Some(declared) => {

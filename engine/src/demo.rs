@@ -140,6 +140,19 @@ pub(crate) fn pipelines(example: &str, bootstrap: &str, options: &DemoOptions) -
         with_rate(generator, options.rate)
     );
     let bounded = if options.bounded { ",\n  'scan.bounded.mode' = 'latest-offset'" } else { "" };
+    // The example's other generator tables (its labels) keep pace with
+    // the produced readings.
+    let rest: String = match options.rate {
+        Some(rate) => rest
+            .lines()
+            .map(|l| match l.trim_start().starts_with("'rate' =") {
+                true => format!("  'rate' = '{rate}'{}", if l.trim_end().ends_with(',') { "," } else { "" }),
+                false => l.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        None => rest.to_string(),
+    };
     let consume = format!(
         "{head}WITH (\n  'connector' = 'kafka',\n  'topic' = 'traffic',\n  'properties.bootstrap.servers' = '{bootstrap}',\n  \
          'properties.group.id' = 'weir-demo',\n  'format' = 'json',\n  'scan.startup.mode' = 'earliest-offset',\n  \
@@ -209,5 +222,6 @@ mod tests {
         weir_engine::plan_pipeline(&produce).expect("the producer plans");
         weir_engine::plan_pipeline(&consume).expect("the consumer plans");
         assert!(consume.contains("'scan.bounded.mode' = 'latest-offset'"));
+        assert!(!consume.contains("'rate' = '1000'"), "the labels keep the readings' pace: {consume}");
     }
 }

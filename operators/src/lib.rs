@@ -44,6 +44,7 @@ mod over;
 mod partition;
 mod project;
 pub mod drift;
+pub mod join;
 pub mod model;
 pub mod model_drift;
 pub mod model_snapshot;

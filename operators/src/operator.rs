@@ -42,6 +42,12 @@ pub trait Operator: Send {
     /// Processes one batch, appending any output batches to `out`.
     fn process(&mut self, batch: RecordBatch, out: &mut Vec<RecordBatch>) -> Result<()>;
 
+    /// Processes one batch of input `input` (0, 1, ...) of an operator with
+    /// several inputs (a join); single-input operators keep the default.
+    fn process_input(&mut self, _input: usize, batch: RecordBatch, out: &mut Vec<RecordBatch>) -> Result<()> {
+        self.process(batch, out)
+    }
+
     /// Called when the event-time watermark of the operator's input advances
     /// to `watermark` (epoch milliseconds): no row with an event time at or
     /// before it will arrive any more, so windows that end by then are

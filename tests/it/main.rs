@@ -21,6 +21,7 @@
 
 mod cli;
 mod fuzz;
+mod joins;
 mod common;
 mod golden;
 mod kafka;

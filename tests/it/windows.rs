@@ -19,20 +19,20 @@ use proptest::prelude::*;
 use crate::common::{lines_of, rfc3339};
 
 /// 2026-01-01T00:00:00Z.
-const BASE: i64 = 1_767_225_600_000;
+pub(crate) const BASE: i64 = 1_767_225_600_000;
 /// The watermark's bound in the DDL, in ms.
-const BOUND: i64 = 6_000;
+pub(crate) const BOUND: i64 = 6_000;
 
 #[derive(Debug, Clone)]
-struct Event {
-    sensor_id: i64,
-    ts_ms: i64,
-    speed: Option<f64>,
-    volume: i64,
-    congested: bool,
+pub(crate) struct Event {
+    pub(crate) sensor_id: i64,
+    pub(crate) ts_ms: i64,
+    pub(crate) speed: Option<f64>,
+    pub(crate) volume: i64,
+    pub(crate) congested: bool,
 }
 
-fn schema() -> Arc<Schema> {
+pub(crate) fn schema() -> Arc<Schema> {
     Arc::new(Schema::new(vec![
         Field::new("sensor_id", DataType::Int64, false),
         Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
@@ -42,7 +42,7 @@ fn schema() -> Arc<Schema> {
     ]))
 }
 
-fn to_batch(events: &[Event]) -> RecordBatch {
+pub(crate) fn to_batch(events: &[Event]) -> RecordBatch {
     let columns: Vec<ArrayRef> = vec![
         Arc::new(Int64Array::from_iter_values(events.iter().map(|e| e.sensor_id))),
         Arc::new(TimestampMillisecondArray::from_iter_values(events.iter().map(|e| e.ts_ms)).with_timezone("UTC")),
@@ -54,7 +54,7 @@ fn to_batch(events: &[Event]) -> RecordBatch {
 }
 
 
-fn json_lines(events: &[Event]) -> String {
+pub(crate) fn json_lines(events: &[Event]) -> String {
     let mut text = String::new();
     for e in events {
         let speed = e.speed.map(|s| format!("{s:?}")).unwrap_or_else(|| "null".into());
@@ -70,7 +70,7 @@ fn json_lines(events: &[Event]) -> String {
     text
 }
 
-fn ddl(table: &str, path: &std::path::Path) -> String {
+pub(crate) fn ddl(table: &str, path: &std::path::Path) -> String {
     format!(
         "CREATE TABLE {table} (sensor_id BIGINT NOT NULL, ts TIMESTAMP NOT NULL, speed DOUBLE, volume BIGINT NOT NULL, congested BOOLEAN NOT NULL,\n\
          WATERMARK FOR ts AS ts - INTERVAL '{}' SECOND) WITH ('connector' = 'file', 'path' = '{}', 'format' = 'json');\n",
@@ -183,7 +183,7 @@ fn oracle(events: &[Event], query: &str) -> Vec<String> {
 
 /// Runs `query` over `events` (written in this order) and returns the sorted
 /// output lines and the report.
-fn weir(inputs: &[(&str, &[Event])], views: &str, query: &str, workers: usize) -> (Vec<String>, weir_engine::RunReport) {
+pub(crate) fn weir(inputs: &[(&str, &[Event])], views: &str, query: &str, workers: usize) -> (Vec<String>, weir_engine::RunReport) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut sql = String::new();
     for (table, events) in inputs {
@@ -225,7 +225,7 @@ fn check_cases(events: &[Event], on_time: &[Event], expect_late: u64) {
 /// Events one second apart in order, each shifted forward by up to
 /// `jitter` seconds (`jitter` ≤ the watermark bound, so none is late). The
 /// millisecond part keeps every event time distinct.
-fn events(n: usize, sensors: i64, jitter: &[u8]) -> Vec<Event> {
+pub(crate) fn events(n: usize, sensors: i64, jitter: &[u8]) -> Vec<Event> {
     (0..n)
         .map(|i| {
             let j = i64::from(jitter.get(i).copied().unwrap_or(0)) % (BOUND / 1000);
@@ -257,7 +257,7 @@ fn out_of_order_within_the_bound_matches_datafusion() {
 
 /// The first line of every split for 2 and 4 workers: the file source
 /// splits by byte ranges moved forward to the next line start.
-fn split_starts(text: &str) -> Vec<usize> {
+pub(crate) fn split_starts(text: &str) -> Vec<usize> {
     let len = text.len();
     let mut line_starts = vec![0];
     line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1).filter(|&i| i < len));

@@ -8,6 +8,7 @@
 mod display;
 mod empty;
 mod filter;
+mod interval_join;
 mod metrics;
 mod monitor;
 mod node;
@@ -22,6 +23,7 @@ mod window_assign;
 
 pub(crate) use empty::Empty;
 pub(crate) use filter::Filter;
+pub(crate) use interval_join::IntervalJoin;
 pub(crate) use metrics::Metrics;
 pub(crate) use monitor::Monitor;
 pub use node::Node;

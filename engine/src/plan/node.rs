@@ -74,12 +74,24 @@ pub(crate) enum Exchange {
         /// `None` for operators whose state is per group.
         unit: Option<&'static str>,
     },
+    /// Each input's rows go to the worker its own keys hash to (a join:
+    /// equal keys of every input meet on one worker).
+    PerInput {
+        /// The key expressions over each input, in input order.
+        exprs: Vec<Vec<Arc<dyn PhysicalExpr>>>,
+        /// The keys' text, per key (`a.k = b.k`).
+        texts: Vec<String>,
+    },
 }
 
 impl Exchange {
     /// The `exchange:` line of `weir check`, or `None` when rows stay put.
     fn describe(&self) -> Option<String> {
-        let Exchange::Keys { texts, unit, .. } = self else { return None };
+        let (texts, unit) = match self {
+            Exchange::Local => return None,
+            Exchange::PerInput { texts, .. } => return Some(format!("hash of each input's keys ({})", texts.join(", "))),
+            Exchange::Keys { texts, unit, .. } => (texts, unit),
+        };
         Some(match (unit, texts.is_empty()) {
             (None, true) => "gather to worker 0 (no keys)".to_string(),
             (None, false) => format!("hash({})", texts.join(", ")),

@@ -371,15 +371,8 @@ impl Planner {
         }
         // An event-time column straight from tables with a watermark: learn
         // in its order once the watermark passes each row.
-        let time = (0..schema.fields().len()).find(|&i| {
-            matches!(schema.field(i).data_type(), DataType::Timestamp(..))
-                && self.time_origins(&input, i).is_some_and(|origins| {
-                    !origins.is_empty()
-                        && origins.iter().all(|(t, c)| {
-                            self.table(t).and_then(|t| t.source.as_ref()).and_then(|s| s.watermark.as_ref()).is_some_and(|w| &w.column == c)
-                        })
-                })
-        });
+        let time = (0..schema.fields().len())
+            .find(|&i| matches!(schema.field(i).data_type(), DataType::Timestamp(..)) && self.is_event_time(&input, i));
         let train = plan::Train { model: name.clone(), key, features, label, time, schema: weir_operators::model::metrics_schema() };
         let input = Node::new(train, vec![input]);
         let spec = weir_connectors::sink_spec("blackhole", &BTreeMap::new()).map_err(|e| Diagnostic::new(e.to_string()))?;

@@ -199,6 +199,17 @@ impl Planner {
         Some(all)
     }
 
+    /// Whether column `index` of `node` is a plain copy of the event-time
+    /// column (the `WATERMARK FOR`) of every table it comes from.
+    pub(super) fn is_event_time(&self, node: &Node, index: usize) -> bool {
+        self.time_origins(node, index).is_some_and(|origins| {
+            !origins.is_empty()
+                && origins.iter().all(|(t, c)| {
+                    self.table(t).and_then(|t| t.source.as_ref()).and_then(|s| s.watermark.as_ref()).is_some_and(|w| &w.column == c)
+                })
+        })
+    }
+
     /// Like [`Self::ensure_watermark`] while lowering: a table without a
     /// watermark gets the default once lowering is done.
     pub(super) fn require_watermark(&self, table: &str, column: &str, at: Span) -> Result<(), Diagnostic> {

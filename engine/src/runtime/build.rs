@@ -105,21 +105,24 @@ impl<'s> Build<'_, 's> {
             Ok(op) => op,
             Err(e) => return self.fail(e),
         };
-        let stream = match inputs.len() {
-            1 => inputs.remove(0),
-            _ => self.concatenate(inputs),
-        };
-        match node.exchange() {
+        let keys = match node.exchange() {
             Exchange::Local => {
+                let stream = match inputs.len() {
+                    1 => inputs.remove(0),
+                    _ => self.concatenate(inputs),
+                };
                 let name = op.name().to_string();
-                self.apply(stream, &name, op)
+                return self.apply(stream, &name, op);
             }
-            Exchange::Keys { exprs, .. } => {
-                let latency = node.latency_column().map(|column| (column, node.tables()));
-                let partitioner = Partitioner::new(exprs, self.workers);
-                super::keyed::keyed(stream, partitioner, op, self.sink, Arc::clone(self.shared), latency)
-            }
+            Exchange::Keys { exprs, .. } => vec![exprs],
+            Exchange::PerInput { exprs, .. } => exprs,
+        };
+        if keys.len() != inputs.len() {
+            return self.fail(EngineError::Runtime(format!("{}: {} inputs but {} key lists", op.name(), inputs.len(), keys.len())));
         }
+        let latency = node.latency_column().map(|column| (column, node.tables()));
+        let inputs = inputs.into_iter().zip(keys).map(|(stream, keys)| (stream, Partitioner::new(keys, self.workers))).collect();
+        super::keyed::keyed(self.scope, inputs, op, self.sink, Arc::clone(self.shared), latency)
     }
 
     /// Runs `op` on every batch of `stream`, on the worker it is on.

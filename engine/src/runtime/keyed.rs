@@ -19,6 +19,7 @@ use datafusion::arrow::datatypes::{DataType, TimeUnit, TimestampMillisecondType}
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator as _;
+use timely::dataflow::operators::Concatenate;
 use timely::dataflow::Stream;
 use weir_operators::{Batch, Operator, Partitioner};
 
@@ -27,45 +28,30 @@ use super::shared::Shared;
 use super::BatchStream;
 use crate::EngineError;
 
-/// Routes rows of `stream` to workers by `partitioner`, then runs `op` on
-/// them, driving its watermark from the frontier.
+/// Routes the rows of each input stream to workers by its partitioner,
+/// then runs `op` on them (telling it which input each batch came from),
+/// driving its watermark from the frontier: the least of the inputs'.
 pub(super) fn keyed<'s>(
-    stream: BatchStream<'s>,
-    mut partitioner: Partitioner,
+    scope: timely::dataflow::Scope<'s, u64>,
+    inputs: Vec<(BatchStream<'s>, Partitioner)>,
     mut op: Box<dyn Operator>,
     sink: usize,
     shared: Arc<Shared>,
     latency: Option<(usize, Vec<String>)>,
 ) -> BatchStream<'s> {
     let name = op.name().to_string();
-    let failed = Arc::clone(&shared);
     let retention = shared.progress.retention();
-    let place = failed.place(sink, &format!("partition for {name}"));
-    let routed: Stream<'s, u64, Vec<(u64, Batch)>> = stream.unary::<CapacityContainerBuilder<Vec<(u64, Batch)>>, _, _, _>(
-        timely::dataflow::channels::pact::Pipeline,
-        &format!("partition for {name}"),
-        move |_capability, _info| {
-            move |input, output| {
-                input.for_each(|time, data| {
-                    let mut session = output.session(&time);
-                    for Batch(batch) in data.drain(..) {
-                        match failed.failed.guard(&place, &batch, &mut |b| partitioner.partition(b), &failed.operator_error(sink)) {
-                            Ok(parts) => {
-                                for (worker, part) in parts.into_iter().flatten() {
-                                    failed.in_flight.sent(&part);
-                                    session.give((worker, Batch(part)));
-                                }
-                            }
-                            Err(e) => failed.fail(e),
-                        }
-                    }
-                });
-            }
-        },
-    );
+    let mut routed_inputs = Vec::with_capacity(inputs.len());
+    for (index, (stream, partitioner)) in inputs.into_iter().enumerate() {
+        routed_inputs.push(route(stream, partitioner, index as u64, sink, &name, Arc::clone(&shared)));
+    }
+    let routed = match routed_inputs.len() {
+        1 => routed_inputs.remove(0),
+        _ => scope.concatenate(routed_inputs),
+    };
     let worker = routed.scope().index();
     routed.unary_frontier::<CapacityContainerBuilder<Vec<Batch>>, _, _, _>(
-        Exchange::new(|(worker, _): &(u64, Batch)| *worker),
+        Exchange::new(|(worker, _, _): &(u64, u64, Batch)| *worker),
         &name,
         move |capability, _info| {
             let metrics = OpMetrics::new(&shared, sink, op.name(), worker);
@@ -76,10 +62,11 @@ pub(super) fn keyed<'s>(
             move |(input, frontier), output| {
                 let fail = |source| shared.fail(EngineError::Operator { sink: shared.sink_name(sink), source });
                 input.for_each(|_time, data| {
-                    for (_, Batch(batch)) in data.drain(..) {
+                    for (_, index, Batch(batch)) in data.drain(..) {
                         let (rows, started) = (batch.num_rows(), Instant::now());
                         shared.in_flight.received(&batch);
-                        if let Err(e) = shared.failed.process(&place, op.as_mut(), batch, &mut out, &shared.operator_error(sink)) {
+                        let mut input = Input { op: op.as_mut(), index: index as usize };
+                        if let Err(e) = shared.failed.process(&place, &mut input, batch, &mut out, &shared.operator_error(sink)) {
                             shared.fail(e);
                         }
                         metrics.batch_in(rows, started);
@@ -122,6 +109,57 @@ pub(super) fn keyed<'s>(
             }
         },
     )
+}
+
+/// Routes the rows of input `index` to the workers their keys hash to.
+fn route<'s>(
+    stream: BatchStream<'s>,
+    mut partitioner: Partitioner,
+    index: u64,
+    sink: usize,
+    name: &str,
+    failed: Arc<Shared>,
+) -> Stream<'s, u64, Vec<(u64, u64, Batch)>> {
+    let place = failed.place(sink, &format!("partition for {name}"));
+    stream.unary::<CapacityContainerBuilder<Vec<(u64, u64, Batch)>>, _, _, _>(
+        timely::dataflow::channels::pact::Pipeline,
+        &format!("partition for {name}"),
+        move |_capability, _info| {
+            move |input, output| {
+                input.for_each(|time, data| {
+                    let mut session = output.session(&time);
+                    for Batch(batch) in data.drain(..) {
+                        match failed.failed.guard(&place, &batch, &mut |b| partitioner.partition(b), &failed.operator_error(sink)) {
+                            Ok(parts) => {
+                                for (worker, part) in parts.into_iter().flatten() {
+                                    failed.in_flight.sent(&part);
+                                    session.give((worker, index, Batch(part)));
+                                }
+                            }
+                            Err(e) => failed.fail(e),
+                        }
+                    }
+                });
+            }
+        },
+    )
+}
+
+/// One input of a keyed operator, as a single-input operator (so row-error
+/// isolation retries its parts like any other).
+struct Input<'a> {
+    op: &'a mut dyn Operator,
+    index: usize,
+}
+
+impl Operator for Input<'_> {
+    fn name(&self) -> &str {
+        self.op.name()
+    }
+
+    fn process(&mut self, batch: RecordBatch, out: &mut Vec<RecordBatch>) -> weir_operators::Result<()> {
+        self.op.process_input(self.index, batch, out)
+    }
 }
 
 /// Records, for each window end in `out`, how long ago the watermark of

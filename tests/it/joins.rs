@@ -1,0 +1,180 @@
+//! Oracle tests for stream joins.
+//!
+//! Every join must return exactly what DataFusion's batch engine returns
+//! for the same SQL on the same rows (an interval bound is a plain
+//! predicate there): inner and outer, bounds written with BETWEEN or with
+//! comparisons from either side, extra conditions, NULL keys (which never
+//! match) and duplicate keys (every pair), in order and out of order within
+//! the watermark's bound, on 1, 2 and 4 workers; late rows are left out and
+//! counted.
+
+use std::sync::Arc;
+
+use proptest::prelude::*;
+
+use datafusion::datasource::MemTable;
+
+use crate::common::lines_of;
+use crate::windows::{ddl, events, json_lines, schema, split_starts, to_batch, weir, Event};
+
+/// The queries, with `{KIND}` for the join type.
+const CASES: &[&str] = &[
+    "SELECT a.sensor_id, a.ts AS a_ts, b.ts AS b_ts, a.volume AS a_volume, b.volume AS b_volume \
+     FROM a {KIND} JOIN b ON a.sensor_id = b.sensor_id AND b.ts BETWEEN a.ts - INTERVAL '2' SECOND AND a.ts + INTERVAL '3' SECOND",
+    "SELECT a.sensor_id AS k, b.sensor_id AS k2, a.ts AS a_ts, b.ts AS b_ts, a.speed, b.speed AS b_speed \
+     FROM a {KIND} JOIN b ON a.sensor_id = b.sensor_id AND b.ts > a.ts - INTERVAL '1' SECOND \
+     AND b.ts <= a.ts + INTERVAL '4' SECOND AND a.volume <> b.volume",
+    "SELECT a.ts AS a_ts, b.ts AS b_ts, a.volume AS a_volume, b.sensor_id AS b_sensor \
+     FROM a {KIND} JOIN b ON (CASE WHEN a.volume % 4 = 0 THEN NULL ELSE a.sensor_id END) = b.sensor_id \
+     AND a.ts BETWEEN b.ts - INTERVAL '3' SECOND AND b.ts + INTERVAL '1' SECOND",
+];
+
+const KINDS: &[&str] = &["INNER", "LEFT", "RIGHT", "FULL OUTER"];
+
+/// DataFusion's answer for `query` over tables `a` and `b`.
+fn oracle(a: &[Event], b: &[Event], query: &str) -> Vec<String> {
+    let ctx = weir_engine::session();
+    for (name, events) in [("a", a), ("b", b)] {
+        let table = MemTable::try_new(schema(), vec![vec![to_batch(events)]]).expect("mem table");
+        ctx.register_table(name, Arc::new(table)).expect("register");
+    }
+    let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let batches = rt.block_on(async {
+        ctx.sql(query).await.unwrap_or_else(|e| panic!("oracle plans {query}: {e}")).collect().await.expect("oracle runs")
+    });
+    lines_of(&batches)
+}
+
+/// The second input: other times (starting 20.7 s after the first input's,
+/// so the first's early rows and the second's late ones find no partner),
+/// a different disorder, other volumes.
+fn labels(n: usize, jitter: &[u8]) -> Vec<Event> {
+    let mut b = events(n, 5, jitter);
+    for (i, e) in b.iter_mut().enumerate() {
+        e.ts_ms += 20_700;
+        e.volume = (i as i64 * 13) % 17;
+    }
+    b
+}
+
+fn check(a: &[Event], b: &[Event], on_time_b: &[Event], late_b: u64, workers: &[usize]) {
+    check_with(a, b, on_time_b, late_b, workers, true);
+}
+
+/// With `designed`, the data is known to pair some rows and leave rows of
+/// both inputs unmatched, and that is checked too (so outer joins have
+/// rows of their own to emit).
+fn check_with(a: &[Event], b: &[Event], on_time_b: &[Event], late_b: u64, workers: &[usize], designed: bool) {
+    for case in CASES {
+        let inner = oracle(a, on_time_b, &case.replace("{KIND}", "INNER")).len();
+        for kind in KINDS {
+            let query = case.replace("{KIND}", kind);
+            let expected = oracle(a, on_time_b, &query);
+            assert!(!designed || inner > 0, "some rows pair in {query}");
+            assert!(!designed || *kind == "INNER" || expected.len() > inner, "unmatched rows in {query}");
+            for &w in workers {
+                let (got, report) = weir(&[("a", a), ("b", b)], "", &query, w);
+                assert_eq!(got, expected, "{query} on {w} workers");
+                assert_eq!(report.rows_late.get("b").copied().unwrap_or(0), late_b, "late rows of b, {w} workers");
+            }
+        }
+    }
+}
+
+#[test]
+fn interval_joins_match_datafusion_in_order() {
+    let (a, b) = (events(60, 5, &[]), labels(70, &[]));
+    check(&a, &b, &b, 0, &[1, 2, 4]);
+}
+
+#[test]
+fn interval_joins_match_datafusion_out_of_order() {
+    let jitter: Vec<u8> = (0..80u32).map(|i| ((i * 7919) % 6) as u8).collect();
+    let jitter_b: Vec<u8> = (0..80u32).map(|i| ((i * 104_729) % 5) as u8).collect();
+    let (a, b) = (events(70, 4, &jitter), labels(75, &jitter_b));
+    check(&a, &b, &b, 0, &[1, 2, 4]);
+}
+
+#[test]
+fn late_rows_are_left_out_of_joins_and_counted() {
+    let (a, normal) = (events(60, 5, &[]), labels(70, &[]));
+    // A row 30 s behind after every 13th row of b, never the first line of
+    // a split (where no watermark exists yet).
+    let mut all = Vec::new();
+    let mut late_at = Vec::new();
+    for (i, e) in normal.iter().enumerate() {
+        all.push(e.clone());
+        if i % 13 == 12 {
+            let mut old = e.clone();
+            old.ts_ms -= 30_000;
+            late_at.push(all.len());
+            all.push(old);
+        }
+    }
+    let starts = split_starts(&json_lines(&all));
+    let b: Vec<Event> = all.iter().enumerate().filter(|(i, _)| !(late_at.contains(i) && starts.contains(i))).map(|(_, e)| e.clone()).collect();
+    let late = (b.len() - normal.len()) as u64;
+    assert!(late >= 2);
+    check(&a, &b, &normal, late, &[1, 2, 4]);
+}
+
+/// A join with an input that goes quiet: once it is idle it no longer holds
+/// the watermark back, so the other input's rows expire and a LEFT join
+/// emits them unmatched while the pipeline runs, not only when it stops.
+#[test]
+fn an_idle_input_does_not_stall_the_join() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let busy = events(300, 3, &[]);
+    let quiet: Vec<Event> = events(2, 1, &[]).into_iter().map(|mut e| {
+        e.sensor_id = 99;
+        e
+    }).collect();
+    let (busy_path, quiet_path, output) = (dir.path().join("a.json"), dir.path().join("b.json"), dir.path().join("out.json"));
+    std::fs::write(&busy_path, json_lines(&busy)).expect("write");
+    std::fs::write(&quiet_path, json_lines(&quiet)).expect("write");
+    let query = "SELECT a.sensor_id, a.ts AS a_ts, b.ts AS b_ts FROM a LEFT JOIN b \
+                 ON a.sensor_id = b.sensor_id AND b.ts BETWEEN a.ts - INTERVAL '2' SECOND AND a.ts + INTERVAL '3' SECOND";
+    let sql = format!(
+        "{}CREATE TABLE b (sensor_id BIGINT NOT NULL, ts TIMESTAMP NOT NULL, speed DOUBLE, volume BIGINT NOT NULL, congested BOOLEAN NOT NULL,
+           WATERMARK FOR ts AS ts - INTERVAL '6' SECOND)
+           WITH ('connector' = 'file', 'path' = '{}', 'format' = 'json', 'follow' = 'true', 'idle_timeout' = '1 s');
+         CREATE TABLE out WITH ('connector' = 'file', 'path' = '{}', 'format' = 'json');
+         INSERT INTO out {query};",
+        ddl("a", &busy_path),
+        quiet_path.display(),
+        output.display()
+    );
+    let plan = weir_engine::plan_pipeline(&sql).unwrap_or_else(|e| panic!("{e}"));
+    let options = weir_engine::RunOptions { name: "idle-join".to_string(), ..weir_engine::RunOptions::default() }.workers(2);
+    let stop = Arc::clone(&options.stop);
+    let running = std::thread::spawn(move || weir_engine::run(plan, options));
+    crate::signals::wait_until("unmatched rows are emitted while it runs", || {
+        std::fs::read_to_string(&output).is_ok_and(|t| !t.is_empty())
+    });
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    running.join().expect("joins").expect("runs");
+    let mut lines: Vec<String> = std::fs::read_to_string(&output).expect("output").lines().map(str::to_string).collect();
+    lines.sort();
+    assert_eq!(lines, oracle(&busy, &quiet, query));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 8, .. ProptestConfig::default() })]
+
+    #[test]
+    fn generated_streams_join_as_datafusion_does(
+        n in 1usize..120,
+        m in 1usize..120,
+        sensors in 1i64..6,
+        jitter in proptest::collection::vec(any::<u8>(), 0..120),
+        jitter_b in proptest::collection::vec(any::<u8>(), 0..120),
+        shift_ms in 0i64..8000,
+    ) {
+        let a = events(n, sensors, &jitter);
+        let mut b = events(m, sensors, &jitter_b);
+        for e in &mut b {
+            e.ts_ms += shift_ms;
+        }
+        check_with(&a, &b, &b, 0, &[1, 2], false);
+    }
+}
