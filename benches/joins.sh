@@ -57,6 +57,8 @@ echo "| run | seconds (best of 3, incl. start-up) | events/s (both inputs) | inp
 echo "|---|---|---|---|---|"
 read -r s m < <(measure "$WEIR" run -q -w 1 "$DATA/joins.sql"); row "readings JOIN labels within 10 s, 1 worker" "$s" "$m"
 read -r s m < <(measure "$WEIR" run -q -w 2 "$DATA/joins.sql"); row "same, 2 workers" "$s" "$m"
+# File sinks append by default: start from an empty file.
+rm -f "$DATA/joins-weir.csv"
 "$WEIR" run -q -w 2 "$DATA/joins-file.sql"
 
 if python3 -c 'import duckdb' 2>/dev/null || pip install -q duckdb >/dev/null 2>&1; then

@@ -50,6 +50,8 @@ for w in 1 2; do
   "$WEIR" run -w "$w" "$DATA/windows.sql" 2>&1 >/dev/null | grep -E "windows emitted|behind its watermark" | sed 's/^weir: //' | tr '\n' ' '
   echo
 done
+# File sinks append by default: start from an empty file.
+rm -f "$DATA/windows-weir.csv"
 "$WEIR" run -q -w 2 "$DATA/windows-file.sql"
 
 if python3 -c 'import duckdb' 2>/dev/null || pip install -q duckdb >/dev/null 2>&1; then

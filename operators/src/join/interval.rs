@@ -133,8 +133,7 @@ impl IntervalJoin {
                 continue;
             }
             let t = ts.value(r);
-            let Some(entries) = self.stores[other].by_key.get(rows.row(r).as_ref()) else { continue };
-            for (i, e) in entries.iter().enumerate() {
+            for (i, e) in self.stores[other].get(rows.row(r).as_ref()).iter().enumerate() {
                 let diff = if side == 0 { e.ts - t } else { t - e.ts };
                 if diff >= lower && diff <= upper {
                     new_rows.push(r as u32);
@@ -183,7 +182,7 @@ impl IntervalJoin {
             }
             matched[r] = true;
             let key = rows.row(r);
-            if let Some(e) = self.stores[other].by_key.get_mut(key.as_ref()).and_then(|v| v.get_mut(i)) {
+            if let Some(e) = self.stores[other].get_mut(key.as_ref(), i) {
                 e.matched = true;
             }
         }
@@ -248,7 +247,7 @@ impl Operator for IntervalJoin {
     fn on_watermark(&mut self, watermark: i64, out: &mut Vec<RecordBatch>) -> Result<()> {
         self.watermark = watermark;
         for side in 0..2 {
-            let due = self.stores[side].earliest.is_some_and(|t| self.expiry(side, t) < watermark);
+            let due = self.stores[side].earliest().is_some_and(|t| self.expiry(side, t) < watermark);
             if !due {
                 continue;
             }
@@ -274,7 +273,7 @@ impl Operator for IntervalJoin {
     }
 
     fn retained(&self) -> Option<i64> {
-        self.stores.iter().filter_map(|s| s.earliest).min()
+        self.stores.iter().filter_map(Store::earliest).min()
     }
 
     fn snapshot(&self) -> Result<Option<StateSnapshot>> {

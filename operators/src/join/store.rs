@@ -1,15 +1,20 @@
-//! One input's rows held by a join: batches as they arrived, indexed by key.
+//! One input's rows held by a join: batches as they arrived, indexed by key
+//! and queued by event time.
 //!
 //! Rows are never copied on arrival: a stored batch stays whole and the
-//! index points into it. Expired rows leave the index at once; their
-//! batches are rewritten without them once they are most of what is held,
-//! so memory follows the live rows.
+//! index points into it. Each distinct key has a slot (a small id, reused
+//! once its rows are gone) holding its rows; a min-heap of (time, slot)
+//! finds the rows that expire as the watermark moves, so freeing costs what
+//! expires, not what is held. Expired rows' batches are rewritten without
+//! them once they are most of what is held, so memory follows the live rows.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 
 use datafusion::arrow::array::{new_empty_array, new_null_array, Array, ArrayRef, RecordBatch};
 use datafusion::arrow::compute::interleave;
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::hash_utils::RandomState;
 
 use crate::{OperatorError, Result};
 
@@ -27,16 +32,30 @@ pub(super) struct Entry {
 pub(super) struct Store {
     pub(super) schema: SchemaRef,
     chunks: Vec<RecordBatch>,
-    pub(super) by_key: HashMap<Box<[u8]>, Vec<Entry>>,
+    /// Key bytes (arrow's row format) to slot.
+    slots: HashMap<Box<[u8]>, usize, RandomState>,
+    /// Per slot: its key and its rows (empty: free).
+    rows: Vec<(Box<[u8]>, Vec<Entry>)>,
+    free: Vec<usize>,
+    /// Every held row's (time, slot), earliest first.
+    queue: BinaryHeap<Reverse<(i64, usize)>>,
     live: usize,
     dead: usize,
-    /// The earliest event time held (exact after every expiry pass).
-    pub(super) earliest: Option<i64>,
 }
 
 impl Store {
     pub(super) fn new(schema: SchemaRef) -> Self {
-        Self { schema, chunks: Vec::new(), by_key: HashMap::new(), live: 0, dead: 0, earliest: None }
+        Self {
+            schema,
+            chunks: Vec::new(),
+            // aHash (DataFusion's): keys are short byte strings.
+            slots: HashMap::with_hasher(RandomState::with_seed(0)),
+            rows: Vec::new(),
+            free: Vec::new(),
+            queue: BinaryHeap::new(),
+            live: 0,
+            dead: 0,
+        }
     }
 
     /// Adds a batch; returns its chunk number for [`Store::insert`].
@@ -47,14 +66,42 @@ impl Store {
 
     /// Indexes one row of a pushed chunk under `key`.
     pub(super) fn insert(&mut self, key: &[u8], entry: Entry) {
-        self.earliest = Some(self.earliest.map_or(entry.ts, |e| e.min(entry.ts)));
-        self.live += 1;
-        match self.by_key.get_mut(key) {
-            Some(entries) => entries.push(entry),
+        let slot = match self.slots.get(key) {
+            Some(&slot) => slot,
             None => {
-                self.by_key.insert(key.into(), vec![entry]);
+                let slot = match self.free.pop() {
+                    Some(slot) => {
+                        self.rows[slot].0 = key.into();
+                        slot
+                    }
+                    None => {
+                        self.rows.push((key.into(), Vec::new()));
+                        self.rows.len() - 1
+                    }
+                };
+                self.slots.insert(key.into(), slot);
+                slot
             }
-        }
+        };
+        self.rows[slot].1.push(entry);
+        self.queue.push(Reverse((entry.ts, slot)));
+        self.live += 1;
+    }
+
+    /// The rows held under `key`.
+    pub(super) fn get(&self, key: &[u8]) -> &[Entry] {
+        self.slots.get(key).map_or(&[], |&slot| &self.rows[slot].1)
+    }
+
+    /// Row `i` of those held under `key`.
+    pub(super) fn get_mut(&mut self, key: &[u8], i: usize) -> Option<&mut Entry> {
+        let slot = *self.slots.get(key)?;
+        self.rows[slot].1.get_mut(i)
+    }
+
+    /// The earliest event time held.
+    pub(super) fn earliest(&self) -> Option<i64> {
+        self.queue.peek().map(|Reverse((ts, _))| *ts)
     }
 
     /// The rows at `at` (chunk, row), column by column.
@@ -75,36 +122,46 @@ impl Store {
         self.schema.fields().iter().map(|f| new_null_array(f.data_type(), n)).collect()
     }
 
-    /// Removes every row for which `expired(ts)` holds; returns where the
-    /// unmatched ones were (gather them before the next [`Store::compact`]).
+    /// Removes every row whose time is `expired` (a predicate true up to
+    /// some time); returns where the unmatched ones were (gather them
+    /// before the next [`Store::compact`]).
     pub(super) fn expire(&mut self, expired: impl Fn(i64) -> bool) -> Vec<(usize, usize)> {
         let mut unmatched = Vec::new();
-        let mut earliest: Option<i64> = None;
-        let mut removed = 0;
-        self.by_key.retain(|_, entries| {
+        while let Some(&Reverse((ts, slot))) = self.queue.peek() {
+            if !expired(ts) {
+                break;
+            }
+            self.queue.pop();
+            let Some((key, entries)) = self.rows.get_mut(slot) else { continue };
+            if entries.is_empty() {
+                continue;
+            }
+            let before = entries.len();
             entries.retain(|e| {
-                if expired(e.ts) {
-                    removed += 1;
-                    if !e.matched {
-                        unmatched.push((e.chunk, e.row));
-                    }
-                    false
-                } else {
-                    earliest = Some(earliest.map_or(e.ts, |t| t.min(e.ts)));
-                    true
+                let gone = expired(e.ts);
+                if gone && !e.matched {
+                    unmatched.push((e.chunk, e.row));
                 }
+                !gone
             });
-            !entries.is_empty()
-        });
-        self.live -= removed;
-        self.dead += removed;
-        self.earliest = earliest;
+            let removed = before - entries.len();
+            (self.live, self.dead) = (self.live - removed, self.dead + removed);
+            if entries.is_empty() {
+                self.slots.remove(key);
+                self.free.push(slot);
+            }
+        }
         unmatched
     }
 
     /// Every row still held and unmatched (when the inputs end).
     pub(super) fn unmatched(&self) -> Vec<(usize, usize)> {
-        self.by_key.values().flatten().filter(|e| !e.matched).map(|e| (e.chunk, e.row)).collect()
+        self.entries().into_iter().filter(|e| !e.matched).map(|e| (e.chunk, e.row)).collect()
+    }
+
+    /// Every row held: where it is, its time and whether it matched.
+    pub(super) fn entries(&self) -> Vec<Entry> {
+        self.rows.iter().flat_map(|(_, e)| e.iter().copied()).collect()
     }
 
     /// Rewrites the held batches without expired rows once those are the
@@ -114,7 +171,7 @@ impl Store {
             return Ok(());
         }
         let mut at = Vec::with_capacity(self.live);
-        for entries in self.by_key.values_mut() {
+        for (_, entries) in &mut self.rows {
             for e in entries.iter_mut() {
                 at.push((e.chunk, e.row));
                 (e.chunk, e.row) = (0, at.len() - 1);
@@ -128,11 +185,6 @@ impl Store {
         Ok(())
     }
 
-    /// Every row held: where it is, its time and whether it matched.
-    pub(super) fn entries(&self) -> Vec<Entry> {
-        self.by_key.values().flatten().copied().collect()
-    }
-
     /// Rows held (live ones).
     pub(super) fn len(&self) -> usize {
         self.live
@@ -141,7 +193,10 @@ impl Store {
     /// Forgets everything.
     pub(super) fn clear(&mut self) {
         self.chunks.clear();
-        self.by_key.clear();
-        (self.live, self.dead, self.earliest) = (0, 0, None);
+        self.slots.clear();
+        self.rows.clear();
+        self.free.clear();
+        self.queue.clear();
+        (self.live, self.dead) = (0, 0);
     }
 }
