@@ -148,25 +148,26 @@ fn sigterm_stops_weir_serve_and_every_pipeline_flushes() {
     // Scrapes go on while the server shuts down: each is answered whole,
     // or the connection is refused once it has stopped listening.
     let scraping = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let scraper = {
-        let (agent, base, scraping) = (agent.clone(), base.clone(), std::sync::Arc::clone(&scraping));
+        let (agent, base, scraping, answered) = (agent.clone(), base.clone(), std::sync::Arc::clone(&scraping), std::sync::Arc::clone(&answered));
         std::thread::spawn(move || {
-            let mut answered = 0;
             while scraping.load(std::sync::atomic::Ordering::Relaxed) {
                 if let Ok(r) = agent.get(format!("{base}/metrics")).call() {
                     assert_eq!(r.status().as_u16(), 200);
                     let text = r.into_body().read_to_string().expect("a whole body");
                     assert!(text.contains("weir_uptime_seconds"), "a complete scrape");
-                    answered += 1;
+                    answered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
             }
-            answered
         })
     };
+    // The signal comes while scrapes are under way, not before the first.
+    wait_until("a scrape is answered", || answered.load(std::sync::atomic::Ordering::Relaxed) > 0);
     signal(&child, "INT");
     assert_eq!(exit_code(&mut child), Some(0), "{}", std::fs::read_to_string(&stderr).unwrap_or_default());
     scraping.store(false, std::sync::atomic::Ordering::Relaxed);
-    assert!(scraper.join().expect("scraper") > 0);
+    scraper.join().expect("scraper");
     let err = std::fs::read_to_string(&stderr).expect("stderr");
     assert!(err.contains("SIGINT received"), "{err}");
     assert!(err.contains("pipeline p1 stopped"), "{err}");
