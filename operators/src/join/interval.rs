@@ -57,11 +57,19 @@ pub struct IntervalJoin {
     spec: IntervalJoinSpec,
     stores: [Store; 2],
     converter: RowConverter,
+    /// The left keys' types, which both inputs' keys are cast to.
+    key_types: Vec<DataType>,
     watermark: i64,
 }
 
 fn arrow(source: datafusion::arrow::error::ArrowError) -> OperatorError {
     OperatorError::Arrow { operator: "join".into(), source }
+}
+
+/// Rows `indices` of `batch`, column by column.
+fn take_rows(batch: &RecordBatch, indices: &[u32]) -> Result<Vec<ArrayRef>> {
+    let indices = UInt32Array::from(indices.to_vec());
+    batch.columns().iter().map(|c| take(c, &indices, None).map_err(arrow)).collect()
 }
 
 fn evaluate(source: datafusion::error::DataFusionError) -> OperatorError {
@@ -71,14 +79,14 @@ fn evaluate(source: datafusion::error::DataFusionError) -> OperatorError {
 impl IntervalJoin {
     /// A join of `spec`.
     pub fn new(spec: IntervalJoinSpec) -> Result<Self> {
-        let fields = spec.keys[0]
+        let key_types = spec.keys[0]
             .iter()
-            .map(|k| k.data_type(&spec.inputs[0]).map(SortField::new))
+            .map(|k| k.data_type(&spec.inputs[0]))
             .collect::<datafusion::error::Result<Vec<_>>>()
             .map_err(evaluate)?;
-        let converter = RowConverter::new(fields).map_err(arrow)?;
+        let converter = RowConverter::new(key_types.iter().cloned().map(SortField::new).collect()).map_err(arrow)?;
         let stores = [Store::new(Arc::clone(&spec.inputs[0])), Store::new(Arc::clone(&spec.inputs[1]))];
-        Ok(Self { spec, stores, converter, watermark: i64::MIN })
+        Ok(Self { spec, stores, converter, key_types, watermark: i64::MIN })
     }
 
     /// The time after which no row of the other input can pair with a row
@@ -99,17 +107,21 @@ impl IntervalJoin {
         RecordBatch::try_new(Arc::clone(&self.spec.schema), columns).map_err(arrow)
     }
 
+    /// Output rows pairing `rows` of input `side` with `other` rows of the
+    /// other input (`None`: NULLs), `n` of them.
+    fn pair(&self, side: usize, rows: Vec<ArrayRef>, other: Option<Vec<ArrayRef>>, n: usize) -> Result<RecordBatch> {
+        match side {
+            0 => self.joined(Some(rows), other, n),
+            _ => self.joined(other, Some(rows), n),
+        }
+    }
+
     /// Emits the held rows of `side` at `at` with NULLs for the other side.
     fn unmatched(&self, side: usize, at: &[(usize, usize)], out: &mut Vec<RecordBatch>) -> Result<()> {
         if at.is_empty() || !self.spec.kind.keeps_unmatched(side) {
             return Ok(());
         }
-        let rows = Some(self.stores[side].gather(at)?);
-        let batch = match side {
-            0 => self.joined(rows, None, at.len())?,
-            _ => self.joined(None, rows, at.len())?,
-        };
-        out.push(batch);
+        out.push(self.pair(side, self.stores[side].gather(at)?, None, at.len())?);
         Ok(())
     }
 
@@ -124,10 +136,11 @@ impl IntervalJoin {
         let null_key = |r: usize| keys.iter().any(|k| k.is_null(r));
         let (lower, upper) = (self.spec.lower_ms, self.spec.upper_ms);
 
-        // Candidate pairs: same key, times within the bounds.
+        // Candidate pairs: same key, times within the bounds. Per pair: the
+        // new row, where the held one is, and its place under its key.
         let mut new_rows: Vec<u32> = Vec::new();
         let mut held: Vec<(usize, usize)> = Vec::new();
-        let mut held_slot: Vec<(usize, usize)> = Vec::new();
+        let mut held_slot: Vec<usize> = Vec::new();
         for r in 0..n {
             if null_key(r) || ts.is_null(r) {
                 continue;
@@ -138,22 +151,16 @@ impl IntervalJoin {
                 if diff >= lower && diff <= upper {
                     new_rows.push(r as u32);
                     held.push((e.chunk, e.row));
-                    held_slot.push((r, i));
+                    held_slot.push(i);
                 }
             }
         }
-        let mut accepted = vec![false; held.len()];
+        let mut accepted = BooleanArray::from(Vec::<bool>::new());
         if !held.is_empty() {
-            let fresh: Vec<ArrayRef> = {
-                let indices = UInt32Array::from(new_rows.clone());
-                batch.columns().iter().map(|c| take(c, &indices, None).map_err(arrow)).collect::<Result<_>>()?
-            };
+            let fresh = take_rows(&batch, &new_rows)?;
             let stored = self.stores[other].gather(&held)?;
-            let pairs = match side {
-                0 => self.joined(Some(fresh), Some(stored), held.len())?,
-                _ => self.joined(Some(stored), Some(fresh), held.len())?,
-            };
-            let mask = match &self.spec.filter {
+            let pairs = self.pair(side, fresh, Some(stored), held.len())?;
+            accepted = match &self.spec.filter {
                 Some(f) => {
                     let mask = f.evaluate(&pairs).and_then(|v| v.into_array(pairs.num_rows())).map_err(evaluate)?;
                     let mask = mask
@@ -165,10 +172,7 @@ impl IntervalJoin {
                 }
                 None => BooleanArray::from(vec![true; pairs.num_rows()]),
             };
-            for (i, a) in accepted.iter_mut().enumerate() {
-                *a = mask.value(i);
-            }
-            let emitted = filter_record_batch(&pairs, &mask).map_err(arrow)?;
+            let emitted = filter_record_batch(&pairs, &accepted).map_err(arrow)?;
             if emitted.num_rows() > 0 {
                 out.push(emitted);
             }
@@ -176,10 +180,11 @@ impl IntervalJoin {
 
         // State: mark partners, hold the new rows that can still pair.
         let mut matched = vec![false; n];
-        for (k, &(r, i)) in held_slot.iter().enumerate() {
-            if !accepted[k] {
+        for (k, (&r, &i)) in new_rows.iter().zip(&held_slot).enumerate() {
+            if !accepted.value(k) {
                 continue;
             }
+            let r = r as usize;
             matched[r] = true;
             let key = rows.row(r);
             if let Some(e) = self.stores[other].get_mut(key.as_ref(), i) {
@@ -198,13 +203,7 @@ impl IntervalJoin {
             }
         }
         if !gone.is_empty() && self.spec.kind.keeps_unmatched(side) {
-            let indices = UInt32Array::from(gone);
-            let columns: Vec<ArrayRef> = batch.columns().iter().map(|c| take(c, &indices, None).map_err(arrow)).collect::<Result<_>>()?;
-            let k = indices.len();
-            out.push(match side {
-                0 => self.joined(Some(columns), None, k)?,
-                _ => self.joined(None, Some(columns), k)?,
-            });
+            out.push(self.pair(side, take_rows(&batch, &gone)?, None, gone.len())?);
         }
         Ok(())
     }
@@ -213,16 +212,12 @@ impl IntervalJoin {
     fn keys(&self, side: usize, batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
         let n = batch.num_rows();
         let mut keys = Vec::with_capacity(self.spec.keys[side].len());
-        for (expr, field) in self.spec.keys[side].iter().zip(self.converter_types()) {
+        for (expr, field) in self.spec.keys[side].iter().zip(&self.key_types) {
             let array = expr.evaluate(batch).and_then(|v| v.into_array(n)).map_err(evaluate)?;
-            let array = if array.data_type() == &field { array } else { cast(&array, &field).map_err(arrow)? };
+            let array = if array.data_type() == field { array } else { cast(&array, field).map_err(arrow)? };
             keys.push(array);
         }
         Ok(keys)
-    }
-
-    fn converter_types(&self) -> Vec<DataType> {
-        self.spec.keys[0].iter().map(|k| k.data_type(&self.spec.inputs[0]).unwrap_or(DataType::Null)).collect()
     }
 
     /// Rows held on each input.
