@@ -205,6 +205,9 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(loaded) => loaded,
                 Err(code) => return Ok(code),
             };
+            for warning in &plan.warnings {
+                eprintln!("weir: warning: {warning}");
+            }
             if metrics_addr != "off" {
                 let addr: std::net::SocketAddr = metrics_addr.parse().with_context(|| format!("--metrics-addr '{metrics_addr}' is not host:port"))?;
                 serve::metrics_only(addr);

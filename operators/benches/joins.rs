@@ -42,7 +42,7 @@ fn join() -> IntervalJoin {
     IntervalJoin::new(IntervalJoinSpec {
         kind: JoinKind::Inner,
         keys: [key(), key()],
-        time: [1, 1],
+        time: [Some(1), Some(1)],
         lower_ms: 0,
         upper_ms: 10_000,
         filter: None,

@@ -1,12 +1,14 @@
 //! Oracle tests for stream joins.
 //!
 //! Every join must return exactly what DataFusion's batch engine returns
-//! for the same SQL on the same rows (an interval bound is a plain
-//! predicate there): inner and outer, bounds written with BETWEEN or with
-//! comparisons from either side, extra conditions, NULL keys (which never
-//! match) and duplicate keys (every pair), in order and out of order within
-//! the watermark's bound, on 1, 2 and 4 workers; late rows are left out and
-//! counted.
+//! for the same SQL on the same rows: interval joins (the bound is a plain
+//! predicate there), window joins of raw rows and of windowed aggregates
+//! (the windows computed by arithmetic), unbounded inner joins (with a
+//! state TTL, a bound of the TTL either way). Inner and outer, bounds
+//! written with BETWEEN or with comparisons from either side, extra
+//! conditions, NULL keys (which never match) and duplicate keys (every
+//! pair), in order and out of order within the watermark's bound, on 1, 2
+//! and 4 workers; late rows are left out and counted.
 
 use std::sync::Arc;
 
@@ -17,17 +19,137 @@ use datafusion::datasource::MemTable;
 use crate::common::lines_of;
 use crate::windows::{ddl, events, json_lines, schema, split_starts, to_batch, weir, Event};
 
-/// The queries, with `{KIND}` for the join type.
-const CASES: &[&str] = &[
-    "SELECT a.sensor_id, a.ts AS a_ts, b.ts AS b_ts, a.volume AS a_volume, b.volume AS b_volume \
-     FROM a {KIND} JOIN b ON a.sensor_id = b.sensor_id AND b.ts BETWEEN a.ts - INTERVAL '2' SECOND AND a.ts + INTERVAL '3' SECOND",
-    "SELECT a.sensor_id AS k, b.sensor_id AS k2, a.ts AS a_ts, b.ts AS b_ts, a.speed, b.speed AS b_speed \
-     FROM a {KIND} JOIN b ON a.sensor_id = b.sensor_id AND b.ts > a.ts - INTERVAL '1' SECOND \
-     AND b.ts <= a.ts + INTERVAL '4' SECOND AND a.volume <> b.volume",
-    "SELECT a.ts AS a_ts, b.ts AS b_ts, a.volume AS a_volume, b.sensor_id AS b_sensor \
-     FROM a {KIND} JOIN b ON (CASE WHEN a.volume % 4 = 0 THEN NULL ELSE a.sensor_id END) = b.sensor_id \
-     AND a.ts BETWEEN b.ts - INTERVAL '3' SECOND AND b.ts + INTERVAL '1' SECOND",
-];
+/// What a case's inputs are windowed by before they are joined.
+#[derive(Clone, Copy)]
+enum Window {
+    None,
+    /// Size in seconds.
+    Tumble(i64),
+    /// Slide and size in seconds.
+    Hop(i64, i64),
+}
+
+impl Window {
+    /// The input `table` as Weir reads it: the table, or its window TVF.
+    fn stream(self, table: &str) -> String {
+        match self {
+            Window::None => table.to_string(),
+            Window::Tumble(size) => format!("TABLE(TUMBLE(TABLE {table}, DESCRIPTOR(ts), INTERVAL '{size}' SECOND))"),
+            Window::Hop(slide, size) => format!("HOP({table}, ts, INTERVAL '{slide}' SECOND, INTERVAL '{size}' SECOND)"),
+        }
+    }
+
+    /// The same rows for the batch oracle: window bounds by arithmetic.
+    fn batch(self, table: &str) -> String {
+        let windows = |offset: i64, size: i64| {
+            let start = format!("((CAST(ts AS BIGINT) - {offset}) / {size} * {size} + {offset})");
+            format!(
+                "SELECT *, TO_TIMESTAMP_LTZ({start}, 3) AS window_start, TO_TIMESTAMP_LTZ({start} + {size}, 3) AS window_end FROM {table}"
+            )
+        };
+        match self {
+            Window::None => table.to_string(),
+            Window::Tumble(size) => format!("({})", windows(0, size * 1000)),
+            Window::Hop(slide, size) => {
+                let all: Vec<String> = (0..size / slide).map(|k| windows(k * slide * 1000, size * 1000)).collect();
+                format!("({})", all.join(" UNION ALL "))
+            }
+        }
+    }
+}
+
+/// A join query: `{KIND}` for the join type, `{A}` and `{B}` for the
+/// inputs (windowed by `window`).
+struct Case {
+    query: &'static str,
+    window: Window,
+    kinds: &'static [&'static str],
+    /// Statements before the query (a `SET`).
+    settings: &'static str,
+    /// What the settings mean, as a condition the oracle adds.
+    oracle_condition: &'static str,
+}
+
+impl Case {
+    fn interval(query: &'static str) -> Self {
+        Case { query, window: Window::None, kinds: KINDS, settings: "", oracle_condition: "" }
+    }
+
+    fn window(window: Window, query: &'static str) -> Self {
+        Case { query, window, kinds: KINDS, settings: "", oracle_condition: "" }
+    }
+
+    fn sql(&self, kind: &str, from: impl Fn(&str) -> String) -> String {
+        self.query.replace("{KIND}", kind).replace("{A}", &from("a")).replace("{B}", &from("b"))
+    }
+
+    fn stream(&self, kind: &str) -> String {
+        self.sql(kind, |t| self.window.stream(t))
+    }
+
+    fn batch(&self, kind: &str) -> String {
+        self.sql(kind, |t| self.window.batch(t)) + self.oracle_condition
+    }
+}
+
+/// The queries of every join form.
+fn cases() -> Vec<Case> {
+    vec![
+        // Interval joins: the bound is a plain predicate for the oracle.
+        Case::interval(
+            "SELECT a.sensor_id, a.ts AS a_ts, b.ts AS b_ts, a.volume AS a_volume, b.volume AS b_volume \
+             FROM {A} {KIND} JOIN {B} ON a.sensor_id = b.sensor_id AND b.ts BETWEEN a.ts - INTERVAL '2' SECOND AND a.ts + INTERVAL '3' SECOND",
+        ),
+        Case::interval(
+            "SELECT a.sensor_id AS k, b.sensor_id AS k2, a.ts AS a_ts, b.ts AS b_ts, a.speed, b.speed AS b_speed \
+             FROM {A} {KIND} JOIN {B} ON a.sensor_id = b.sensor_id AND b.ts > a.ts - INTERVAL '1' SECOND \
+             AND b.ts <= a.ts + INTERVAL '4' SECOND AND a.volume <> b.volume",
+        ),
+        Case::interval(
+            "SELECT a.ts AS a_ts, b.ts AS b_ts, a.volume AS a_volume, b.sensor_id AS b_sensor \
+             FROM {A} {KIND} JOIN {B} ON (CASE WHEN a.volume % 4 = 0 THEN NULL ELSE a.sensor_id END) = b.sensor_id \
+             AND a.ts BETWEEN b.ts - INTERVAL '3' SECOND AND b.ts + INTERVAL '1' SECOND",
+        ),
+        // Window joins of raw rows: pairs within the same window.
+        Case::window(
+            Window::Tumble(5),
+            "SELECT l.sensor_id, l.window_start, l.window_end, l.ts AS l_ts, r.ts AS r_ts, r.volume \
+             FROM {A} l {KIND} JOIN {B} r ON l.window_start = r.window_start AND l.window_end = r.window_end \
+             AND (CASE WHEN l.volume % 5 = 0 THEN NULL ELSE l.sensor_id END) = r.sensor_id",
+        ),
+        Case::window(
+            Window::Hop(2, 6),
+            "SELECT r.sensor_id, r.window_start, l.window_end, l.ts AS l_ts, r.ts AS r_ts, l.volume \
+             FROM {A} l {KIND} JOIN {B} r ON l.sensor_id = r.sensor_id AND l.window_end = r.window_end \
+             AND r.window_start = l.window_start AND l.volume <> r.volume",
+        ),
+        // Window joins of windowed aggregates (Flink's window join after a
+        // window aggregation).
+        Case::window(
+            Window::Tumble(4),
+            "SELECT l.sensor_id, l.window_start, l.window_end, l.n, r.v, r.sensor_id AS r_sensor \
+             FROM (SELECT window_start, window_end, sensor_id, count(*) AS n FROM {A} GROUP BY window_start, window_end, sensor_id) l \
+             {KIND} JOIN (SELECT window_start, window_end, sensor_id, sum(volume) AS v FROM {B} GROUP BY window_start, window_end, sensor_id) r \
+             ON l.window_start = r.window_start AND l.window_end = r.window_end AND l.sensor_id = r.sensor_id",
+        ),
+        // Unbounded inner joins: every pair of a key, or with a state TTL
+        // the pairs at most the TTL apart in event time.
+        Case {
+            query: "SELECT a.sensor_id, a.ts AS a_ts, b.ts AS b_ts, b.volume FROM {A} {KIND} JOIN {B} ON a.sensor_id = b.sensor_id AND a.volume < b.volume",
+            window: Window::None,
+            kinds: &["INNER"],
+            settings: "",
+            oracle_condition: "",
+        },
+        Case {
+            query: "SELECT a.sensor_id, a.ts AS a_ts, b.ts AS b_ts, a.volume FROM {A} {KIND} JOIN {B} ON a.sensor_id = b.sensor_id",
+            window: Window::None,
+            kinds: &["INNER"],
+            settings: "SET 'table.exec.state.ttl' = '3 s';\n",
+            oracle_condition: " AND b.ts BETWEEN a.ts - INTERVAL '3' SECOND AND a.ts + INTERVAL '3' SECOND",
+        },
+    ]
+}
 
 const KINDS: &[&str] = &["INNER", "LEFT", "RIGHT", "FULL OUTER"];
 
@@ -65,15 +187,15 @@ fn check(a: &[Event], b: &[Event], on_time_b: &[Event], late_b: u64, workers: &[
 /// both inputs unmatched, and that is checked too (so outer joins have
 /// rows of their own to emit).
 fn check_with(a: &[Event], b: &[Event], on_time_b: &[Event], late_b: u64, workers: &[usize], designed: bool) {
-    for case in CASES {
-        let inner = oracle(a, on_time_b, &case.replace("{KIND}", "INNER")).len();
-        for kind in KINDS {
-            let query = case.replace("{KIND}", kind);
-            let expected = oracle(a, on_time_b, &query);
+    for case in cases() {
+        let inner = oracle(a, on_time_b, &case.batch("INNER")).len();
+        for kind in case.kinds {
+            let expected = oracle(a, on_time_b, &case.batch(kind));
+            let query = case.stream(kind);
             assert!(!designed || inner > 0, "some rows pair in {query}");
             assert!(!designed || *kind == "INNER" || expected.len() > inner, "unmatched rows in {query}");
             for &w in workers {
-                let (got, report) = weir(&[("a", a), ("b", b)], "", &query, w);
+                let (got, report) = weir(&[("a", a), ("b", b)], case.settings, &query, w);
                 assert_eq!(got, expected, "{query} on {w} workers");
                 assert_eq!(report.rows_late.get("b").copied().unwrap_or(0), late_b, "late rows of b, {w} workers");
             }
@@ -82,13 +204,13 @@ fn check_with(a: &[Event], b: &[Event], on_time_b: &[Event], late_b: u64, worker
 }
 
 #[test]
-fn interval_joins_match_datafusion_in_order() {
+fn joins_match_datafusion_in_order() {
     let (a, b) = (events(60, 5, &[]), labels(70, &[]));
     check(&a, &b, &b, 0, &[1, 2, 4]);
 }
 
 #[test]
-fn interval_joins_match_datafusion_out_of_order() {
+fn joins_match_datafusion_out_of_order() {
     let jitter: Vec<u8> = (0..80u32).map(|i| ((i * 7919) % 6) as u8).collect();
     let jitter_b: Vec<u8> = (0..80u32).map(|i| ((i * 104_729) % 5) as u8).collect();
     let (a, b) = (events(70, 4, &jitter), labels(75, &jitter_b));

@@ -526,14 +526,22 @@ fn reference_sessions(events: &[Event], gap: i64) -> Vec<String> {
 }
 
 fn check_sessions(events: &[Event], gap_s: i64) {
-    let query = format!(
-        "SELECT sensor_id, window_start, window_end, count(*) AS n, sum(volume) AS v \
-         FROM SESSION(traffic, ts, INTERVAL '{gap_s}' SECOND) GROUP BY window_start, window_end, sensor_id"
-    );
+    // The shorthand, and Flink's form with sessions per PARTITION BY key.
+    let froms = [
+        format!("SESSION(traffic, ts, INTERVAL '{gap_s}' SECOND)"),
+        format!("TABLE(SESSION(TABLE traffic PARTITION BY sensor_id, DESCRIPTOR(ts), INTERVAL '{gap_s}' SECOND))"),
+        format!("TABLE(SESSION(TABLE traffic PARTITION BY (sensor_id), DESCRIPTOR(ts), INTERVAL '{gap_s}' SECOND))"),
+    ];
     let expected = reference_sessions(events, gap_s * 1000);
-    for workers in [1, 2, 4] {
-        let (got, _) = weir(&[("traffic", events)], "", &query, workers);
-        assert_eq!(got, expected, "sessions on {workers} workers");
+    for from in froms {
+        let query = format!(
+            "SELECT sensor_id, window_start, window_end, count(*) AS n, sum(volume) AS v \
+             FROM {from} GROUP BY window_start, window_end, sensor_id"
+        );
+        for workers in [1, 2, 4] {
+            let (got, _) = weir(&[("traffic", events)], "", &query, workers);
+            assert_eq!(got, expected, "sessions of {from} on {workers} workers");
+        }
     }
 }
 

@@ -7,6 +7,13 @@ use super::{type_name, Pipeline, RowPolicy};
 
 impl fmt::Display for Pipeline {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for warning in &self.warnings {
+            writeln!(f, "warning: {warning}")?;
+        }
+        if let Some(ttl) = self.settings.state_ttl_ms {
+            let ttl = humantime::format_duration(std::time::Duration::from_millis(ttl.unsigned_abs()));
+            writeln!(f, "state ttl: {ttl} (joins without a time bound hold a row until the watermark is this far past it)")?;
+        }
         if self.settings.on_error == RowPolicy::Fail {
             writeln!(f, "on error: a row whose expression fails stops the pipeline")?;
         }

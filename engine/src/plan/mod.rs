@@ -8,7 +8,7 @@
 mod display;
 mod empty;
 mod filter;
-mod interval_join;
+mod stream_join;
 mod metrics;
 mod monitor;
 mod node;
@@ -23,7 +23,7 @@ mod window_assign;
 
 pub(crate) use empty::Empty;
 pub(crate) use filter::Filter;
-pub(crate) use interval_join::IntervalJoin;
+pub(crate) use stream_join::{JoinForm, StreamJoin};
 pub(crate) use metrics::Metrics;
 pub(crate) use monitor::Monitor;
 pub use node::Node;
@@ -133,6 +133,9 @@ pub struct Pipeline {
     pub models: Vec<ModelPlan>,
     /// The pipeline's `SET` settings.
     pub settings: Settings,
+    /// What is valid but likely not meant (a join whose state grows
+    /// without bound); `weir check` and `weir run` print them.
+    pub warnings: Vec<crate::diagnostic::Diagnostic>,
 }
 
 /// What happens to a row whose expression fails at run time.
@@ -163,6 +166,9 @@ pub struct Settings {
     pub on_error: RowPolicy,
     /// `'pipeline.dead-letter.table'`.
     pub dead_letter: Option<DeadLetterPlan>,
+    /// `'table.exec.state.ttl'`, in milliseconds: how long joins without a
+    /// time bound hold a row, in event time.
+    pub state_ttl_ms: Option<i64>,
 }
 
 /// A `CREATE MODEL`, planned.

@@ -17,6 +17,8 @@ pub(crate) struct WindowAssign {
     pub kind: WindowKind,
     /// Index of the time column in the input.
     pub time: usize,
+    /// `SESSION`'s `PARTITION BY` columns (sessions per partition key).
+    pub partition: Vec<String>,
     /// The output schema.
     pub schema: SchemaRef,
 }
@@ -28,7 +30,10 @@ impl PlanOp for WindowAssign {
 
     fn explain(&self, inputs: &[Node]) -> String {
         let column = inputs.first().map(|i| column_name(i, self.time)).unwrap_or_default();
-        format!("window {} on {column}", self.kind)
+        match self.partition.as_slice() {
+            [] => format!("window {} on {column}", self.kind),
+            keys => format!("window {} on {column}, partition by {}", self.kind, keys.join(", ")),
+        }
     }
 
     fn copies(&self, index: usize, inputs: &[Node]) -> Vec<(usize, usize)> {

@@ -146,9 +146,13 @@ fn plan_checked(sql: &str, limits: &crate::sql::Limits) -> Result<Pipeline, Diag
         metrics_reads: Vec::new(),
         settings: crate::plan::Settings::default(),
         dead_letter: None,
+        warnings: std::cell::RefCell::new(Vec::new()),
     };
-    for mut statement in statements {
+    // Settings apply to the whole pipeline, wherever the SET is written.
+    let (settings, statements): (Vec<_>, Vec<_>) = statements.into_iter().partition(|s| matches!(s, PipelineStatement::Set(_)));
+    for statement in settings.into_iter().chain(statements) {
         let span = statement.span();
+        let mut statement = statement;
         prepare::prepare(&mut statement, &planner.state()).map_err(|d| d.in_statement(span))?;
         let result = match statement {
             PipelineStatement::CreateTable(t) => planner.create_table(*t),
@@ -189,7 +193,8 @@ fn plan_checked(sql: &str, limits: &crate::sql::Limits) -> Result<Pipeline, Diag
         .filter_map(|t| t.source)
         .collect();
     let models = planner.models.into_iter().filter(|m| m.used).map(|m| m.plan).collect();
-    Ok(Pipeline { sources, sinks: planner.sinks, models, settings: planner.settings })
+    let warnings = planner.warnings.into_inner();
+    Ok(Pipeline { sources, sinks: planner.sinks, models, settings: planner.settings, warnings })
 }
 
 struct Planner {
@@ -216,6 +221,8 @@ struct Planner {
     settings: crate::plan::Settings,
     /// `SET 'pipeline.dead-letter.table'`, resolved once every table is known.
     dead_letter: Option<SqlOption>,
+    /// What lowering found valid but doubtful.
+    warnings: std::cell::RefCell<Vec<Diagnostic>>,
 }
 
 fn to_span(span: &datafusion::common::Span) -> Span {

@@ -19,6 +19,10 @@ pub const KEYS: &[(&str, &str)] = &[
         "'skip' (default): a row whose expression fails (division by zero, a bad cast) is counted, logged and dead-lettered, and the pipeline goes on; 'fail': the first such row stops the pipeline",
     ),
     ("pipeline.dead-letter.table", "a sink table that receives every failed row with its error (see docs/sql.md, Errors)"),
+    (
+        "table.exec.state.ttl",
+        "how long a join without a time bound holds a row, in event time ('1 h', '30 min'); rows further apart do not pair",
+    ),
 ];
 
 /// The columns of a dead-letter table.
@@ -48,6 +52,14 @@ impl Planner {
                 };
             }
             "pipeline.dead-letter.table" => self.dead_letter = Some(option.clone()),
+            "table.exec.state.ttl" => {
+                let ttl = humantime::parse_duration(value.trim()).map_err(|e| {
+                    Diagnostic::at(format!("'table.exec.state.ttl' is a duration: {e}"), *span).with_help("for example SET 'table.exec.state.ttl' = '1 h'")
+                })?;
+                let ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+                // Flink: 0 turns the TTL off.
+                self.settings.state_ttl_ms = (ms > 0).then_some(ms);
+            }
             other => {
                 let known: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
                 let d = Diagnostic::at(format!("unknown setting '{other}'"), *span);

@@ -147,11 +147,20 @@ impl Planner {
             fields.push(Field::new(column, bound.clone(), false));
         }
         let windowed = Arc::new(Schema::new(fields));
+        let mut partition = Vec::with_capacity(call.partition.len());
+        for column in &call.partition {
+            if schema.index_of(&column.value).is_err() {
+                let columns: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+                return Err(Diagnostic::at(format!("'{}' is not a column of '{name}'", column.value), column.span)
+                    .with_help(format!("columns: {}", columns.join(", "))));
+            }
+            partition.push(column.value.clone());
+        }
         self.ctx
             .register_table(call.placeholder.as_str(), Arc::new(EmptyTable::new(Arc::clone(&windowed))))
             .map_err(from_datafusion)?;
         self.windows
-            .insert(call.placeholder, Node::new(plan::WindowAssign { kind, time, schema: windowed }, vec![input]));
+            .insert(call.placeholder, Node::new(plan::WindowAssign { kind, time, partition, schema: windowed }, vec![input]));
         Ok(())
     }
 
@@ -356,6 +365,7 @@ impl Planner {
                     .with_help("add them: GROUP BY window_start, window_end, <keys>"));
             }
         };
+        self.check_partition(&input, start, &aggregate.group_expr, at)?;
         let physical_input = in_df.as_arrow();
         let planning = PhysicalPlanningContext::default();
         let mut aggregates = Vec::with_capacity(aggregate.aggr_expr.len());
@@ -382,6 +392,37 @@ impl Planner {
     }
 }
 
+impl Planner {
+    /// A `SESSION(... PARTITION BY k ...)` is grouped by exactly its
+    /// partition columns: sessions are formed per group key.
+    fn check_partition(&self, input: &Node, start: usize, group: &[Expr], at: Span) -> Result<(), Diagnostic> {
+        let Some((window, _)) = window_of(input, start) else { return Ok(()) };
+        if window.partition.is_empty() {
+            return Ok(());
+        }
+        let mut keys: Vec<String> = group
+            .iter()
+            .filter_map(|e| match e {
+                Expr::Column(c) if c.name != "window_start" && c.name != "window_end" => Some(c.name.clone()),
+                Expr::Column(_) => None,
+                other => Some(display_expr(other)),
+            })
+            .collect();
+        let mut partition = window.partition.clone();
+        keys.sort();
+        partition.sort();
+        if keys == partition {
+            return Ok(());
+        }
+        let list = window.partition.join(", ");
+        Err(Diagnostic::at(
+            format!("sessions are formed per PARTITION BY key ({list}), so the query must GROUP BY exactly those columns, found {}", if keys.is_empty() { "none".to_string() } else { keys.join(", ") }),
+            at,
+        )
+        .with_help(format!("GROUP BY window_start, window_end, {list}")))
+    }
+}
+
 /// Whether `node` works row by row on its inputs' columns (a projection, a
 /// filter, a union): what a window placeholder may look through.
 fn row_wise(node: &Node) -> bool {
@@ -403,16 +444,22 @@ pub(super) fn on_time(node: Node) -> Node {
 /// Whether column `index` of `node` is the `window_start` (true) or
 /// `window_end` (false) of a window function, and which window.
 fn window_column(node: &Node, index: usize) -> Option<(WindowKind, bool)> {
+    window_of(node, index).map(|(w, start)| (w.kind, start))
+}
+
+/// The window function column `index` of `node` is the `window_start`
+/// (true) or `window_end` (false) of.
+pub(super) fn window_of(node: &Node, index: usize) -> Option<(&plan::WindowAssign, bool)> {
     if let Some(project) = node.op::<plan::Project>() {
         let column = project.exprs.get(index)?.downcast_ref::<Column>()?;
-        return window_column(node.inputs().first()?, column.index());
+        return window_of(node.inputs().first()?, column.index());
     }
     if node.op::<plan::Filter>().is_some() {
-        return window_column(node.inputs().first()?, index);
+        return window_of(node.inputs().first()?, index);
     }
     let window = node.op::<plan::WindowAssign>()?;
     let n = window.schema.fields().len();
-    (index + 2 == n).then_some((window.kind, true)).or((index + 1 == n).then_some((window.kind, false)))
+    (index + 2 == n).then_some((window, true)).or((index + 1 == n).then_some((window, false)))
 }
 
 fn has_window(node: &Node) -> bool {

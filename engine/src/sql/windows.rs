@@ -107,6 +107,8 @@ pub struct WindowCall {
     /// `ML_PREDICT`'s DESCRIPTOR columns (the features, in the model's
     /// INPUT order).
     pub columns: Vec<Ident>,
+    /// `SESSION`'s `PARTITION BY` columns (Flink's form).
+    pub partition: Vec<Ident>,
 }
 
 /// Drops the `TABLE` keyword of Flink's `TUMBLE(TABLE t, ...)` argument
@@ -146,7 +148,82 @@ pub(crate) fn strip_table_keyword(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSp
         }
         out.push(token);
     }
+    partition_as_argument(out)
+}
+
+/// The function Flink's `PARTITION BY` becomes inside a window call.
+const PARTITION_ARGUMENT: &str = "__weir_partition_by";
+
+/// Rewrites Flink's `SESSION(t PARTITION BY k, ...)` and `SESSION(t
+/// PARTITION BY (a, b), ...)` (the `TABLE` keyword already dropped), which
+/// sqlparser cannot parse as a function argument, to `SESSION(t,
+/// __weir_partition_by(k), ...)`; the columns keep their spans.
+fn partition_as_argument(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    let word = |t: &Token, s: &str| matches!(t, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(s));
+    let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
+    let mut rest = tokens.into_iter().peekable();
+    while let Some(token) = rest.next() {
+        if !word(&token.token, "PARTITION") || !after_window_table(&out) {
+            out.push(token);
+            continue;
+        }
+        // `BY`, skipping whitespace.
+        let mut skipped = Vec::new();
+        while rest.peek().is_some_and(|t| matches!(t.token, Token::Whitespace(_))) {
+            skipped.extend(rest.next());
+        }
+        if !rest.peek().is_some_and(|t| word(&t.token, "BY")) {
+            out.push(token);
+            out.extend(skipped);
+            continue;
+        }
+        rest.next();
+        let at = token.span;
+        out.push(TokenWithSpan { token: Token::Comma, span: at });
+        out.push(TokenWithSpan { token: Token::make_word(PARTITION_ARGUMENT, None), span: at });
+        out.push(TokenWithSpan { token: Token::LParen, span: at });
+        while rest.peek().is_some_and(|t| matches!(t.token, Token::Whitespace(_))) {
+            rest.next();
+        }
+        if rest.peek().is_some_and(|t| t.token == Token::LParen) {
+            // `(a, b)`: up to the matching parenthesis.
+            rest.next();
+            let mut depth = 0usize;
+            for t in rest.by_ref() {
+                match t.token {
+                    Token::LParen => depth += 1,
+                    Token::RParen if depth == 0 => break,
+                    Token::RParen => depth -= 1,
+                    _ => {}
+                }
+                out.push(t);
+            }
+        } else {
+            // One column: up to the next comma or the call's end.
+            while rest.peek().is_some_and(|t| !matches!(t.token, Token::Comma | Token::RParen)) {
+                out.extend(rest.next());
+            }
+        }
+        out.push(TokenWithSpan { token: Token::RParen, span: at });
+    }
     out
+}
+
+/// Whether `tokens` end with `SESSION ( name` (a window function's first
+/// argument, possibly qualified).
+fn after_window_table(tokens: &[TokenWithSpan]) -> bool {
+    let mut previous = tokens.iter().rev().filter(|t| !matches!(t.token, Token::Whitespace(_))).peekable();
+    if !previous.next().is_some_and(|t| matches!(t.token, Token::Word(_))) {
+        return false;
+    }
+    while previous.peek().is_some_and(|t| t.token == Token::Period) {
+        previous.next();
+        if !previous.next().is_some_and(|t| matches!(t.token, Token::Word(_))) {
+            return false;
+        }
+    }
+    previous.next().is_some_and(|t| t.token == Token::LParen)
+        && previous.next().is_some_and(|t| matches!(&t.token, Token::Word(w) if WindowFunction::from_name(&w.value).is_some()))
 }
 
 /// Replaces every window call in `query` by a placeholder table, numbering
@@ -211,7 +288,18 @@ impl Extractor<'_> {
     fn call(&self, function: WindowFunction, span: Span, args: &[FunctionArg]) -> Result<WindowCall, Diagnostic> {
         let usage = || format!("write {}", function.signature());
         let mut exprs = Vec::with_capacity(args.len());
+        let mut partition = Vec::new();
         for arg in args {
+            if let FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Function(f))) = arg
+                && f.name.to_string() == PARTITION_ARGUMENT
+            {
+                if function != WindowFunction::Session {
+                    return Err(Diagnostic::at(format!("{function:?} takes no PARTITION BY; only SESSION does").to_uppercase_first(), span)
+                        .with_help(usage()));
+                }
+                partition = identifiers(f, "PARTITION BY lists column names")?;
+                continue;
+            }
             match arg {
                 FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => exprs.push(e.clone()),
                 other => {
@@ -236,7 +324,17 @@ impl Extractor<'_> {
                     .with_help(usage()));
             }
         };
-        let call = WindowCall { placeholder: String::new(), function, span, input, time: None, intervals: Vec::new(), model: None, columns: Vec::new() };
+        let call = WindowCall {
+            placeholder: String::new(),
+            function,
+            span,
+            input,
+            time: None,
+            intervals: Vec::new(),
+            model: None,
+            columns: Vec::new(),
+            partition,
+        };
         if function == WindowFunction::LateRows {
             return Ok(call);
         }
@@ -252,14 +350,7 @@ impl Extractor<'_> {
             };
             let columns = match &exprs[2] {
                 Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("DESCRIPTOR") => match &f.args {
-                    FunctionArguments::List(list) => list
-                        .args
-                        .iter()
-                        .map(|a| match a {
-                            FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Identifier(i))) => Ok(i.clone()),
-                            other => Err(Diagnostic::at("DESCRIPTOR lists column names", other.span())),
-                        })
-                        .collect::<Result<Vec<_>, _>>()?,
+                    FunctionArguments::List(_) => identifiers(f, "DESCRIPTOR lists column names")?,
                     _ => return Err(Diagnostic::at("DESCRIPTOR lists the feature columns", f.span()).with_help(usage())),
                 },
                 other => {
@@ -285,6 +376,18 @@ impl Extractor<'_> {
         };
         Ok(WindowCall { time: Some(time), intervals: exprs[2..].to_vec(), ..call })
     }
+}
+
+/// The arguments of `f`, each a column name.
+fn identifiers(f: &datafusion::sql::sqlparser::ast::Function, what: &str) -> Result<Vec<Ident>, Diagnostic> {
+    let FunctionArguments::List(list) = &f.args else { return Err(Diagnostic::at(what, f.span())) };
+    list.args
+        .iter()
+        .map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Identifier(i))) => Ok(i.clone()),
+            other => Err(Diagnostic::at(what, other.span())),
+        })
+        .collect()
 }
 
 trait UpperFirst {

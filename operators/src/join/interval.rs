@@ -18,7 +18,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, UInt32Array};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, TimestampMillisecondArray, UInt32Array};
 use datafusion::arrow::compute::{cast, filter_record_batch, prep_null_mask_filter, take};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMillisecondType};
 use datafusion::arrow::row::{RowConverter, SortField};
@@ -35,8 +35,10 @@ pub struct IntervalJoinSpec {
     pub kind: JoinKind,
     /// The equi-join keys over each input (left, right), pairwise of one type.
     pub keys: [Vec<Arc<dyn PhysicalExpr>>; 2],
-    /// The event-time column of each input.
-    pub time: [usize; 2],
+    /// The event-time column of each input; `None`: every row of that
+    /// input is at time 0 (a join with no time bound, whose bounds are
+    /// then unlimited and whose rows are never freed).
+    pub time: [Option<usize>; 2],
     /// `right.ts - left.ts` lies in `[lower_ms, upper_ms]` for every pair
     /// the condition accepts.
     pub lower_ms: i64,
@@ -131,7 +133,10 @@ impl IntervalJoin {
         // Everything that can fail on a row comes before any state changes.
         let keys = self.keys(side, &batch)?;
         let rows = self.converter.convert_columns(&keys).map_err(arrow)?;
-        let ts = cast(batch.column(self.spec.time[side]), &DataType::Timestamp(TimeUnit::Millisecond, None)).map_err(arrow)?;
+        let ts = match self.spec.time[side] {
+            Some(column) => cast(batch.column(column), &DataType::Timestamp(TimeUnit::Millisecond, None)).map_err(arrow)?,
+            None => Arc::new(TimestampMillisecondArray::from(vec![0; n])),
+        };
         let ts = ts.as_primitive::<TimestampMillisecondType>();
         let null_key = |r: usize| keys.iter().any(|k| k.is_null(r));
         let (lower, upper) = (self.spec.lower_ms, self.spec.upper_ms);
@@ -147,7 +152,7 @@ impl IntervalJoin {
             }
             let t = ts.value(r);
             for (i, e) in self.stores[other].get(rows.row(r).as_ref()).iter().enumerate() {
-                let diff = if side == 0 { e.ts - t } else { t - e.ts };
+                let diff = if side == 0 { e.ts.saturating_sub(t) } else { t.saturating_sub(e.ts) };
                 if diff >= lower && diff <= upper {
                     new_rows.push(r as u32);
                     held.push((e.chunk, e.row));
@@ -345,7 +350,6 @@ const SAVED_MATCHED: &str = "__weir_join_matched";
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::arrow::array::TimestampMillisecondArray;
     use datafusion::physical_expr::expressions::Column;
 
     fn input() -> SchemaRef {
@@ -362,7 +366,7 @@ mod tests {
         let spec = IntervalJoinSpec {
             kind,
             keys: [key(), key()],
-            time: [1, 1],
+            time: [Some(1), Some(1)],
             lower_ms: -1000,
             upper_ms: 2000,
             filter: None,
@@ -446,6 +450,22 @@ mod tests {
                 assert_eq!(run(kind, Some(at)), whole, "{kind:?}, snapshot after step {at}");
             }
         }
+    }
+
+    #[test]
+    fn without_time_columns_every_pair_of_a_key_joins_and_nothing_expires() {
+        let mut op = join(JoinKind::Inner);
+        op.spec.time = [None, None];
+        (op.spec.lower_ms, op.spec.upper_ms) = (i64::MIN, i64::MAX);
+        let mut out = Vec::new();
+        for (side, b, wm) in steps() {
+            op.process_input(side, b, &mut out).expect("process");
+            op.on_watermark(wm, &mut out).expect("watermark");
+        }
+        // Key 1: 3 left rows x 3 right rows; key 2: 2 x 2; key 3: 1 x 1.
+        assert_eq!(rows(&out).len(), 3 * 3 + 2 * 2 + 1, "{:?}", rows(&out));
+        // Every non-NULL-keyed row is still held.
+        assert_eq!(op.held(), [6, 6]);
     }
 
     #[test]

@@ -1,26 +1,48 @@
-//! `interval join`: two streams joined on keys and an event-time bound
-//! (`b.ts BETWEEN a.ts - INTERVAL ... AND a.ts + INTERVAL ...`).
+//! A join of two streams on keys, held by event time: Flink's interval
+//! join (`b.ts BETWEEN a.ts - INTERVAL ... AND a.ts + INTERVAL ...`), its
+//! window join (both inputs windowed alike, joined on `window_start`,
+//! `window_end` and keys: held until the window closes) and its unbounded
+//! join (no time bound: held forever). One
+//! operator serves all three; they differ in which time each row is held
+//! by and for how long, which is what [`JoinForm`] records.
 
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::physical_expr::PhysicalExpr;
 use weir_operators::join::{IntervalJoin as Join, IntervalJoinSpec, JoinKind};
+use weir_operators::window::WindowKind;
 
 use super::node::{Exchange, Node, PlanOp};
 use crate::runtime::{BatchStream, Build};
 
+/// Which of Flink's joins of two streams a join is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum JoinForm {
+    /// Bounded by the time between the inputs' event-time columns.
+    Interval,
+    /// Both inputs windowed by this window and joined on its bounds; the
+    /// time columns are the `window_end`s.
+    Window(WindowKind),
+    /// No time bound: rows are held forever. (`table.exec.state.ttl`
+    /// makes such a join an interval join.)
+    Unbounded,
+}
+
 /// Joins its two inputs (left, right), each exchanged by its join keys.
 #[derive(Debug, Clone)]
-pub(crate) struct IntervalJoin {
+pub(crate) struct StreamJoin {
+    /// Which join.
+    pub form: JoinForm,
     /// Which unmatched rows are emitted.
     pub kind: JoinKind,
     /// The key expressions over each input.
     pub keys: [Vec<Arc<dyn PhysicalExpr>>; 2],
     /// Each key equality as written (`a.k = b.k`).
     pub key_texts: Vec<String>,
-    /// Each input's event-time column.
-    pub time: [usize; 2],
+    /// Each input's time column (see [`JoinForm`]); none for an unbounded
+    /// join without a TTL.
+    pub time: [Option<usize>; 2],
     /// Their names as written (`r.ts`).
     pub time_texts: [String; 2],
     /// `right.ts - left.ts` lies in `[lower_ms, upper_ms]`.
@@ -40,7 +62,7 @@ fn ms(v: i64) -> String {
     humantime::format_duration(std::time::Duration::from_millis(v.unsigned_abs())).to_string()
 }
 
-impl PlanOp for IntervalJoin {
+impl PlanOp for StreamJoin {
     fn schema(&self, _inputs: &[Node]) -> SchemaRef {
         Arc::clone(&self.schema)
     }
@@ -52,18 +74,27 @@ impl PlanOp for IntervalJoin {
             v if v < 0 => format!("{left} - {}", ms(v)),
             v => format!("{left} + {}", ms(v)),
         };
-        let unmatched = match self.kind {
-            JoinKind::Inner => String::new(),
-            _ => ", unmatched rows emitted when the watermark passes their bound".to_string(),
-        };
-        format!(
-            "interval join ({}) on {}, {right} between {} and {} (state freed by the watermark{unmatched}), condition {}",
-            self.kind.sql(),
-            self.key_texts.join(" AND "),
-            bound(self.lower_ms),
-            bound(self.upper_ms),
-            self.filter_text,
-        )
+        let (kind, keys, condition) = (self.kind.sql(), self.key_texts.join(" AND "), &self.filter_text);
+        let outer = self.kind != JoinKind::Inner;
+        match self.form {
+            JoinForm::Interval => {
+                let unmatched = if outer { ", unmatched rows emitted when the watermark passes their bound" } else { "" };
+                format!(
+                    "interval join ({kind}) on {keys}, {right} between {} and {} (state freed by the watermark{unmatched}), condition {condition}",
+                    bound(self.lower_ms),
+                    bound(self.upper_ms),
+                )
+            }
+            JoinForm::Window(window) => {
+                let unmatched = if outer { ", unmatched rows when it closes" } else { "" };
+                format!(
+                    "window join ({kind}, {window}) on {keys} (pairs emitted as their rows arrive{unmatched}; state freed when the window closes), condition {condition}"
+                )
+            }
+            JoinForm::Unbounded => {
+                format!("join ({kind}) on {keys}, no time bound (state grows without bound), condition {condition}")
+            }
+        }
     }
 
     fn exchange(&self, _inputs: &[Node]) -> Exchange {
