@@ -48,6 +48,10 @@ impl SourceSpec for FileSourceSpec {
         Arc::clone(&self.schema)
     }
 
+    fn bounded(&self) -> bool {
+        !self.follow
+    }
+
     fn describe(&self) -> String {
         let format = match self.format {
             Format::Json => "json",

@@ -38,6 +38,10 @@ impl SourceSpec for GeneratorSpec {
         Arc::clone(&self.schema)
     }
 
+    fn bounded(&self) -> bool {
+        self.options.events > 0
+    }
+
     fn describe(&self) -> String {
         let o = &self.options;
         let mut text = format!("generator sensors={} seed={}", o.sensors, o.seed);

@@ -331,6 +331,10 @@ impl SourceSpec for KafkaSourceSpec {
         Arc::clone(&self.schema)
     }
 
+    fn bounded(&self) -> bool {
+        self.bounded != Bounded::Unbounded
+    }
+
     fn describe(&self) -> String {
         let servers = self.properties.get("bootstrap.servers").map(String::as_str).unwrap_or("?");
         let bounded = match self.bounded {

@@ -143,6 +143,12 @@ pub trait SourceSpec: Send + Sync + std::fmt::Debug {
     /// Opens the reader for one split. A reader that waits gives up when
     /// `cancel` is raised.
     fn open(&self, split: Split, bad: Arc<BadRecords>, cancel: &Cancel) -> Result<Box<dyn Source>>;
+    /// Whether its readers end by themselves (a file read once, a
+    /// generator with `events`, a Kafka topic read to `scan.bounded.mode`):
+    /// such a table without a watermark can be joined as a whole.
+    fn bounded(&self) -> bool {
+        false
+    }
 }
 
 /// A running sink.

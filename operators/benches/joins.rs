@@ -46,6 +46,7 @@ fn join() -> IntervalJoin {
         lower_ms: 0,
         upper_ms: 10_000,
         filter: None,
+        table: None,
         inputs: [schema(), schema()],
         schema: Arc::new(Schema::new(fields)),
     })

@@ -56,6 +56,13 @@ pub trait Operator: Send {
         Ok(())
     }
 
+    /// Called once when input `input` of an operator with several inputs
+    /// has ended (every row of it has arrived) while others go on: a join
+    /// with a bounded table starts joining once the table is whole.
+    fn on_input_ended(&mut self, _input: usize, _out: &mut Vec<RecordBatch>) -> Result<()> {
+        Ok(())
+    }
+
     /// Called once when the input has ended, to emit whatever is still held.
     /// Stateless operators hold nothing.
     fn finish(&mut self, _out: &mut Vec<RecordBatch>) -> Result<()> {

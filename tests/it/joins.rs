@@ -300,3 +300,127 @@ proptest! {
         check_with(&a, &b, &b, 0, &[1, 2], false);
     }
 }
+
+/// A dimension table: per sensor a name and a volume threshold, with
+/// duplicate keys (sensor 1 twice), a NULL key and a sensor no reading has.
+fn sensors_table() -> Vec<(Option<i64>, &'static str, i64)> {
+    let mut rows: Vec<(Option<i64>, &'static str, i64)> = vec![(Some(1), "north", 5), (None, "nowhere", 0), (Some(1), "north-bis", 15), (Some(3), "east", 0), (Some(77), "unused", 0)];
+    // Many more rows than the stream has, so the stream's rows arrive
+    // before the table has been read: they must wait for it.
+    rows.extend((100..3000).map(|k| (Some(k), "filler", 0)));
+    rows
+}
+
+fn sensors_batch(rows: &[(Option<i64>, &'static str, i64)]) -> datafusion::arrow::array::RecordBatch {
+    use datafusion::arrow::array::{Int64Array, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("sensor_id", DataType::Int64, true),
+        Field::new("name", DataType::Utf8, false),
+        Field::new("min_volume", DataType::Int64, false),
+    ]));
+    datafusion::arrow::array::RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from_iter(rows.iter().map(|r| r.0))),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.1))),
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.2))),
+        ],
+    )
+    .expect("batch")
+}
+
+const TABLE_JOINS: &[&str] = &[
+    "SELECT a.sensor_id, a.ts, a.volume, t.name FROM a LEFT JOIN t ON a.sensor_id = t.sensor_id",
+    "SELECT a.sensor_id, a.ts, t.name, t.min_volume FROM a JOIN t ON a.sensor_id = t.sensor_id AND a.volume >= t.min_volume",
+    "SELECT t.name, a.ts, a.volume FROM t RIGHT JOIN a ON t.sensor_id = a.sensor_id AND a.volume >= t.min_volume",
+];
+
+/// Stream `a` joined with the bounded table `t` as Weir and as DataFusion
+/// compute it, on 1, 2 and 4 workers.
+fn check_table_joins(a: &[Event]) {
+    let table = sensors_table();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (a_path, t_path) = (dir.path().join("a.json"), dir.path().join("t.json"));
+    std::fs::write(&a_path, json_lines(a)).expect("write");
+    std::fs::write(&t_path, lines_of(&[sensors_batch(&table)]).join("\n") + "\n").expect("write");
+    for query in TABLE_JOINS {
+        let ctx = weir_engine::session();
+        let stream = MemTable::try_new(schema(), vec![vec![to_batch(a)]]).expect("mem table");
+        ctx.register_table("a", Arc::new(stream)).expect("register");
+        let t = sensors_batch(&table);
+        ctx.register_table("t", Arc::new(MemTable::try_new(t.schema(), vec![vec![t]]).expect("mem table"))).expect("register");
+        let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        let expected = lines_of(&rt.block_on(async { ctx.sql(query).await.expect("plans").collect().await.expect("runs") }));
+        assert!(expected.iter().any(|l| l.contains("north-bis")), "duplicate keys pair: {query}");
+        for workers in [1, 2, 4] {
+            let output = dir.path().join(format!("out-{workers}.json"));
+            let _ = std::fs::remove_file(&output);
+            let sql = format!(
+                "{}CREATE TABLE t (sensor_id BIGINT, name VARCHAR NOT NULL, min_volume BIGINT NOT NULL)
+                   WITH ('connector' = 'file', 'path' = '{}', 'format' = 'json');
+                 CREATE TABLE out WITH ('connector' = 'file', 'path' = '{}', 'format' = 'json');
+                 INSERT INTO out {query};",
+                ddl("a", &a_path),
+                t_path.display(),
+                output.display()
+            );
+            let plan = weir_engine::plan_pipeline(&sql).unwrap_or_else(|e| panic!("{query}: {e}"));
+            assert!(plan.to_string().contains("table join"), "{query} is a table join:\n{plan}");
+            weir_engine::run(plan, weir_engine::RunOptions::default().workers(workers)).expect("runs");
+            let mut got: Vec<String> = std::fs::read_to_string(&output).expect("output").lines().map(str::to_string).collect();
+            got.sort();
+            assert_eq!(got, expected, "{query} on {workers} workers");
+        }
+    }
+}
+
+#[test]
+fn joins_with_a_bounded_table_match_datafusion() {
+    check_table_joins(&events(200, 5, &[]));
+    let jitter: Vec<u8> = (0..200u32).map(|i| ((i * 7919) % 6) as u8).collect();
+    check_table_joins(&events(200, 4, &jitter));
+}
+
+/// With a stream that never ends (a followed file), joined rows come out
+/// while it runs: once the table has been read, not when the stream stops.
+#[test]
+fn a_table_join_emits_while_the_stream_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = events(120, 5, &[]);
+    let table = sensors_table();
+    let (a_path, t_path, output) = (dir.path().join("a.json"), dir.path().join("t.json"), dir.path().join("out.json"));
+    std::fs::write(&a_path, json_lines(&a)).expect("write");
+    std::fs::write(&t_path, lines_of(&[sensors_batch(&table)]).join("\n") + "\n").expect("write");
+    let query = TABLE_JOINS[0];
+    let sql = format!(
+        "CREATE TABLE a (sensor_id BIGINT NOT NULL, ts TIMESTAMP NOT NULL, speed DOUBLE, volume BIGINT NOT NULL, congested BOOLEAN NOT NULL,
+           WATERMARK FOR ts AS ts - INTERVAL '6' SECOND)
+           WITH ('connector' = 'file', 'path' = '{}', 'format' = 'json', 'follow' = 'true');
+         CREATE TABLE t (sensor_id BIGINT, name VARCHAR NOT NULL, min_volume BIGINT NOT NULL)
+           WITH ('connector' = 'file', 'path' = '{}', 'format' = 'json');
+         CREATE TABLE out WITH ('connector' = 'file', 'path' = '{}', 'format' = 'json');
+         INSERT INTO out {query};",
+        a_path.display(),
+        t_path.display(),
+        output.display()
+    );
+    let ctx = weir_engine::session();
+    ctx.register_table("a", Arc::new(MemTable::try_new(schema(), vec![vec![to_batch(&a)]]).expect("mem table"))).expect("register");
+    let t = sensors_batch(&table);
+    ctx.register_table("t", Arc::new(MemTable::try_new(t.schema(), vec![vec![t]]).expect("mem table"))).expect("register");
+    let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let expected = lines_of(&rt.block_on(async { ctx.sql(query).await.expect("plans").collect().await.expect("runs") }));
+    let plan = weir_engine::plan_pipeline(&sql).unwrap_or_else(|e| panic!("{e}"));
+    let options = weir_engine::RunOptions { name: "table-join".to_string(), ..weir_engine::RunOptions::default() }.workers(2);
+    let stop = Arc::clone(&options.stop);
+    let running = std::thread::spawn(move || weir_engine::run(plan, options));
+    crate::signals::wait_until("every joined row is written while the stream runs", || {
+        std::fs::read_to_string(&output).is_ok_and(|t| t.lines().count() >= expected.len())
+    });
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    running.join().expect("joins").expect("runs");
+    let mut lines: Vec<String> = std::fs::read_to_string(&output).expect("output").lines().map(str::to_string).collect();
+    lines.sort();
+    assert_eq!(lines, expected);
+}

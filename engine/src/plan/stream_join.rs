@@ -2,7 +2,8 @@
 //! join (`b.ts BETWEEN a.ts - INTERVAL ... AND a.ts + INTERVAL ...`), its
 //! window join (both inputs windowed alike, joined on `window_start`,
 //! `window_end` and keys: held until the window closes) and its unbounded
-//! join (no time bound: held forever). One
+//! join (no time bound: held forever), and its join with a bounded table
+//! (the table held whole, the stream's rows joined once it has ended). One
 //! operator serves all three; they differ in which time each row is held
 //! by and for how long, which is what [`JoinForm`] records.
 
@@ -24,6 +25,9 @@ pub(crate) enum JoinForm {
     /// Both inputs windowed by this window and joined on its bounds; the
     /// time columns are the `window_end`s.
     Window(WindowKind),
+    /// Input `side` is a bounded table (it ends, and declares no
+    /// watermark): held whole; the stream's rows wait until it has ended.
+    Table { side: usize },
     /// No time bound: rows are held forever. (`table.exec.state.ttl`
     /// makes such a join an interval join.)
     Unbounded,
@@ -91,6 +95,13 @@ impl PlanOp for StreamJoin {
                     "window join ({kind}, {window}) on {keys} (pairs emitted as their rows arrive{unmatched}; state freed when the window closes), condition {condition}"
                 )
             }
+            JoinForm::Table { side } => {
+                let (which, unmatched) = if side == 1 { ("right", "left") } else { ("left", "right") };
+                let unmatched = if outer { format!(", {unmatched} rows without a partner emitted at once") } else { String::new() };
+                format!(
+                    "table join ({kind}) on {keys}: the {which} input is a bounded table, read whole before any row is joined (it is held; the stream's rows wait for it, then pass{unmatched}), condition {condition}"
+                )
+            }
             JoinForm::Unbounded => {
                 format!("join ({kind}) on {keys}, no time bound (state grows without bound), condition {condition}")
             }
@@ -118,6 +129,10 @@ impl PlanOp for StreamJoin {
             lower_ms: self.lower_ms,
             upper_ms: self.upper_ms,
             filter: self.filter.clone(),
+            table: match self.form {
+                JoinForm::Table { side } => Some(side),
+                _ => None,
+            },
             inputs: [schema(0), schema(1)],
             schema: Arc::clone(&self.schema),
         };

@@ -2,7 +2,11 @@
 //!
 //! DataFusion plans the join: the equalities between the inputs become its
 //! keys and the rest of the condition its filter. What is left to Weir is
-//! how long a row must be held, which the form says:
+//! how long a row must be held, which the form says (checked in this
+//! order):
+//! - a *table join* has an input that ends and declares no watermark (a
+//!   file read once): that input is held whole and the stream's rows are
+//!   joined once it has ended;
 //! - a *window join* equates both inputs' `window_start` and `window_end`
 //!   (of the same windows, on raw rows or windowed aggregates): a row is
 //!   held until its window closes;
@@ -279,7 +283,26 @@ impl Planner {
         let inputs = [join.left.schema().as_ref(), join.right.schema().as_ref()];
         let left = on_time(self.lower(&join.left, statement)?);
         let right = on_time(self.lower(&join.right, statement)?);
-        let held = if let Some(w) = window_join(&join.on, inputs, [&left, &right], statement)? {
+        let tables = [self.is_bounded_table(&left), self.is_bounded_table(&right)];
+        let held = if tables[0] || tables[1] {
+            // The right input is the table when both are.
+            let table = usize::from(tables[1]);
+            let keeps = match kind {
+                JoinKind::Inner => true,
+                JoinKind::Left => table == 1,
+                JoinKind::Right => table == 0,
+                JoinKind::Full => false,
+            };
+            if !keeps {
+                return Err(Diagnostic::at(
+                    format!("a {} join of a stream and a bounded table would keep the table's unmatched rows, which are known only when the stream ends", kind.sql()),
+                    at(join.on.first().map(|(l, _)| l)),
+                )
+                .with_help("enrich the stream: stream LEFT JOIN table (or an INNER JOIN)"));
+            }
+            let none = || "-".to_string();
+            Held { form: JoinForm::Table { side: table }, time: [None; 2], texts: [none(), none()], lower: i64::MIN, upper: i64::MAX }
+        } else if let Some(w) = window_join(&join.on, inputs, [&left, &right], statement)? {
             // Each row is held by its window's end, until the window closes.
             Held { form: JoinForm::Window(w.kind), time: w.ends.map(Some), texts: w.texts, lower: 0, upper: 0 }
         } else if let Some(bound) = condition.and_then(|f| time_bound(f, inputs)) {
@@ -313,6 +336,17 @@ impl Planner {
             schema: std::sync::Arc::new(join.schema.as_arrow().clone()),
         };
         Ok(Node::new(op, vec![left, right]))
+    }
+
+    /// Whether `node` reads only tables that end and declare no watermark
+    /// (through projections, filters and unions): a table to join whole.
+    fn is_bounded_table(&self, node: &Node) -> bool {
+        if let Some(scan) = node.op::<plan::Scan>() {
+            let source = self.table(&scan.table).and_then(|t| t.source.as_ref());
+            return source.is_some_and(|s| s.watermark.is_none() && s.spec.bounded());
+        }
+        let row_wise = node.op::<plan::Project>().is_some() || node.op::<plan::Filter>().is_some() || node.op::<plan::Union>().is_some();
+        row_wise && !node.inputs().is_empty() && node.inputs().iter().all(|i| self.is_bounded_table(i))
     }
 
     /// An interval join: rows held by their event time within `bound`.

@@ -4,10 +4,13 @@
 //!
 //! Timely timestamps are watermarks (see the module above), so the input
 //! frontier's lower bound `w` means: every row still to come is ahead of
-//! `w`. The operator hears `on_watermark(w)` when it moves, emits what that
-//! completes, and holds one capability at `w` for those outputs; when the
-//! frontier empties (every input ended or the pipeline stops) it hears
-//! `finish`, emits the rest and drops the capability.
+//! `w`. Each input keeps its own frontier, so an operator with several
+//! inputs hears when one of them has ended (`on_input_ended`: a join's
+//! bounded table is whole). The operator hears `on_watermark(w)` when the
+//! least of them moves, emits what that completes, and holds one
+//! capability at `w` for those outputs; when every frontier is empty
+//! (every input ended or the pipeline stops) it hears `finish`, emits the
+//! rest and drops the capability.
 
 use std::sync::Arc;
 
@@ -18,8 +21,8 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, TimeUnit, TimestampMillisecondType};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
-use timely::dataflow::operators::generic::Operator as _;
-use timely::dataflow::operators::Concatenate;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::generic::{Operator as _, OutputBuilder};
 use timely::dataflow::Stream;
 use weir_operators::{Batch, Operator, Partitioner};
 
@@ -41,27 +44,27 @@ pub(super) fn keyed<'s>(
 ) -> BatchStream<'s> {
     let name = op.name().to_string();
     let retention = shared.progress.retention();
-    let mut routed_inputs = Vec::with_capacity(inputs.len());
+    let mut builder = OperatorBuilder::new(name.clone(), scope);
+    let mut handles = Vec::with_capacity(inputs.len());
     for (index, (stream, partitioner)) in inputs.into_iter().enumerate() {
-        routed_inputs.push(route(stream, partitioner, index as u64, sink, &name, Arc::clone(&shared)));
+        let routed = route(stream, partitioner, index as u64, sink, &name, Arc::clone(&shared));
+        handles.push(builder.new_input(routed, Exchange::new(|(worker, _, _): &(u64, u64, Batch)| *worker)));
     }
-    let routed = match routed_inputs.len() {
-        1 => routed_inputs.remove(0),
-        _ => scope.concatenate(routed_inputs),
-    };
-    let worker = routed.scope().index();
-    routed.unary_frontier::<CapacityContainerBuilder<Vec<Batch>>, _, _, _>(
-        Exchange::new(|(worker, _, _): &(u64, u64, Batch)| *worker),
-        &name,
-        move |capability, _info| {
-            let metrics = OpMetrics::new(&shared, sink, op.name(), worker);
-            let place = shared.place(sink, op.name());
-            let mut capability = Some(capability);
-            let mut out: Vec<RecordBatch> = Vec::new();
-            let mut watermark: Option<u64> = None;
-            move |(input, frontier), output| {
-                let fail = |source| shared.fail(EngineError::Operator { sink: shared.sink_name(sink), source });
-                input.for_each(|_time, data| {
+    let (output, stream) = builder.new_output::<Vec<Batch>>();
+    let mut output = OutputBuilder::<u64, CapacityContainerBuilder<Vec<Batch>>>::from(output);
+    let worker = scope.index();
+    builder.build(move |mut capabilities| {
+        let metrics = OpMetrics::new(&shared, sink, op.name(), worker);
+        let place = shared.place(sink, op.name());
+        let mut capability = capabilities.pop();
+        let mut out: Vec<RecordBatch> = Vec::new();
+        let mut watermark: Option<u64> = None;
+        let mut ended = vec![false; handles.len()];
+        move |frontiers| {
+            let mut output = output.activate();
+            let fail = |source| shared.fail(EngineError::Operator { sink: shared.sink_name(sink), source });
+            for handle in &mut handles {
+                handle.for_each(|_time, data| {
                     for (_, index, Batch(batch)) in data.drain(..) {
                         let (rows, started) = (batch.num_rows(), Instant::now());
                         shared.in_flight.received(&batch);
@@ -72,43 +75,54 @@ pub(super) fn keyed<'s>(
                         metrics.batch_in(rows, started);
                     }
                 });
-                let Some(cap) = capability.as_mut() else {
-                    out.clear();
-                    return;
-                };
-                let at = *cap.time();
-                let low = frontier.frontier().iter().min().copied();
-                match low {
-                    None => {
-                        if let Err(source) = op.finish(&mut out) {
-                            fail(source);
-                        }
+            }
+            let Some(cap) = capability.as_mut() else {
+                out.clear();
+                return;
+            };
+            // An input that ended while others go on (a bounded table).
+            let several = frontiers.len() > 1;
+            for (index, frontier) in frontiers.iter().enumerate() {
+                if several && !ended[index] && frontier.frontier().is_empty() {
+                    ended[index] = true;
+                    if let Err(source) = op.on_input_ended(index, &mut out) {
+                        fail(source);
                     }
-                    Some(low) if watermark != Some(low) => {
-                        watermark = Some(low);
-                        if let Err(source) = op.on_watermark(low as i64, &mut out) {
-                            fail(source);
-                        }
-                        if let Some((column, tables)) = &latency {
-                            record_latencies(&shared, &out, *column, tables);
-                        }
-                    }
-                    Some(_) => {}
-                }
-                let emitted = !out.is_empty();
-                metrics.out(&out);
-                give(output, cap, &mut out);
-                // Before the capability moves on: see `progress`. A finished
-                // operator holds nothing.
-                retention.update(low.and(op.retained()), emitted.then_some(at));
-                match low {
-                    None => capability = None,
-                    Some(low) if low > *cap.time() => cap.downgrade(&low),
-                    Some(_) => {}
                 }
             }
-        },
-    )
+            let at = *cap.time();
+            let low = frontiers.iter().filter_map(|f| f.frontier().iter().min().copied()).min();
+            match low {
+                None => {
+                    if let Err(source) = op.finish(&mut out) {
+                        fail(source);
+                    }
+                }
+                Some(low) if watermark != Some(low) => {
+                    watermark = Some(low);
+                    if let Err(source) = op.on_watermark(low as i64, &mut out) {
+                        fail(source);
+                    }
+                    if let Some((column, tables)) = &latency {
+                        record_latencies(&shared, &out, *column, tables);
+                    }
+                }
+                Some(_) => {}
+            }
+            let emitted = !out.is_empty();
+            metrics.out(&out);
+            give(&mut output, cap, &mut out);
+            // Before the capability moves on: see `progress`. A finished
+            // operator holds nothing.
+            retention.update(low.and(op.retained()), emitted.then_some(at));
+            match low {
+                None => capability = None,
+                Some(low) if low > *cap.time() => cap.downgrade(&low),
+                Some(_) => {}
+            }
+        }
+    });
+    stream
 }
 
 /// Routes the rows of input `index` to the workers their keys hash to.

@@ -47,6 +47,11 @@ pub struct IntervalJoinSpec {
     /// The join's whole condition beyond the keys, over the output columns
     /// (left's then right's).
     pub filter: Option<Arc<dyn PhysicalExpr>>,
+    /// `Some(side)`: input `side` is a bounded table. Its rows are held for
+    /// good; the other input's rows wait until the table has ended, are
+    /// then joined with all of it and never held (no later table row can
+    /// pair with them), so an outer join emits an unmatched one at once.
+    pub table: Option<usize>,
     /// Each input's schema.
     pub inputs: [SchemaRef; 2],
     /// The output schema: the left columns then the right ones.
@@ -62,6 +67,10 @@ pub struct IntervalJoin {
     /// The left keys' types, which both inputs' keys are cast to.
     key_types: Vec<DataType>,
     watermark: i64,
+    /// With a table: the stream's rows that arrived before the table ended.
+    pending: Vec<RecordBatch>,
+    /// With a table: whether it has ended.
+    loaded: bool,
 }
 
 fn arrow(source: datafusion::arrow::error::ArrowError) -> OperatorError {
@@ -88,7 +97,7 @@ impl IntervalJoin {
             .map_err(evaluate)?;
         let converter = RowConverter::new(key_types.iter().cloned().map(SortField::new).collect()).map_err(arrow)?;
         let stores = [Store::new(Arc::clone(&spec.inputs[0])), Store::new(Arc::clone(&spec.inputs[1]))];
-        Ok(Self { spec, stores, converter, key_types, watermark: i64::MIN })
+        Ok(Self { spec, stores, converter, key_types, watermark: i64::MIN, pending: Vec::new(), loaded: false })
     }
 
     /// The time after which no row of the other input can pair with a row
@@ -197,9 +206,10 @@ impl IntervalJoin {
             }
         }
         let mut gone: Vec<u32> = Vec::new();
-        let chunk = self.stores[side].push(batch.clone());
+        let probe = self.spec.table.is_some_and(|t| t != side);
+        let chunk = if probe { 0 } else { self.stores[side].push(batch.clone()) };
         for (r, &was_matched) in matched.iter().enumerate() {
-            let holdable = !null_key(r) && !ts.is_null(r) && self.expiry(side, ts.value(r)) >= self.watermark;
+            let holdable = !probe && !null_key(r) && !ts.is_null(r) && self.expiry(side, ts.value(r)) >= self.watermark;
             if holdable {
                 let entry = Entry { chunk, row: r, ts: ts.value(r), matched: was_matched };
                 self.stores[side].insert(rows.row(r).as_ref(), entry);
@@ -241,7 +251,26 @@ impl Operator for IntervalJoin {
     }
 
     fn process_input(&mut self, input: usize, batch: RecordBatch, out: &mut Vec<RecordBatch>) -> Result<()> {
-        self.join(input.min(1), batch, out)
+        let side = input.min(1);
+        if self.spec.table.is_some_and(|t| t != side) && !self.loaded {
+            // Checked now, so a row that cannot be joined fails on arrival.
+            self.keys(side, &batch)?;
+            self.pending.push(batch);
+            return Ok(());
+        }
+        self.join(side, batch, out)
+    }
+
+    fn on_input_ended(&mut self, input: usize, out: &mut Vec<RecordBatch>) -> Result<()> {
+        let Some(table) = self.spec.table else { return Ok(()) };
+        if input.min(1) != table || self.loaded {
+            return Ok(());
+        }
+        self.loaded = true;
+        for batch in std::mem::take(&mut self.pending) {
+            self.join(1 - table, batch, out)?;
+        }
+        Ok(())
     }
 
     fn on_watermark(&mut self, watermark: i64, out: &mut Vec<RecordBatch>) -> Result<()> {
@@ -264,6 +293,10 @@ impl Operator for IntervalJoin {
     }
 
     fn finish(&mut self, out: &mut Vec<RecordBatch>) -> Result<()> {
+        // Stopped before the table ended: join what has come of it.
+        if let Some(table) = self.spec.table {
+            self.on_input_ended(table, out)?;
+        }
         for side in 0..2 {
             let at = self.stores[side].unmatched();
             self.unmatched(side, &at, out)?;
@@ -273,7 +306,13 @@ impl Operator for IntervalJoin {
     }
 
     fn retained(&self) -> Option<i64> {
-        self.stores.iter().filter_map(Store::earliest).min()
+        // A table is read again from its start on a restart, so its rows
+        // hold nothing back; the stream's waiting rows hold everything.
+        if !self.pending.is_empty() {
+            return Some(i64::MIN);
+        }
+        let held = |side: &usize| self.spec.table != Some(*side);
+        (0..2).filter(held).filter_map(|side| self.stores[side].earliest()).min()
     }
 
     fn snapshot(&self) -> Result<Option<StateSnapshot>> {
@@ -281,16 +320,22 @@ impl Operator for IntervalJoin {
         // rows with their time and matched flag as two extra columns; keys
         // are evaluated again on restore.
         let mut bytes = self.watermark.to_le_bytes().to_vec();
-        for store in &self.stores {
+        bytes.push(u8::from(self.loaded));
+        for (side, store) in self.stores.iter().enumerate() {
+            if self.spec.table.is_some_and(|t| t != side) {
+                // The stream's side of a table join holds no rows, only
+                // those waiting for the table.
+                let pending = self.pending_batch(side)?;
+                let ipc = Batch(pending).to_ipc().map_err(arrow)?;
+                bytes.extend((ipc.len() as u64).to_le_bytes());
+                bytes.extend(ipc);
+                continue;
+            }
             let entries = store.entries();
             let at: Vec<(usize, usize)> = entries.iter().map(|e| (e.chunk, e.row)).collect();
-            let mut columns = store.gather(&at)?;
-            columns.push(Arc::new(Int64Array::from_iter_values(entries.iter().map(|e| e.ts))));
-            columns.push(Arc::new(BooleanArray::from_iter(entries.iter().map(|e| Some(e.matched)))));
-            let mut fields: Vec<Field> = store.schema.fields().iter().map(|f| f.as_ref().clone()).collect();
-            fields.push(Field::new(SAVED_TS, DataType::Int64, false));
-            fields.push(Field::new(SAVED_MATCHED, DataType::Boolean, false));
-            let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(arrow)?;
+            let ts = Int64Array::from_iter_values(entries.iter().map(|e| e.ts));
+            let matched = BooleanArray::from_iter(entries.iter().map(|e| Some(e.matched)));
+            let batch = saved(&store.schema, store.gather(&at)?, ts, matched)?;
             let ipc = Batch(batch).to_ipc().map_err(arrow)?;
             bytes.extend((ipc.len() as u64).to_le_bytes());
             bytes.extend(ipc);
@@ -314,6 +359,7 @@ impl Operator for IntervalJoin {
         };
         let word = |b: &[u8]| -> [u8; 8] { let mut w = [0u8; 8]; w.copy_from_slice(b); w };
         let watermark = i64::from_le_bytes(word(take_bytes(8)?));
+        let loaded = take_bytes(1)?[0] != 0;
         let mut saved = Vec::with_capacity(2);
         for _ in 0..2 {
             let len = usize::try_from(u64::from_le_bytes(word(take_bytes(8)?))).map_err(|e| bad(e.to_string()))?;
@@ -328,6 +374,10 @@ impl Operator for IntervalJoin {
             let matched = batch.column(width + 1).as_boolean_opt().ok_or_else(|| bad("no matched flags".into()))?.clone();
             let rows = RecordBatch::try_new(Arc::clone(&self.stores[side].schema), batch.columns()[..width].to_vec())
                 .map_err(|e| bad(format!("input {side}: {e}")))?;
+            if self.spec.table.is_some_and(|t| t != side) {
+                self.pending = if rows.num_rows() > 0 { vec![rows] } else { Vec::new() };
+                continue;
+            }
             let keys = self.keys(side, &rows)?;
             let converted = self.converter.convert_columns(&keys).map_err(arrow)?;
             let store = &mut self.stores[side];
@@ -338,12 +388,35 @@ impl Operator for IntervalJoin {
             }
         }
         self.watermark = watermark;
+        self.loaded = loaded;
         Ok(())
     }
 }
 
+impl IntervalJoin {
+    /// The rows waiting for the table, as one batch shaped like the held
+    /// rows of a snapshot (time 0, unmatched).
+    fn pending_batch(&self, side: usize) -> Result<RecordBatch> {
+        let schema = &self.stores[side].schema;
+        let rows = datafusion::arrow::compute::concat_batches(schema, &self.pending).map_err(arrow)?;
+        let n = rows.num_rows();
+        saved(schema, rows.columns().to_vec(), Int64Array::from(vec![0; n]), BooleanArray::from(vec![false; n]))
+    }
+}
+
+/// Held rows as a snapshot stores them: their columns, then their times
+/// and matched flags.
+fn saved(schema: &SchemaRef, mut columns: Vec<ArrayRef>, ts: Int64Array, matched: BooleanArray) -> Result<RecordBatch> {
+    columns.push(Arc::new(ts));
+    columns.push(Arc::new(matched));
+    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new(SAVED_TS, DataType::Int64, false));
+    fields.push(Field::new(SAVED_MATCHED, DataType::Boolean, false));
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(arrow)
+}
+
 /// The encoding of [`IntervalJoin`]'s snapshots.
-const SNAPSHOT_VERSION: u32 = 1;
+const SNAPSHOT_VERSION: u32 = 2;
 const SAVED_TS: &str = "__weir_join_ts";
 const SAVED_MATCHED: &str = "__weir_join_matched";
 
@@ -370,6 +443,7 @@ mod tests {
             lower_ms: -1000,
             upper_ms: 2000,
             filter: None,
+            table: None,
             inputs: [input(), input()],
             schema: Arc::new(Schema::new(fields)),
         };
@@ -466,6 +540,53 @@ mod tests {
         assert_eq!(rows(&out).len(), 3 * 3 + 2 * 2 + 1, "{:?}", rows(&out));
         // Every non-NULL-keyed row is still held.
         assert_eq!(op.held(), [6, 6]);
+    }
+
+    /// A table join: input 1 is the table; stream rows wait for it.
+    fn table_join(kind: JoinKind, snapshot_after: Option<usize>) -> Vec<String> {
+        let make = || {
+            let mut op = join(kind);
+            op.spec.table = Some(1);
+            op.spec.time = [None, None];
+            (op.spec.lower_ms, op.spec.upper_ms) = (i64::MIN, i64::MAX);
+            op
+        };
+        let mut op = make();
+        let mut out = Vec::new();
+        let steps: Vec<(usize, RecordBatch)> = vec![
+            (0, batch(&[(Some(1), 1000), (Some(2), 1500), (None, 1600)])),
+            (1, batch(&[(Some(1), 10), (Some(1), 20)])),
+            (0, batch(&[(Some(3), 3000)])),
+            (1, batch(&[(Some(3), 30)])),
+        ];
+        for (i, (side, b)) in steps.into_iter().enumerate() {
+            op.process_input(side, b, &mut out).expect("process");
+            if snapshot_after == Some(i) {
+                let saved = op.snapshot().expect("snapshot").expect("state");
+                op = make();
+                op.restore(saved).expect("restore");
+            }
+        }
+        assert!(out.iter().all(|b| b.num_rows() == 0), "nothing joins before the table has ended");
+        assert_eq!(op.retained(), Some(i64::MIN), "waiting rows hold commits back");
+        op.on_input_ended(1, &mut out).expect("table ended");
+        op.process_input(0, batch(&[(Some(1), 4000), (Some(9), 4100)]), &mut out).expect("process");
+        assert_eq!(op.retained(), None, "the table's rows hold nothing back");
+        op.finish(&mut out).expect("finish");
+        rows(&out)
+    }
+
+    #[test]
+    fn a_table_join_waits_for_the_whole_table() {
+        let inner = table_join(JoinKind::Inner, None);
+        // Key 1: two stream rows x two table rows; key 3: one x one.
+        assert_eq!(inner.len(), 2 * 2 + 1, "{inner:?}");
+        let left = table_join(JoinKind::Left, None);
+        // And the stream rows without a partner: key 2, NULL, key 9.
+        assert_eq!(left.len(), inner.len() + 3, "{left:?}");
+        for at in 0..4 {
+            assert_eq!(table_join(JoinKind::Left, Some(at)), left, "snapshot after step {at}");
+        }
     }
 
     #[test]
