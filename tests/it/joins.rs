@@ -336,6 +336,16 @@ const TABLE_JOINS: &[&str] = &[
     "SELECT t.name, a.ts, a.volume FROM t RIGHT JOIN a ON t.sensor_id = a.sensor_id AND a.volume >= t.min_volume",
 ];
 
+/// DataFusion's answer for `query` over stream `a` and table `t`.
+fn table_oracle(a: &[Event], table: &[(Option<i64>, &'static str, i64)], query: &str) -> Vec<String> {
+    let ctx = weir_engine::session();
+    ctx.register_table("a", Arc::new(MemTable::try_new(schema(), vec![vec![to_batch(a)]]).expect("mem table"))).expect("register");
+    let t = sensors_batch(table);
+    ctx.register_table("t", Arc::new(MemTable::try_new(t.schema(), vec![vec![t]]).expect("mem table"))).expect("register");
+    let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    lines_of(&rt.block_on(async { ctx.sql(query).await.expect("plans").collect().await.expect("runs") }))
+}
+
 /// Stream `a` joined with the bounded table `t` as Weir and as DataFusion
 /// compute it, on 1, 2 and 4 workers.
 fn check_table_joins(a: &[Event]) {
@@ -345,13 +355,7 @@ fn check_table_joins(a: &[Event]) {
     std::fs::write(&a_path, json_lines(a)).expect("write");
     std::fs::write(&t_path, lines_of(&[sensors_batch(&table)]).join("\n") + "\n").expect("write");
     for query in TABLE_JOINS {
-        let ctx = weir_engine::session();
-        let stream = MemTable::try_new(schema(), vec![vec![to_batch(a)]]).expect("mem table");
-        ctx.register_table("a", Arc::new(stream)).expect("register");
-        let t = sensors_batch(&table);
-        ctx.register_table("t", Arc::new(MemTable::try_new(t.schema(), vec![vec![t]]).expect("mem table"))).expect("register");
-        let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
-        let expected = lines_of(&rt.block_on(async { ctx.sql(query).await.expect("plans").collect().await.expect("runs") }));
+        let expected = table_oracle(a, &table, query);
         assert!(expected.iter().any(|l| l.contains("north-bis")), "duplicate keys pair: {query}");
         for workers in [1, 2, 4] {
             let output = dir.path().join(format!("out-{workers}.json"));
@@ -405,12 +409,7 @@ fn a_table_join_emits_while_the_stream_runs() {
         t_path.display(),
         output.display()
     );
-    let ctx = weir_engine::session();
-    ctx.register_table("a", Arc::new(MemTable::try_new(schema(), vec![vec![to_batch(&a)]]).expect("mem table"))).expect("register");
-    let t = sensors_batch(&table);
-    ctx.register_table("t", Arc::new(MemTable::try_new(t.schema(), vec![vec![t]]).expect("mem table"))).expect("register");
-    let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
-    let expected = lines_of(&rt.block_on(async { ctx.sql(query).await.expect("plans").collect().await.expect("runs") }));
+    let expected = table_oracle(&a, &table, query);
     let plan = weir_engine::plan_pipeline(&sql).unwrap_or_else(|e| panic!("{e}"));
     let options = weir_engine::RunOptions { name: "table-join".to_string(), ..weir_engine::RunOptions::default() }.workers(2);
     let stop = Arc::clone(&options.stop);
