@@ -48,6 +48,9 @@ impl fmt::Display for Pipeline {
                 let default = if source.default_watermark { " (Weir's default: the table declares no WATERMARK)" } else { "" };
                 writeln!(f, "  watermark: for {} as {}{default}", w.column, w.text)?;
             }
+            if !source.primary_key.is_empty() {
+                writeln!(f, "  primary key: {} (not enforced; with the watermark, a versioned table)", source.primary_key.join(", "))?;
+            }
             if let Some(idle) = source.idle_timeout {
                 writeln!(f, "  idle after: {} without rows (then a partition no longer holds the watermark back)", humantime::format_duration(idle))?;
             }

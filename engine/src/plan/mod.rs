@@ -9,6 +9,7 @@ mod display;
 mod empty;
 mod filter;
 mod stream_join;
+mod temporal_join;
 mod metrics;
 mod monitor;
 mod node;
@@ -24,6 +25,7 @@ mod window_assign;
 pub(crate) use empty::Empty;
 pub(crate) use filter::Filter;
 pub(crate) use stream_join::{JoinForm, StreamJoin};
+pub(crate) use temporal_join::TemporalJoin;
 pub(crate) use metrics::Metrics;
 pub(crate) use monitor::Monitor;
 pub use node::Node;
@@ -54,6 +56,9 @@ pub struct SourcePlan {
     pub computed: Vec<ComputedPlan>,
     /// The watermark expression, if the table declares one.
     pub watermark: Option<WatermarkPlan>,
+    /// `PRIMARY KEY (...) NOT ENFORCED`: with the watermark, a versioned
+    /// table (for temporal joins).
+    pub primary_key: Vec<String>,
     /// The connector's columns followed by the computed ones.
     pub schema: SchemaRef,
     /// With `'idle_timeout'`: a reader that has read nothing for this long

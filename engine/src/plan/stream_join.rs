@@ -113,11 +113,7 @@ impl PlanOp for StreamJoin {
     }
 
     fn copies(&self, index: usize, inputs: &[Node]) -> Vec<(usize, usize)> {
-        let width = inputs.first().map_or(0, |i| i.schema().fields().len());
-        match index.checked_sub(width) {
-            None => vec![(0, index)],
-            Some(right) => vec![(1, right)],
-        }
+        copies_of_join(index, inputs)
     }
 
     fn build<'s>(&self, build: &Build<'_, 's>, node: &Node, inputs: Vec<BatchStream<'s>>) -> BatchStream<'s> {
@@ -138,5 +134,15 @@ impl PlanOp for StreamJoin {
         };
         let op = Join::new(spec).map(|op| Box::new(op) as _).map_err(|e| build.operator_error(e));
         build.operator(node, inputs, op)
+    }
+}
+
+/// Which input column a join's output column `index` copies: the left
+/// input's columns come first, then the right's.
+pub(super) fn copies_of_join(index: usize, inputs: &[Node]) -> Vec<(usize, usize)> {
+    let width = inputs.first().map_or(0, |i| i.schema().fields().len());
+    match index.checked_sub(width) {
+        None => vec![(0, index)],
+        Some(right) => vec![(1, right)],
     }
 }

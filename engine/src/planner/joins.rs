@@ -248,6 +248,15 @@ fn bound_name(start: bool) -> &'static str {
     if start { "window_start" } else { "window_end" }
 }
 
+/// A join's keys over each input and its condition over the joined rows,
+/// as physical expressions and as text.
+pub(super) struct JoinKeys {
+    pub keys: [Vec<std::sync::Arc<dyn datafusion::physical_expr::PhysicalExpr>>; 2],
+    pub key_texts: Vec<String>,
+    pub filter: Option<std::sync::Arc<dyn datafusion::physical_expr::PhysicalExpr>>,
+    pub filter_text: String,
+}
+
 /// How a join holds its rows: its form, each input's time column, and
 /// the bounds on `right - left` of those times.
 struct Held {
@@ -280,6 +289,9 @@ impl Planner {
             return Err(Diagnostic::at("a join of two streams needs an equality between their keys", at(condition))
                 .with_help("join on keys as well as time: ON a.sensor_id = b.sensor_id AND b.ts BETWEEN ..."));
         }
+        if let Some(node) = self.temporal(join, kind, statement)? {
+            return Ok(node);
+        }
         let inputs = [join.left.schema().as_ref(), join.right.schema().as_ref()];
         let left = on_time(self.lower(&join.left, statement)?);
         let right = on_time(self.lower(&join.right, statement)?);
@@ -310,18 +322,7 @@ impl Planner {
         } else {
             self.unbounded(join, kind, statement)?
         };
-        let state = self.state();
-        let mut keys = [Vec::new(), Vec::new()];
-        let mut key_texts = Vec::new();
-        for (l, r) in &join.on {
-            keys[0].push(state.create_physical_expr(l.clone(), inputs[0]).map_err(from_datafusion)?);
-            keys[1].push(state.create_physical_expr(r.clone(), inputs[1]).map_err(from_datafusion)?);
-            key_texts.push(format!("{} = {}", qualified(l), qualified(r)));
-        }
-        let (filter, filter_text) = match condition {
-            Some(f) => (Some(state.create_physical_expr(f.clone(), &join.schema).map_err(from_datafusion)?), readable(f)),
-            None => (None, "none".to_string()),
-        };
+        let JoinKeys { keys, key_texts, filter, filter_text } = self.join_keys(join)?;
         let op = plan::StreamJoin {
             form: held.form,
             kind,
@@ -336,6 +337,24 @@ impl Planner {
             schema: std::sync::Arc::new(join.schema.as_arrow().clone()),
         };
         Ok(Node::new(op, vec![left, right]))
+    }
+
+    /// The physical keys and condition of `join`.
+    pub(super) fn join_keys(&self, join: &Join) -> Result<JoinKeys, Diagnostic> {
+        let state = self.state();
+        let inputs = [join.left.schema().as_ref(), join.right.schema().as_ref()];
+        let mut keys = [Vec::new(), Vec::new()];
+        let mut key_texts = Vec::new();
+        for (l, r) in &join.on {
+            keys[0].push(state.create_physical_expr(l.clone(), inputs[0]).map_err(from_datafusion)?);
+            keys[1].push(state.create_physical_expr(r.clone(), inputs[1]).map_err(from_datafusion)?);
+            key_texts.push(format!("{} = {}", qualified(l), qualified(r)));
+        }
+        let (filter, filter_text) = match &join.filter {
+            Some(f) => (Some(state.create_physical_expr(f.clone(), &join.schema).map_err(from_datafusion)?), readable(f)),
+            None => (None, "none".to_string()),
+        };
+        Ok(JoinKeys { keys, key_texts, filter, filter_text })
     }
 
     /// Whether `node` reads only tables that end and declare no watermark
@@ -437,12 +456,7 @@ impl Planner {
             let interval = || Expr::Literal(ScalarValue::IntervalMonthDayNano(Some(IntervalMonthDayNano::new(0, 0, ttl.saturating_mul(1_000_000)))), None);
             let left = Expr::Column(left);
             let bound = Expr::Column(right).between(left.clone() - interval(), left + interval());
-            let filter = Some(match join.filter.clone() {
-                Some(f) => f.and(bound),
-                None => bound,
-            });
-            let LogicalPlan::Join(join) = node else { return Ok(Transformed::no(node)) };
-            Ok(Transformed::yes(LogicalPlan::Join(Join { filter, ..join })))
+            Ok(with_conjunct(node, bound))
         });
         if let Some(d) = failed {
             return Err(d);
@@ -453,7 +467,7 @@ impl Planner {
     /// The event-time column of what `plan` reads, as `plan` names it: a
     /// table's `WATERMARK FOR` column, or a view's or window's copy of one,
     /// through aliases, filters and projections.
-    fn event_time_of(&self, plan: &LogicalPlan) -> Option<Column> {
+    pub(super) fn event_time_of(&self, plan: &LogicalPlan) -> Option<Column> {
         match plan {
             LogicalPlan::SubqueryAlias(a) => self.event_time_of(&a.input).map(|c| Column::new(Some(a.alias.clone()), c.name)),
             LogicalPlan::Filter(f) => self.event_time_of(&f.input),
@@ -484,4 +498,15 @@ impl Planner {
             _ => None,
         }
     }
+}
+
+/// `node` (a join) with `conjunct` added to its condition.
+pub(super) fn with_conjunct(node: LogicalPlan, conjunct: Expr) -> datafusion::common::tree_node::Transformed<LogicalPlan> {
+    use datafusion::common::tree_node::Transformed;
+    let LogicalPlan::Join(join) = node else { return Transformed::no(node) };
+    let filter = Some(match join.filter.clone() {
+        Some(f) => f.and(conjunct),
+        None => conjunct,
+    });
+    Transformed::yes(LogicalPlan::Join(Join { filter, ..join }))
 }

@@ -32,6 +32,7 @@ mod prepare;
 mod reference_file;
 mod settings;
 mod tables;
+mod temporal;
 mod views;
 mod windows;
 pub use settings::{dead_letter_schema, KEYS as SETTINGS};
@@ -147,6 +148,7 @@ fn plan_checked(sql: &str, limits: &crate::sql::Limits) -> Result<Pipeline, Diag
         settings: crate::plan::Settings::default(),
         dead_letter: None,
         warnings: std::cell::RefCell::new(Vec::new()),
+        versioned: HashMap::new(),
     };
     // Settings apply to the whole pipeline, wherever the SET is written.
     let (settings, statements): (Vec<_>, Vec<_>) = statements.into_iter().partition(|s| matches!(s, PipelineStatement::Set(_)));
@@ -223,6 +225,8 @@ struct Planner {
     dead_letter: Option<SqlOption>,
     /// What lowering found valid but doubtful.
     warnings: std::cell::RefCell<Vec<Diagnostic>>,
+    /// What each `FOR SYSTEM_TIME AS OF` placeholder table stands for.
+    versioned: HashMap<String, temporal::Versioned>,
 }
 
 fn to_span(span: &datafusion::common::Span) -> Span {

@@ -135,9 +135,9 @@ impl Planner {
             // Validate the sink options now, so that mistakes show even if no
             // INSERT uses the table yet.
             weir_connectors::sink_spec(&connector, &config).map_err(|e| table.connector_error(e))?;
-            if !t.computed.is_empty() || t.watermark.is_some() {
+            if !t.computed.is_empty() || t.watermark.is_some() || !t.primary_key.is_empty() {
                 return Err(Diagnostic::at(
-                    format!("connector '{connector}' is a sink: computed columns and watermarks only apply to sources"),
+                    format!("connector '{connector}' is a sink: computed columns, watermarks and primary keys only apply to sources"),
                     name_span,
                 ));
             }
@@ -208,7 +208,14 @@ impl Planner {
                 Some(WatermarkPlan { column: w.column.value.clone(), expr: physical_expr, text: w.expr.to_string() })
             }
         };
-        Ok(SourcePlan { table: name.to_string(), spec, computed, watermark, schema, default_watermark: false, idle_timeout: None })
+        let mut primary_key = Vec::with_capacity(t.primary_key.len());
+        for column in &t.primary_key {
+            if schema.index_of(&column.value).is_err() {
+                return Err(Diagnostic::at(format!("the PRIMARY KEY names '{}', which is not a column of '{name}'", column.value), column.span));
+            }
+            primary_key.push(column.value.clone());
+        }
+        Ok(SourcePlan { table: name.to_string(), spec, computed, watermark, primary_key, schema, default_watermark: false, idle_timeout: None })
     }
 }
 

@@ -18,7 +18,7 @@ impl Planner {
         let statement = DfStatement::Statement(Box::new(Statement::Query(Box::new(query.clone()))));
         let state = self.state();
         let plan = futures::executor::block_on(state.statement_to_plan(statement)).map_err(from_datafusion)?;
-        self.bound_by_ttl(plan)
+        self.bound_by_ttl(self.with_as_of(plan)?)
     }
 
     pub(super) fn create_view(

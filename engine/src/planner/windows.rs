@@ -54,6 +54,9 @@ impl Planner {
         if matches!(call.function, WindowFunction::MlMetrics | WindowFunction::MlAlerts) {
             return self.register_metrics(call);
         }
+        if call.function == WindowFunction::Versioned {
+            return self.register_versioned(call);
+        }
         let name = sql::object_name(&call.input);
         let Some(time_ident) = call.time.clone() else {
             return self.register_late_rows(&name, call);
@@ -111,7 +114,7 @@ impl Planner {
             WindowFunction::Tumble => WindowKind::Tumble { size: sizes[0] },
             WindowFunction::Session => WindowKind::Session { gap: sizes[0] },
             WindowFunction::LateRows => return Err(Diagnostic::at("LATE_ROWS takes no time column", call.span)),
-            WindowFunction::MlPredict | WindowFunction::MlMetrics | WindowFunction::MlAlerts => {
+            WindowFunction::MlPredict | WindowFunction::MlMetrics | WindowFunction::MlAlerts | WindowFunction::Versioned => {
                 return Err(Diagnostic::at("a model function takes no time column", call.span));
             }
             WindowFunction::Hop => {

@@ -94,6 +94,9 @@ pub struct CreateTable {
     pub computed: Vec<ComputedColumn>,
     /// The watermark clause, if any.
     pub watermark: Option<Watermark>,
+    /// `PRIMARY KEY (...) NOT ENFORCED`: with a watermark, the table is
+    /// versioned (each row a new version of its key).
+    pub primary_key: Vec<Ident>,
     /// The `WITH` options, in order.
     pub options: Vec<SqlOption>,
     /// Where the `WITH` clause is (or the statement, without one).

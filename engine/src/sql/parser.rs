@@ -139,6 +139,7 @@ fn parse_create_table(parser: &mut Parser<'_>, start: Location) -> PResult<Creat
     let mut columns = None;
     let mut computed = Vec::new();
     let mut watermark = None;
+    let mut primary_key = Vec::new();
     if parser.peek_token().token == Token::LParen {
         parser.next_token();
         let mut declared = Vec::new();
@@ -155,7 +156,18 @@ fn parse_create_table(parser: &mut Parser<'_>, start: Location) -> PResult<Creat
                 }
                 watermark = Some(Watermark { column, expr, span: Span::new(next.span.start, end_of(parser)) });
             } else if parser.parse_keyword(Keyword::PRIMARY) {
-                return Err(Diagnostic::at("PRIMARY KEY is not supported: Weir's tables are append-only streams", next.span));
+                expect_keyword(parser, Keyword::KEY, "KEY after PRIMARY")?;
+                expect_token(parser, Token::LParen, "'(' and the key's columns")?;
+                loop {
+                    primary_key.push(parse_ident(parser)?);
+                    if !parser.consume_token(&Token::Comma) {
+                        break;
+                    }
+                }
+                expect_token(parser, Token::RParen, "',' or ')' after the key's columns")?;
+                if !parser.parse_keywords(&[Keyword::NOT, Keyword::ENFORCED]) {
+                    return Err(Diagnostic::at("Weir does not enforce keys: write PRIMARY KEY (...) NOT ENFORCED, as Flink does", Span::new(next.span.start, end_of(parser))));
+                }
             } else {
                 let name = parse_ident(parser)?;
                 if parser.parse_keyword(Keyword::AS) {
@@ -205,7 +217,7 @@ fn parse_create_table(parser: &mut Parser<'_>, start: Location) -> PResult<Creat
         columns = Some(declared);
     }
     let (options, options_span) = parse_with(parser, start)?;
-    Ok(CreateTable { name, columns, computed, watermark, options, options_span, span: Span::new(start, end_of(parser)) })
+    Ok(CreateTable { name, columns, computed, watermark, primary_key, options, options_span, span: Span::new(start, end_of(parser)) })
 }
 
 /// An optional `METADATA [FROM 'key'] [VIRTUAL]` after a column's type, as

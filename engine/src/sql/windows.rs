@@ -46,6 +46,9 @@ pub enum WindowFunction {
     MlMetrics,
     /// `ML_ALERTS(MODEL m)`: the alerts of model `m`'s drift detector.
     MlAlerts,
+    /// `v FOR SYSTEM_TIME AS OF s.ts`, rewritten to a call: the versioned
+    /// table `v` as of the time column of the join's other input.
+    Versioned,
 }
 
 impl WindowFunction {
@@ -59,6 +62,7 @@ impl WindowFunction {
             "ML_PREDICT" => Some(Self::MlPredict),
             "ML_METRICS" => Some(Self::MlMetrics),
             "ML_ALERTS" => Some(Self::MlAlerts),
+            "__WEIR_VERSIONED" => Some(Self::Versioned),
             _ => None,
         }
     }
@@ -74,6 +78,7 @@ impl WindowFunction {
             Self::MlPredict => "ML_PREDICT(TABLE t, MODEL m, DESCRIPTOR(feature, ...))",
             Self::MlMetrics => "ML_METRICS(MODEL m)",
             Self::MlAlerts => "ML_ALERTS(MODEL m)",
+            Self::Versioned => "JOIN v FOR SYSTEM_TIME AS OF s.ts AS x ON s.k = x.k",
         }
     }
 
@@ -82,6 +87,7 @@ impl WindowFunction {
         match self {
             Self::Hop | Self::Cumulate => 4,
             Self::Tumble | Self::Session | Self::MlPredict => 3,
+            Self::Versioned => 2,
             Self::LateRows | Self::MlMetrics | Self::MlAlerts => 1,
         }
     }
@@ -109,6 +115,8 @@ pub struct WindowCall {
     pub columns: Vec<Ident>,
     /// `SESSION`'s `PARTITION BY` columns (Flink's form).
     pub partition: Vec<Ident>,
+    /// `FOR SYSTEM_TIME AS OF`'s column, its parts (`s`, `ts`).
+    pub as_of: Vec<Ident>,
 }
 
 /// Drops the `TABLE` keyword of Flink's `TUMBLE(TABLE t, ...)` argument
@@ -148,7 +156,64 @@ pub(crate) fn strip_table_keyword(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSp
         }
         out.push(token);
     }
-    partition_as_argument(out)
+    system_time_as_call(partition_as_argument(out))
+}
+
+/// The function Flink's `FOR SYSTEM_TIME AS OF` becomes.
+const VERSIONED: &str = "__weir_versioned";
+
+/// Rewrites `v FOR SYSTEM_TIME AS OF s.ts`, which sqlparser's generic
+/// dialect does not parse, to `__weir_versioned(v, s.ts)`: a table
+/// function the window extraction then replaces, as it does windows.
+fn system_time_as_call(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    let word = |t: &Token, s: &str| matches!(t, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(s));
+    let name_like = |t: &Token| matches!(t, Token::Word(_) | Token::Period);
+    let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
+    let mut i = 0;
+    while i < tokens.len() {
+        let token = &tokens[i];
+        // FOR SYSTEM_TIME AS OF, whitespace between.
+        let words: Vec<usize> = (i..tokens.len()).filter(|&j| !matches!(tokens[j].token, Token::Whitespace(_))).take(5).collect();
+        let is = |k: usize, s: &str| words.get(k).is_some_and(|&j| word(&tokens[j].token, s));
+        if !(is(0, "FOR") && is(1, "SYSTEM_TIME") && is(2, "AS") && is(3, "OF")) {
+            out.push(token.clone());
+            i += 1;
+            continue;
+        }
+        // The table's name before it: `v` or `db.v`.
+        let mut trailing = Vec::new();
+        while out.last().is_some_and(|t| matches!(t.token, Token::Whitespace(_))) {
+            trailing.extend(out.pop());
+        }
+        let mut name = Vec::new();
+        while out.last().is_some_and(|t| name_like(&t.token)) {
+            name.extend(out.pop());
+        }
+        name.reverse();
+        // The time column after it: `s.ts`.
+        let mut j = words.get(4).copied().unwrap_or(tokens.len());
+        let mut column = Vec::new();
+        while j < tokens.len() && name_like(&tokens[j].token) {
+            column.push(tokens[j].clone());
+            j += 1;
+        }
+        if name.is_empty() || column.is_empty() {
+            out.extend(name);
+            out.extend(trailing.into_iter().rev());
+            out.push(token.clone());
+            i += 1;
+            continue;
+        }
+        let at = token.span;
+        out.push(TokenWithSpan { token: Token::make_word(VERSIONED, None), span: at });
+        out.push(TokenWithSpan { token: Token::LParen, span: at });
+        out.extend(name);
+        out.push(TokenWithSpan { token: Token::Comma, span: at });
+        out.extend(column);
+        out.push(TokenWithSpan { token: Token::RParen, span: at });
+        i = j;
+    }
+    out
 }
 
 /// The function Flink's `PARTITION BY` becomes inside a window call.
@@ -334,7 +399,19 @@ impl Extractor<'_> {
             model: None,
             columns: Vec::new(),
             partition,
+            as_of: Vec::new(),
         };
+        if function == WindowFunction::Versioned {
+            let as_of = match &exprs[1] {
+                Expr::Identifier(i) => vec![i.clone()],
+                Expr::CompoundIdentifier(parts) => parts.clone(),
+                other => {
+                    return Err(Diagnostic::at("FOR SYSTEM_TIME AS OF takes the event-time column of the join's other input", other.span())
+                        .with_help(usage()));
+                }
+            };
+            return Ok(WindowCall { as_of, ..call });
+        }
         if function == WindowFunction::LateRows {
             return Ok(call);
         }

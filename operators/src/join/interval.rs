@@ -19,14 +19,15 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, TimestampMillisecondArray, UInt32Array};
-use datafusion::arrow::compute::{cast, filter_record_batch, prep_null_mask_filter, take};
+use datafusion::arrow::compute::{cast, filter_record_batch, take};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMillisecondType};
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::physical_expr::PhysicalExpr;
 
+use super::common::{self, arrow, evaluate, Reader};
 use super::store::{Entry, Store};
 use super::JoinKind;
-use crate::{Batch, Operator, OperatorError, Result, StateSnapshot};
+use crate::{Operator, Result, StateSnapshot};
 
 /// What an [`IntervalJoin`] joins, and how.
 #[derive(Debug, Clone)]
@@ -73,9 +74,6 @@ pub struct IntervalJoin {
     loaded: bool,
 }
 
-fn arrow(source: datafusion::arrow::error::ArrowError) -> OperatorError {
-    OperatorError::Arrow { operator: "join".into(), source }
-}
 
 /// Rows `indices` of `batch`, column by column.
 fn take_rows(batch: &RecordBatch, indices: &[u32]) -> Result<Vec<ArrayRef>> {
@@ -83,9 +81,6 @@ fn take_rows(batch: &RecordBatch, indices: &[u32]) -> Result<Vec<ArrayRef>> {
     batch.columns().iter().map(|c| take(c, &indices, None).map_err(arrow)).collect()
 }
 
-fn evaluate(source: datafusion::error::DataFusionError) -> OperatorError {
-    OperatorError::Evaluate { operator: "join".into(), source }
-}
 
 impl IntervalJoin {
     /// A join of `spec`.
@@ -174,18 +169,7 @@ impl IntervalJoin {
             let fresh = take_rows(&batch, &new_rows)?;
             let stored = self.stores[other].gather(&held)?;
             let pairs = self.pair(side, fresh, Some(stored), held.len())?;
-            accepted = match &self.spec.filter {
-                Some(f) => {
-                    let mask = f.evaluate(&pairs).and_then(|v| v.into_array(pairs.num_rows())).map_err(evaluate)?;
-                    let mask = mask
-                        .as_any()
-                        .downcast_ref::<BooleanArray>()
-                        .ok_or_else(|| OperatorError::NotBoolean { data_type: mask.data_type().to_string() })?
-                        .clone();
-                    if mask.null_count() > 0 { prep_null_mask_filter(&mask) } else { mask }
-                }
-                None => BooleanArray::from(vec![true; pairs.num_rows()]),
-            };
+            accepted = common::accepted(self.spec.filter.as_ref(), &pairs)?;
             let emitted = filter_record_batch(&pairs, &accepted).map_err(arrow)?;
             if emitted.num_rows() > 0 {
                 out.push(emitted);
@@ -225,14 +209,7 @@ impl IntervalJoin {
 
     /// The key columns of `batch` of input `side`, in the left keys' types.
     fn keys(&self, side: usize, batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
-        let n = batch.num_rows();
-        let mut keys = Vec::with_capacity(self.spec.keys[side].len());
-        for (expr, field) in self.spec.keys[side].iter().zip(&self.key_types) {
-            let array = expr.evaluate(batch).and_then(|v| v.into_array(n)).map_err(evaluate)?;
-            let array = if array.data_type() == field { array } else { cast(&array, field).map_err(arrow)? };
-            keys.push(array);
-        }
-        Ok(keys)
+        common::key_columns(&self.spec.keys[side], &self.key_types, batch)
     }
 
     /// Rows held on each input.
@@ -325,46 +302,24 @@ impl Operator for IntervalJoin {
             if self.spec.table.is_some_and(|t| t != side) {
                 // The stream's side of a table join holds no rows, only
                 // those waiting for the table.
-                let pending = self.pending_batch(side)?;
-                let ipc = Batch(pending).to_ipc().map_err(arrow)?;
-                bytes.extend((ipc.len() as u64).to_le_bytes());
-                bytes.extend(ipc);
+                common::write_batch(&mut bytes, self.pending_batch(side)?)?;
                 continue;
             }
             let entries = store.entries();
             let at: Vec<(usize, usize)> = entries.iter().map(|e| (e.chunk, e.row)).collect();
             let ts = Int64Array::from_iter_values(entries.iter().map(|e| e.ts));
             let matched = BooleanArray::from_iter(entries.iter().map(|e| Some(e.matched)));
-            let batch = saved(&store.schema, store.gather(&at)?, ts, matched)?;
-            let ipc = Batch(batch).to_ipc().map_err(arrow)?;
-            bytes.extend((ipc.len() as u64).to_le_bytes());
-            bytes.extend(ipc);
+            common::write_batch(&mut bytes, saved(&store.schema, store.gather(&at)?, ts, matched)?)?;
         }
         Ok(Some(StateSnapshot { version: SNAPSHOT_VERSION, bytes }))
     }
 
     fn restore(&mut self, snapshot: StateSnapshot) -> Result<()> {
-        let bad = |reason: String| OperatorError::Snapshot { operator: "interval join".into(), reason };
-        if snapshot.version != SNAPSHOT_VERSION {
-            return Err(bad(format!("version {} (this build reads {SNAPSHOT_VERSION})", snapshot.version)));
-        }
-        let mut rest = snapshot.bytes.as_slice();
-        let mut take_bytes = |n: usize| -> Result<&[u8]> {
-            if rest.len() < n {
-                return Err(bad(format!("{} bytes short", n - rest.len())));
-            }
-            let (head, tail) = rest.split_at(n);
-            rest = tail;
-            Ok(head)
-        };
-        let word = |b: &[u8]| -> [u8; 8] { let mut w = [0u8; 8]; w.copy_from_slice(b); w };
-        let watermark = i64::from_le_bytes(word(take_bytes(8)?));
-        let loaded = take_bytes(1)?[0] != 0;
-        let mut saved = Vec::with_capacity(2);
-        for _ in 0..2 {
-            let len = usize::try_from(u64::from_le_bytes(word(take_bytes(8)?))).map_err(|e| bad(e.to_string()))?;
-            saved.push(Batch::from_ipc(take_bytes(len)?).map_err(|e| bad(e.to_string()))?.0);
-        }
+        let mut reader = Reader::new("interval join", &snapshot, SNAPSHOT_VERSION)?;
+        let watermark = reader.i64()?;
+        let loaded = reader.flag()?;
+        let saved = [reader.batch()?, reader.batch()?];
+        let bad = |reason: String| reader.bad(reason);
         for (side, batch) in saved.into_iter().enumerate() {
             let width = self.stores[side].schema.fields().len();
             if batch.num_columns() != width + 2 {
@@ -596,7 +551,7 @@ mod tests {
         op.process_input(0, batch(&[(Some(1), 1000)]), &mut out).expect("process");
         let mut saved = op.snapshot().expect("snapshot").expect("state");
         saved.bytes.truncate(saved.bytes.len() / 2);
-        assert!(matches!(join(JoinKind::Full).restore(saved), Err(OperatorError::Snapshot { .. })));
+        assert!(matches!(join(JoinKind::Full).restore(saved), Err(crate::OperatorError::Snapshot { .. })));
         let wrong = StateSnapshot { version: 99, bytes: Vec::new() };
         assert!(join(JoinKind::Full).restore(wrong).is_err());
     }

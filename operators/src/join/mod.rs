@@ -4,12 +4,18 @@
 //! times lie within bounds of each other (Flink's interval join). Rows
 //! reach it through one keyed exchange per input, so a key's rows of both
 //! inputs meet on one worker; the operator hears which input a batch came
-//! from through [`crate::Operator::process_input`].
+//! from through [`crate::Operator::process_input`]. The same operator
+//! serves window joins, unbounded joins and joins with a bounded table.
+//! [`TemporalJoin`] joins each stream row with the version of a versioned
+//! table valid at its event time (`FOR SYSTEM_TIME AS OF`).
 
+mod common;
 mod interval;
 mod store;
+mod temporal;
 
 pub use interval::{IntervalJoin, IntervalJoinSpec};
+pub use temporal::{TemporalJoin, TemporalJoinSpec};
 
 /// Which unmatched rows a join emits (padded with NULLs on the other side).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
