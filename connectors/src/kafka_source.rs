@@ -145,18 +145,36 @@ pub enum ValueFormat {
 /// Decoded batches, and the index and reason of each message that did not decode.
 type Decoded = (Vec<RecordBatch>, Vec<(usize, String)>);
 
-/// The decoder of message values.
-enum ValueDecoder {
+/// The decoder of message values (and of an upsert source's keys).
+pub(crate) enum ValueDecoder {
     Lines(Box<RecordDecoder>),
     Avro(Box<crate::avro::AvroDecoder>),
     Raw,
 }
 
 impl ValueDecoder {
+    /// A decoder of `format` into `schema`.
+    pub(crate) fn new(format: &ValueFormat, schema: &SchemaRef) -> Result<Self> {
+        Ok(match format {
+            ValueFormat::Lines(Format::Json) => ValueDecoder::Lines(Box::new(RecordDecoder::json(Arc::clone(schema))?)),
+            ValueFormat::Lines(Format::Csv) => {
+                let header: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+                ValueDecoder::Lines(Box::new(RecordDecoder::csv(Arc::clone(schema), &header)?))
+            }
+            ValueFormat::Avro(avro) => ValueDecoder::Avro(Box::new(crate::avro::AvroDecoder::new(avro, Arc::clone(schema), MAX_MESSAGES)?)),
+            ValueFormat::Raw => ValueDecoder::Raw,
+        })
+    }
+
+    /// Whether each message is a line of text to the decoder (JSON, CSV).
+    pub(crate) fn is_lines(&self) -> bool {
+        matches!(self, ValueDecoder::Lines(_))
+    }
+
     /// Decodes one partition's gathered messages into batches of `payload`;
     /// returns them with the index and reason of each message that did not
     /// decode (in order). With `OnError::Fail` the first one stops decoding.
-    fn decode(&mut self, gathered: &Gathered, policy: OnError, payload: &SchemaRef) -> Result<Decoded> {
+    pub(crate) fn decode(&mut self, gathered: &Gathered, policy: OnError, payload: &SchemaRef) -> Result<Decoded> {
         let mut decoded = Vec::new();
         let mut failed: Vec<(usize, String)> = Vec::new();
         if gathered.origins.is_empty() {
@@ -223,6 +241,9 @@ pub struct KafkaSourceSpec {
     /// Where messages that do not decode go, unchanged, with headers naming
     /// the error and where they came from (`'dlq.topic'`).
     pub dlq_topic: Option<String>,
+    /// Read as Flink's `upsert-kafka`: keyed values and deletions (then
+    /// `schema` ends with [`crate::upsert::DELETED_COLUMN`]).
+    pub upsert: Option<crate::upsert::UpsertSpec>,
 }
 
 pub(crate) fn kafka_err(context: impl Into<String>) -> impl FnOnce(rdkafka::error::KafkaError) -> ConnectorError {
@@ -242,24 +263,37 @@ struct Assigned {
 }
 
 /// Where a message in a partition's decode buffer came from.
-struct Origin {
+pub(crate) struct Origin {
     /// Its line's start in the buffer.
-    start: usize,
-    offset: i64,
+    pub start: usize,
+    pub offset: i64,
     /// The message timestamp (epoch ms), if it has one.
-    timestamp: Option<i64>,
-    key: Option<Vec<u8>>,
+    pub timestamp: Option<i64>,
+    pub key: Option<Vec<u8>>,
     /// The value as received, kept only for the dead-letter topic.
-    value: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
 }
 
 /// The messages of one partition gathered by a poll.
 #[derive(Default)]
-struct Gathered {
+pub(crate) struct Gathered {
     buffer: Vec<u8>,
     origins: Vec<Origin>,
+    /// Messages with a null value, read by an upsert source as deletions.
+    tombstones: Vec<Origin>,
     /// Messages read (decoded or not): the position moved.
     read: bool,
+}
+
+impl Gathered {
+    /// Adds one message body (with a line end for line formats).
+    pub(crate) fn push(&mut self, offset: i64, body: &[u8], lines: bool) {
+        self.origins.push(Origin { start: self.buffer.len(), offset, timestamp: None, key: None, value: None });
+        self.buffer.extend_from_slice(body);
+        if lines {
+            self.buffer.push(b'\n');
+        }
+    }
 }
 
 struct KafkaSource {
@@ -280,6 +314,8 @@ struct KafkaSource {
     commits: bool,
     /// The broker is unreachable (logged once per outage).
     outage: bool,
+    /// An upsert source's key decoder and row layout.
+    upsert: Option<crate::upsert::Upsert>,
     /// Raised when the pipeline fails: the dead-letter producer stops waiting.
     cancel: Cancel,
     /// The longest the dead-letter producer waits (see `kafka_sink::patience`).
@@ -312,8 +348,27 @@ impl ConsumerContext for LagContext {}
 
 impl KafkaSourceSpec {
     /// The columns decoded from message values: the declared ones without
-    /// the metadata columns.
+    /// the metadata columns (and, for an upsert source, without the
+    /// deletion marker and the key's columns where values do not hold them).
     pub fn payload_schema(&self) -> SchemaRef {
+        let fields: Vec<_> = self
+            .data_schema()
+            .fields()
+            .iter()
+            .filter(|f| match &self.upsert {
+                None => true,
+                Some(u) => {
+                    let key = u.key.iter().any(|&k| self.schema.field(k).name() == f.name());
+                    f.name() != crate::upsert::DELETED_COLUMN && (u.value_has_key || !key)
+                }
+            })
+            .map(Arc::clone)
+            .collect();
+        Arc::new(Schema::new(fields))
+    }
+
+    /// The declared columns that are not metadata columns.
+    fn data_schema(&self) -> SchemaRef {
         let fields: Vec<_> = self
             .schema
             .fields()
@@ -349,7 +404,8 @@ impl SourceSpec for KafkaSourceSpec {
             Startup::GroupOffsets => "group-offsets".to_string(),
             Startup::Timestamp(t) => format!("timestamp:{t}"),
         };
-        format!("kafka topic={} servers={servers} startup={startup}{bounded}", self.topics.join(";"))
+        let connector = if self.upsert.is_some() { "upsert-kafka" } else { "kafka" };
+        format!("{connector} topic={} servers={servers} startup={startup}{bounded}", self.topics.join(";"))
     }
 
     fn open(&self, split: Split, bad: Arc<BadRecords>, cancel: &Cancel) -> Result<Box<dyn Source>> {
@@ -448,14 +504,10 @@ impl SourceSpec for KafkaSourceSpec {
             }
         };
         let payload = self.payload_schema();
-        let decoder = match &self.format {
-            ValueFormat::Lines(Format::Json) => ValueDecoder::Lines(Box::new(RecordDecoder::json(Arc::clone(&payload))?)),
-            ValueFormat::Lines(Format::Csv) => {
-                let header: Vec<String> = payload.fields().iter().map(|f| f.name().clone()).collect();
-                ValueDecoder::Lines(Box::new(RecordDecoder::csv(Arc::clone(&payload), &header)?))
-            }
-            ValueFormat::Avro(schema) => ValueDecoder::Avro(Box::new(crate::avro::AvroDecoder::new(schema, Arc::clone(&payload), MAX_MESSAGES)?)),
-            ValueFormat::Raw => ValueDecoder::Raw,
+        let decoder = ValueDecoder::new(&self.format, &payload)?;
+        let upsert = match &self.upsert {
+            None => None,
+            Some(spec) => Some(crate::upsert::Upsert::new(spec, &self.schema, self.data_schema(), &payload)?),
         };
         let gathered = partitions.iter().map(|_| Gathered::default()).collect();
         Ok(Box::new(KafkaSource {
@@ -472,6 +524,7 @@ impl SourceSpec for KafkaSourceSpec {
             gathered,
             commits: self.properties.contains_key("group.id"),
             outage: false,
+            upsert,
             cancel: cancel.clone(),
             patience: crate::kafka_sink::patience(&self.properties),
         }))
@@ -516,14 +569,27 @@ impl KafkaSource {
                 reason: format!("{} messages decoded into {rows} records; each message must hold exactly one", kept.len()),
             });
         }
-        let batch = self.with_metadata(index, payload, &kept)?;
-        let row_positions: Vec<i64> = kept.iter().map(|o| o.offset + 1).collect();
+        let (batch, row_positions) = match self.upsert.as_mut() {
+            None => {
+                let batch = self.with_metadata(index, payload, &kept)?;
+                (batch, kept.iter().map(|o| o.offset + 1).collect::<Vec<i64>>())
+            }
+            Some(upsert) => {
+                let assembled = upsert.assemble(payload, &kept, &gathered.tombstones, self.on_error)?;
+                for (origin, reason) in &assembled.failed {
+                    self.reject(index, origin, reason)?;
+                }
+                let batch = self.with_metadata(index, assembled.batch, &assembled.origins)?;
+                (batch, assembled.origins.iter().map(|o| o.offset + 1).collect())
+            }
+        };
         drop(kept);
         // Keep the allocations for the next poll.
-        let Gathered { mut buffer, mut origins, .. } = gathered;
+        let Gathered { mut buffer, mut origins, mut tombstones, .. } = gathered;
         buffer.clear();
         origins.clear();
-        self.gathered[index] = Gathered { buffer, origins, read: false };
+        tombstones.clear();
+        self.gathered[index] = Gathered { buffer, origins, tombstones, read: false };
         out.push(Polled { partition: index, batch, position, row_positions });
         Ok(())
     }
@@ -661,7 +727,7 @@ impl Source for KafkaSource {
         let mut read = 0;
         let mut unavailable = false;
         let keep = self.dlq.is_some();
-        let wants_key = keep || self.metadata.iter().any(|(_, m)| *m == KafkaMetadata::Key);
+        let wants_key = keep || self.upsert.is_some() || self.metadata.iter().any(|(_, m)| *m == KafkaMetadata::Key);
         while read < MAX_MESSAGES {
             let wait = if read == 0 { Duration::from_millis(100) } else { Duration::ZERO };
             let Some(message) = self.consumer.poll(wait) else { break };
@@ -698,6 +764,14 @@ impl Source for KafkaSource {
             }
             p.next = message.offset() + 1;
             read += 1;
+            if self.upsert.is_some() && message.payload().is_none() {
+                // A tombstone: the deletion of its key.
+                let gathered = &mut self.gathered[index];
+                gathered.read = true;
+                let key = message.key().map(<[u8]>::to_vec);
+                gathered.tombstones.push(Origin { start: 0, offset: message.offset(), timestamp: message.timestamp().to_millis(), key, value: None });
+                continue;
+            }
             let payload = message.payload().unwrap_or_default();
             let origin = Origin {
                 start: self.gathered[index].buffer.len(),

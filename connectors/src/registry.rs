@@ -39,6 +39,14 @@ pub const GENERATOR_OPTIONS: &[OptionSpec] = &[
     OptionSpec { key: "label_delay_ms", default: Some("5000"), doc: "with 'stream' = 'labels': a label arrives between half this and this many ms after its reading" },
 ];
 
+/// Options of the `nexmark` source (RisingWave's names).
+pub const NEXMARK_OPTIONS: &[OptionSpec] = &[
+    OptionSpec { key: "nexmark.table.type", default: None, doc: "'Person', 'Auction' or 'Bid': which of Nexmark's three streams" },
+    OptionSpec { key: "nexmark.event.num", default: Some("0"), doc: "events of all three types to generate (this table gets its share: 2% people, 6% auctions, 92% bids), then the stream ends; 0 = unbounded" },
+    OptionSpec { key: "nexmark.event.rate", default: Some("10000"), doc: "events per second of event time (how far apart event times are, not a pacing)" },
+    OptionSpec { key: "nexmark.base.time", default: Some("2015-07-15T00:00:00Z"), doc: "event time of the first event (RFC 3339)" },
+];
+
 /// Options of the `file` source.
 pub const FILE_SOURCE_OPTIONS: &[OptionSpec] = &[
     OptionSpec { key: "path", default: None, doc: "the file to read" },
@@ -79,6 +87,24 @@ pub const KAFKA_SOURCE_OPTIONS: &[OptionSpec] = &[
     ON_ERROR,
 ];
 
+/// Options of the `upsert-kafka` source (Flink's names): a changelog keyed
+/// by the table's PRIMARY KEY, read from the earliest offset.
+pub const UPSERT_KAFKA_OPTIONS: &[OptionSpec] = &[
+    OptionSpec { key: "topic", default: None, doc: "the topic, or several separated by ';'" },
+    OptionSpec { key: "properties.bootstrap.servers", default: None, doc: "the brokers, host:port[,host:port...]" },
+    OptionSpec { key: "properties.group.id", default: Some("weir"), doc: "the consumer group offsets are committed to" },
+    OptionSpec { key: "properties.*", default: None, doc: "any librdkafka setting (security.protocol, sasl.*, ssl.*, ...), passed unchanged" },
+    OptionSpec { key: "key.format", default: None, doc: "how message keys hold the PRIMARY KEY's columns: 'json' (an object), 'csv' (the columns in key order) or 'raw' (one STRING column)" },
+    OptionSpec { key: "value.format", default: None, doc: "'json', 'csv', 'avro' or 'raw' values; a message with a null value deletes its key" },
+    OptionSpec { key: "value.fields-include", default: Some("ALL"), doc: "'ALL' (values hold every column, the key's too) or 'EXCEPT_KEY' (the key's columns only in the message key)" },
+    OptionSpec { key: "avro.schema", default: None, doc: "with value.format 'avro': the writer's Avro schema of values (a record, as JSON)" },
+    OptionSpec { key: "scan.bounded.mode", default: Some("unbounded"), doc: "'unbounded', 'latest-offset', 'group-offsets' or 'timestamp', as for kafka" },
+    OptionSpec { key: "scan.bounded.timestamp-millis", default: None, doc: "with scan.bounded.mode 'timestamp': stop before the first message after this epoch ms" },
+    OptionSpec { key: "dlq.topic", default: None, doc: "messages that do not decode go here unchanged, with headers as for kafka" },
+    OptionSpec { key: "scan.watermark.idle-timeout", default: None, doc: "a partition without messages for this long ('5 s') stops holding the watermark back" },
+    ON_ERROR,
+];
+
 /// Options of the `kafka` sink.
 pub const KAFKA_SINK_OPTIONS: &[OptionSpec] = &[
     OptionSpec { key: "topic", default: None, doc: "the topic written" },
@@ -91,7 +117,7 @@ pub const KAFKA_SINK_OPTIONS: &[OptionSpec] = &[
 
 /// Every source connector and its options.
 pub const SOURCES: &[(&str, &[OptionSpec])] =
-    &[("generator", GENERATOR_OPTIONS), ("file", FILE_SOURCE_OPTIONS), ("kafka", KAFKA_SOURCE_OPTIONS)];
+    &[("generator", GENERATOR_OPTIONS), ("file", FILE_SOURCE_OPTIONS), ("kafka", KAFKA_SOURCE_OPTIONS), ("upsert-kafka", UPSERT_KAFKA_OPTIONS), ("nexmark", NEXMARK_OPTIONS)];
 
 /// Every sink connector and its options.
 pub const SINKS: &[(&str, &[OptionSpec])] =
@@ -112,13 +138,13 @@ fn on_error(r: &OptionReader<'_>) -> Result<OnError> {
     })
 }
 
-/// Configures a source from its options and declared columns (`None` when
-/// the table has no column list).
+/// Configures a source from its options, declared columns (`None` when
+/// the table has no column list) and `PRIMARY KEY` columns.
 ///
 /// ```
 /// use std::collections::BTreeMap;
 /// let options = BTreeMap::from([("events".to_string(), "10".to_string())]);
-/// let spec = weir_connectors::source_spec("generator", &options, None)?;
+/// let spec = weir_connectors::source_spec("generator", &options, None, &[])?;
 /// assert_eq!(spec.schema().field(0).name(), "sensor_id");
 /// # Ok::<(), weir_connectors::ConnectorError>(())
 /// ```
@@ -126,8 +152,9 @@ pub fn source_spec(
     connector: &str,
     options: &BTreeMap<String, String>,
     declared: Option<SchemaRef>,
+    primary_key: &[String],
 ) -> Result<Arc<dyn SourceSpec>> {
-    if connector != "kafka"
+    if !connector.ends_with("kafka")
         && let Some(field) = declared.iter().flat_map(|d| d.fields().iter()).find(|f| f.metadata().contains_key(METADATA_FIELD_KEY))
     {
         return Err(ConnectorError::Schema {
@@ -174,34 +201,7 @@ pub fn source_spec(
                 },
                 label_delay_ms: r.parse("label_delay_ms", "a whole number of milliseconds")?.unwrap_or(d.label_delay_ms),
             };
-            let full = generator::stream_schema(&options);
-            let schema = match declared {
-                None => full,
-                Some(declared) => {
-                    for field in declared.fields() {
-                        let known = full.field_with_name(field.name()).map_err(|_| ConnectorError::Schema {
-                            connector: "generator".into(),
-                            reason: format!(
-                                "it has no column '{}'; its columns are {}",
-                                field.name(),
-                                column_list(&full)
-                            ),
-                        })?;
-                        if known.data_type() != field.data_type() {
-                            return Err(ConnectorError::Schema {
-                                connector: "generator".into(),
-                                reason: format!(
-                                    "column '{}' is {}, not {}",
-                                    field.name(),
-                                    known.data_type(),
-                                    field.data_type()
-                                ),
-                            });
-                        }
-                    }
-                    declared
-                }
-            };
+            let schema = subset_of(connector, generator::stream_schema(&options), declared)?;
             Ok(Arc::new(GeneratorSpec { options, schema }))
         }
         "file" => {
@@ -216,81 +216,163 @@ pub fn source_spec(
             })?;
             Ok(Arc::new(FileSourceSpec { path, format, schema, follow: r.flag("follow")?, on_error: on_error(&r)? }))
         }
-        "kafka" => {
-            let (options, properties) = kafka_properties(options)?;
-            let r = OptionReader::new(connector, KAFKA_SOURCE_OPTIONS, &options)?;
-            let topics: Vec<String> = r.required("topic")?.split(';').map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect();
-            let format = r.required("format")?;
-            let format = match format.to_ascii_lowercase().as_str() {
-                "avro" => ValueFormat::Avro(
-                    r.get("avro.schema")
-                        .ok_or_else(|| ConnectorError::MissingOption {
-                            connector: "kafka".into(),
-                            key: "avro.schema".into(),
-                            doc: "format 'avro' needs the writer's schema, as JSON".into(),
-                        })?
-                        .to_string(),
-                ),
-                "raw" => ValueFormat::Raw,
-                other => ValueFormat::Lines(Format::from_name(other).ok_or_else(|| r.invalid("format", format, "'json', 'csv', 'avro' or 'raw'"))?),
-            };
-            let millis = |key: &str| -> Result<i64> {
-                r.parse::<i64>(key, "epoch milliseconds")?.ok_or_else(|| ConnectorError::MissingOption {
-                    connector: "kafka".into(),
-                    key: key.into(),
-                    doc: "epoch milliseconds".into(),
-                })
-            };
-            let startup = match r.choice("scan.startup.mode", &["earliest-offset", "latest-offset", "group-offsets", "timestamp"])? {
-                Some("earliest-offset") => Startup::Earliest,
-                Some("latest-offset") => Startup::Latest,
-                Some("timestamp") => Startup::Timestamp(millis("scan.startup.timestamp-millis")?),
-                _ => Startup::GroupOffsets,
-            };
-            let bounded = match r.choice("scan.bounded.mode", &["unbounded", "latest-offset", "group-offsets", "timestamp"])? {
-                Some("latest-offset") => Bounded::LatestOffset,
-                Some("group-offsets") => Bounded::GroupOffsets,
-                Some("timestamp") => Bounded::Timestamp(millis("scan.bounded.timestamp-millis")?),
-                _ => Bounded::Unbounded,
-            };
-            let schema = declared.ok_or_else(|| ConnectorError::Schema {
-                connector: "kafka".into(),
-                reason: "a kafka source needs a column list: CREATE TABLE t (col TYPE, ...) WITH (...)".into(),
-            })?;
-            let dlq_topic = r.get("dlq.topic").map(str::to_string);
-            let mut metadata = Vec::new();
-            for (i, field) in schema.fields().iter().enumerate() {
-                let Some(name) = field.metadata().get(METADATA_FIELD_KEY) else { continue };
-                let kind = KafkaMetadata::from_name(name).ok_or_else(|| ConnectorError::Schema {
-                    connector: "kafka".into(),
-                    reason: format!("column '{}' reads unknown metadata '{name}'; kafka has {}", field.name(), metadata_names()),
-                })?;
-                metadata.push((i, kind));
+        "nexmark" => {
+            let r = OptionReader::new(connector, NEXMARK_OPTIONS, options)?;
+            let kind = r.required("nexmark.table.type")?;
+            let table = crate::nexmark::NexmarkTable::from_name(kind).ok_or_else(|| r.invalid("nexmark.table.type", kind, "'Person', 'Auction' or 'Bid'"))?;
+            let base = r.get("nexmark.base.time").unwrap_or("2015-07-15T00:00:00Z");
+            let base_time_ms = chrono::DateTime::parse_from_rfc3339(base)
+                .ok()
+                .and_then(|t| u64::try_from(t.timestamp_millis()).ok())
+                .ok_or_else(|| r.invalid("nexmark.base.time", base, "an RFC 3339 time after 1970, such as '2015-07-15T00:00:00Z'"))?;
+            let rate: usize = r.parse("nexmark.event.rate", "events per second, at least 1")?.unwrap_or(10_000);
+            if rate == 0 {
+                return Err(r.invalid("nexmark.event.rate", "0", "events per second, at least 1"));
             }
-            let spec = KafkaSourceSpec { topics, properties, startup, bounded, format, schema, metadata, on_error: on_error(&r)?, dlq_topic };
-            if spec.payload_schema().fields().is_empty() {
+            let events = r.parse("nexmark.event.num", "a whole number of events (0 = unbounded)")?.unwrap_or(0);
+            let schema = subset_of(connector, table.schema(), declared)?;
+            Ok(Arc::new(crate::nexmark::NexmarkSpec { table, events, base_time_ms, rate, schema }))
+        }
+        "kafka" => kafka_source(connector, options, declared, None),
+        "upsert-kafka" => {
+            let declared = declared.ok_or_else(|| ConnectorError::Schema {
+                connector: connector.into(),
+                reason: "an upsert-kafka source needs a column list: CREATE TABLE t (col TYPE, ...) WITH (...)".into(),
+            })?;
+            if primary_key.is_empty() {
                 return Err(ConnectorError::Schema {
-                    connector: "kafka".into(),
-                    reason: "every column is a metadata column; declare the message's fields too".into(),
+                    connector: connector.into(),
+                    reason: "an upsert-kafka table needs a PRIMARY KEY (...) NOT ENFORCED: the columns each message key holds".into(),
                 });
             }
-            if spec.format == ValueFormat::Raw {
-                let payload = spec.payload_schema();
-                if payload.fields().len() != 1 || payload.field(0).data_type() != &datafusion::arrow::datatypes::DataType::Utf8 {
-                    return Err(ConnectorError::Schema {
-                        connector: "kafka".into(),
-                        reason: "format 'raw' reads each whole value into one STRING column; declare exactly one (besides metadata columns)".into(),
-                    });
+            let (rest, _) = kafka_properties(options)?;
+            let r = OptionReader::new(connector, UPSERT_KAFKA_OPTIONS, &rest)?;
+            r.required("value.format")?;
+            let key_format = r.required("key.format")?;
+            let key_format = match key_format.to_ascii_lowercase().as_str() {
+                "raw" => ValueFormat::Raw,
+                other => ValueFormat::Lines(Format::from_name(other).ok_or_else(|| r.invalid("key.format", key_format, "'json', 'csv' or 'raw'"))?),
+            };
+            let value_has_key = match r.get("value.fields-include").map(str::to_ascii_uppercase).as_deref() {
+                None | Some("ALL") => true,
+                Some("EXCEPT_KEY") => false,
+                Some(_) => return Err(r.invalid("value.fields-include", r.get("value.fields-include").unwrap_or_default(), "'ALL' or 'EXCEPT_KEY'")),
+            };
+            let mut key = Vec::with_capacity(primary_key.len());
+            for column in primary_key {
+                let i = declared.index_of(column).map_err(|_| ConnectorError::Schema {
+                    connector: connector.into(),
+                    reason: format!("the PRIMARY KEY names '{column}', which is not a column"),
+                })?;
+                if declared.field(i).metadata().contains_key(METADATA_FIELD_KEY) {
+                    return Err(ConnectorError::Schema { connector: connector.into(), reason: format!("PRIMARY KEY column '{column}' is a METADATA column; the key is read from the message key") });
                 }
+                key.push(i);
             }
-            if let ValueFormat::Avro(schema) = &spec.format {
-                // The schema parses and fills the declared columns: checked now.
-                crate::avro::AvroDecoder::new(schema, spec.payload_schema(), 1)?;
+            if key_format == ValueFormat::Raw && (key.len() != 1 || declared.field(key[0]).data_type() != &datafusion::arrow::datatypes::DataType::Utf8) {
+                return Err(ConnectorError::Schema {
+                    connector: connector.into(),
+                    reason: "key.format 'raw' reads the whole message key into one STRING column; the PRIMARY KEY must be exactly one STRING column".into(),
+                });
             }
-            Ok(Arc::new(spec))
+            // Deletions hold NULL in every value column.
+            let loose: Vec<_> = declared.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
+            let schema = crate::upsert::with_deleted_column(&Arc::new(Schema::new(loose)));
+            let mut options = options.clone();
+            if let Some(format) = options.remove("value.format") {
+                options.insert("format".into(), format);
+            }
+            for k in ["key.format", "value.fields-include"] {
+                options.remove(k);
+            }
+            options.insert("scan.startup.mode".into(), "earliest-offset".into());
+            let upsert = crate::upsert::UpsertSpec { key, key_format, value_has_key };
+            kafka_source(connector, &options, Some(schema), Some(upsert))
         }
         other => Err(unknown(other, "source", SOURCES)),
     }
+}
+
+/// Configures a Kafka source (`upsert` for `upsert-kafka`, whose options
+/// have been put in the `kafka` source's terms).
+fn kafka_source(
+    connector: &str,
+    options: &BTreeMap<String, String>,
+    declared: Option<SchemaRef>,
+    upsert: Option<crate::upsert::UpsertSpec>,
+) -> Result<Arc<dyn SourceSpec>> {
+    let (options, properties) = kafka_properties(options)?;
+    // An upsert source's options were checked against its own table.
+    let r = OptionReader::new(connector, KAFKA_SOURCE_OPTIONS, &options)?;
+    let topics: Vec<String> = r.required("topic")?.split(';').map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect();
+    let format = r.required("format")?;
+    let format = match format.to_ascii_lowercase().as_str() {
+        "avro" => ValueFormat::Avro(
+            r.get("avro.schema")
+                .ok_or_else(|| ConnectorError::MissingOption {
+                    connector: "kafka".into(),
+                    key: "avro.schema".into(),
+                    doc: "format 'avro' needs the writer's schema, as JSON".into(),
+                })?
+                .to_string(),
+        ),
+        "raw" => ValueFormat::Raw,
+        other => ValueFormat::Lines(Format::from_name(other).ok_or_else(|| r.invalid("format", format, "'json', 'csv', 'avro' or 'raw'"))?),
+    };
+    let millis = |key: &str| -> Result<i64> {
+        r.parse::<i64>(key, "epoch milliseconds")?.ok_or_else(|| ConnectorError::MissingOption {
+            connector: "kafka".into(),
+            key: key.into(),
+            doc: "epoch milliseconds".into(),
+        })
+    };
+    let startup = match r.choice("scan.startup.mode", &["earliest-offset", "latest-offset", "group-offsets", "timestamp"])? {
+        Some("earliest-offset") => Startup::Earliest,
+        Some("latest-offset") => Startup::Latest,
+        Some("timestamp") => Startup::Timestamp(millis("scan.startup.timestamp-millis")?),
+        _ => Startup::GroupOffsets,
+    };
+    let bounded = match r.choice("scan.bounded.mode", &["unbounded", "latest-offset", "group-offsets", "timestamp"])? {
+        Some("latest-offset") => Bounded::LatestOffset,
+        Some("group-offsets") => Bounded::GroupOffsets,
+        Some("timestamp") => Bounded::Timestamp(millis("scan.bounded.timestamp-millis")?),
+        _ => Bounded::Unbounded,
+    };
+    let schema = declared.ok_or_else(|| ConnectorError::Schema {
+        connector: "kafka".into(),
+        reason: "a kafka source needs a column list: CREATE TABLE t (col TYPE, ...) WITH (...)".into(),
+    })?;
+    let dlq_topic = r.get("dlq.topic").map(str::to_string);
+    let mut metadata = Vec::new();
+    for (i, field) in schema.fields().iter().enumerate() {
+        let Some(name) = field.metadata().get(METADATA_FIELD_KEY) else { continue };
+        let kind = KafkaMetadata::from_name(name).ok_or_else(|| ConnectorError::Schema {
+            connector: "kafka".into(),
+            reason: format!("column '{}' reads unknown metadata '{name}'; kafka has {}", field.name(), metadata_names()),
+        })?;
+        metadata.push((i, kind));
+    }
+    let spec = KafkaSourceSpec { topics, properties, startup, bounded, format, schema, metadata, on_error: on_error(&r)?, dlq_topic, upsert };
+    if spec.payload_schema().fields().is_empty() {
+        return Err(ConnectorError::Schema {
+            connector: "kafka".into(),
+            reason: "every column is a metadata column; declare the message's fields too".into(),
+        });
+    }
+    if spec.format == ValueFormat::Raw {
+        let payload = spec.payload_schema();
+        if payload.fields().len() != 1 || payload.field(0).data_type() != &datafusion::arrow::datatypes::DataType::Utf8 {
+            return Err(ConnectorError::Schema {
+                connector: "kafka".into(),
+                reason: "format 'raw' reads each whole value into one STRING column; declare exactly one (besides metadata columns)".into(),
+            });
+        }
+    }
+    if let ValueFormat::Avro(schema) = &spec.format {
+        // The schema parses and fills the declared columns: checked now.
+        crate::avro::AvroDecoder::new(schema, spec.payload_schema(), 1)?;
+    }
+    Ok(Arc::new(spec))
 }
 
 /// Splits off the `properties.*` options (librdkafka's, passed unchanged
@@ -322,6 +404,26 @@ fn kafka_properties(options: &BTreeMap<String, String>) -> Result<(BTreeMap<Stri
 /// Kafka's metadata names with their types, for messages.
 pub fn metadata_names() -> String {
     KAFKA_METADATA.iter().map(|(n, t)| format!("'{n}' ({t})")).collect::<Vec<_>>().join(", ")
+}
+
+/// The declared columns of a source whose columns are fixed (`full`):
+/// each must be one of them, with its type; all of them when none are
+/// declared.
+fn subset_of(connector: &str, full: SchemaRef, declared: Option<SchemaRef>) -> Result<SchemaRef> {
+    let Some(declared) = declared else { return Ok(full) };
+    for field in declared.fields() {
+        let known = full.field_with_name(field.name()).map_err(|_| ConnectorError::Schema {
+            connector: connector.into(),
+            reason: format!("it has no column '{}'; its columns are {}", field.name(), column_list(&full)),
+        })?;
+        if known.data_type() != field.data_type() {
+            return Err(ConnectorError::Schema {
+                connector: connector.into(),
+                reason: format!("column '{}' is {}, not {}", field.name(), known.data_type(), field.data_type()),
+            });
+        }
+    }
+    Ok(declared)
 }
 
 fn column_list(schema: &Schema) -> String {

@@ -310,6 +310,9 @@ fn run_reported(
             for (name, m) in &report.models {
                 eprintln!("weir: {}", model_summary(name, m));
             }
+            for (operator, peak) in report.state_peaks.iter().filter(|_| !quiet) {
+                eprintln!("weir: {operator} held at most {peak} rows of state");
+            }
             if !quiet {
                 eprintln!("weir: {}; {:.3} s on {workers} worker{}", summary(&report), report.elapsed.as_secs_f64(), if workers == 1 { "" } else { "s" });
             }

@@ -82,6 +82,14 @@ pub trait Operator: Send {
         None
     }
 
+    /// How many rows the operator holds as state (a join's sides, a
+    /// temporal join's versions and waiting rows), for the state-size
+    /// gauge and the run's peak; `None` for operators that do not count
+    /// them. Called after every call, so keep it cheap.
+    fn held_rows(&self) -> Option<u64> {
+        None
+    }
+
     /// Encodes the operator's state, or `None` when it has none.
     fn snapshot(&self) -> Result<Option<StateSnapshot>> {
         Ok(None)

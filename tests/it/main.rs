@@ -8,6 +8,9 @@
 //! * `kafka`: the Kafka connectors against a real broker (tansu);
 //!   `kafka_commits`: offset commits, restarts, metadata columns and
 //!   per-partition watermarks.
+//! * `nexmark`: Nexmark queries on the nexmark source against DataFusion.
+//! * `upsert`: the upsert-kafka source as a versioned table, against a
+//!   broker and DataFusion.
 //! * `cli`: the `weir` binary on the examples and on bad input.
 //! * `serve`: `weir serve`'s REST API, `/metrics` scraped by a real
 //!   Prometheus, and the Grafana dashboard's queries.
@@ -32,10 +35,12 @@ mod malformed;
 mod model_drift;
 mod models;
 mod monitors;
+mod nexmark;
 mod oracle;
 mod readme;
 mod row_errors;
 mod serve;
 mod signals;
 mod sinks;
+mod upsert;
 mod windows;

@@ -99,6 +99,20 @@ macro_rules! bounds {
     };
 }
 
+/// The rows of a 15 s HOP sliding by 5 s: each row once per window.
+macro_rules! hop_5_15 {
+    () => {
+        concat!(
+            "SELECT * FROM ",
+            bounds!("(CAST(ts AS BIGINT) / 15000 * 15000)", "15000"),
+            " UNION ALL SELECT * FROM ",
+            bounds!("((CAST(ts AS BIGINT) - 5000) / 15000 * 15000 + 5000)", "15000"),
+            " UNION ALL SELECT * FROM ",
+            bounds!("((CAST(ts AS BIGINT) - 10000) / 15000 * 15000 + 10000)", "15000")
+        )
+    };
+}
+
 const AGGREGATES: &str = "count(*) AS n, count(speed) AS n_speed, round(avg(speed), 6) AS avg_speed, max(speed) AS max_speed, \
     min(volume) AS min_volume, sum(volume) AS volume, count(DISTINCT volume) AS distinct_volumes, \
     round(stddev_samp(speed), 6) AS sd, round(var_pop(speed), 6) AS vp, first_value(volume ORDER BY ts) AS first_volume, \
@@ -128,15 +142,7 @@ fn cases() -> Vec<Case> {
         Case {
             select: "window_start, window_end, sensor_id, {AGGREGATES}",
             stream_from: "TABLE(HOP(TABLE traffic, DESCRIPTOR(ts), INTERVAL '5' SECOND, INTERVAL '15' SECOND))",
-            batch_from: concat!(
-                "(SELECT * FROM ",
-                bounds!("(CAST(ts AS BIGINT) / 15000 * 15000)", "15000"),
-                " UNION ALL SELECT * FROM ",
-                bounds!("((CAST(ts AS BIGINT) - 5000) / 15000 * 15000 + 5000)", "15000"),
-                " UNION ALL SELECT * FROM ",
-                bounds!("((CAST(ts AS BIGINT) - 10000) / 15000 * 15000 + 10000)", "15000"),
-                ")"
-            ),
+            batch_from: concat!("(", hop_5_15!(), ")"),
             group: "window_start, window_end, sensor_id",
         },
         Case {
@@ -151,6 +157,19 @@ fn cases() -> Vec<Case> {
                  UNION ALL SELECT * FROM (SELECT *, TO_TIMESTAMP_LTZ(CAST(ts AS BIGINT) / 15000 * 15000, 3) AS window_start, \
                    TO_TIMESTAMP_LTZ(CAST(ts AS BIGINT) / 15000 * 15000 + 15000, 3) AS window_end FROM traffic))",
             group: "window_start, window_end, sensor_id",
+        },
+        // An aggregate of windowed aggregates per window (Nexmark's q5).
+        Case {
+            select: "window_start, window_end, max(n) AS most, sum(n) AS total, count(*) AS sensors",
+            stream_from: "(SELECT window_start, window_end, sensor_id, count(*) AS n \
+                 FROM TABLE(HOP(TABLE traffic, DESCRIPTOR(ts), INTERVAL '5' SECOND, INTERVAL '15' SECOND)) \
+                 GROUP BY window_start, window_end, sensor_id) AS per_sensor",
+            batch_from: concat!(
+                "(SELECT window_start, window_end, sensor_id, count(*) AS n FROM (",
+                hop_5_15!(),
+                ") GROUP BY window_start, window_end, sensor_id) AS per_sensor"
+            ),
+            group: "window_start, window_end",
         },
         Case {
             select: "window_start, window_end, sensor_id, count(*) AS n",

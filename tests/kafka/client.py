@@ -20,8 +20,9 @@
                                              each partition as partition<TAB>offset
     client.py produce-json BOOTSTRAP TOPIC FILE
                                              each line of FILE is a JSON array [key, value]
-                                             (strings, or null): one message each, so a
-                                             value may hold newlines
+                                             (strings, or null), optionally with a third
+                                             element, the timestamp in epoch ms: one message
+                                             each, so a value may hold newlines
     client.py consume-json BOOTSTRAP TOPIC COUNT
                                              prints COUNT messages as JSON arrays
                                              [partition, key, value] (null where absent)
@@ -120,8 +121,10 @@ def produce_json(bootstrap, topic, path):
         for line in f:
             if not line.strip():
                 continue
-            key, value = json.loads(line)
-            producer.produce(topic, value=None if value is None else value.encode(), key=None if key is None else key.encode())
+            message = json.loads(line)
+            key, value = message[0], message[1]
+            extra = {"timestamp": message[2]} if len(message) > 2 else {}
+            producer.produce(topic, value=None if value is None else value.encode(), key=None if key is None else key.encode(), **extra)
             producer.poll(0)
     if producer.flush(60):
         sys.exit("produce-json failed: undelivered messages")

@@ -26,6 +26,7 @@ impl fmt::Display for Pipeline {
                 .schema
                 .fields()
                 .iter()
+                .filter(|c| c.name() != weir_connectors::upsert::DELETED_COLUMN)
                 .map(|c| {
                     let computed = source.computed.iter().find(|p| &p.name == c.name());
                     match computed {
@@ -49,7 +50,9 @@ impl fmt::Display for Pipeline {
                 writeln!(f, "  watermark: for {} as {}{default}", w.column, w.text)?;
             }
             if !source.primary_key.is_empty() {
-                writeln!(f, "  primary key: {} (not enforced; with the watermark, a versioned table)", source.primary_key.join(", "))?;
+                let upsert = source.schema.index_of(weir_connectors::upsert::DELETED_COLUMN).is_ok();
+                let deletes = if upsert { "; each message its key's new value, a null value deleting the key" } else { "" };
+                writeln!(f, "  primary key: {} (not enforced; with the watermark, a versioned table{deletes})", source.primary_key.join(", "))?;
             }
             if let Some(idle) = source.idle_timeout {
                 writeln!(f, "  idle after: {} without rows (then a partition no longer holds the watermark back)", humantime::format_duration(idle))?;

@@ -28,6 +28,9 @@ pub(crate) struct TemporalJoin {
     pub filter: Option<Arc<dyn PhysicalExpr>>,
     /// Its text.
     pub filter_text: String,
+    /// The versioned table's deletion marker (an upsert-kafka table's),
+    /// its index in the table's columns.
+    pub deleted: Option<usize>,
     /// The output schema: the stream's columns then the table's.
     pub schema: SchemaRef,
 }
@@ -40,9 +43,10 @@ impl PlanOp for TemporalJoin {
     fn explain(&self, _inputs: &[Node]) -> String {
         let [row, version] = &self.time_texts;
         format!(
-            "temporal join ({}) on {}, as of {row}: the version with the latest {version} <= {row} (rows wait for the watermark to pass {row}; versions freed once replaced), condition {}",
+            "temporal join ({}) on {}, as of {row}: the version with the latest {version} <= {row} (rows wait for the watermark to pass {row}; versions freed once replaced{}), condition {}",
             self.kind.sql(),
             self.key_texts.join(" AND "),
+            if self.deleted.is_some() { "; a null value deletes its key" } else { "" },
             self.filter_text,
         )
     }
@@ -62,6 +66,7 @@ impl PlanOp for TemporalJoin {
             keys: self.keys.clone(),
             time: self.time,
             filter: self.filter.clone(),
+            deleted: self.deleted,
             inputs: [schema(0), schema(1)],
             schema: Arc::clone(&self.schema),
         };

@@ -164,6 +164,7 @@ fn interval_sql(ms: i64) -> String {
 /// The condition as text, its intervals written as SQL.
 fn readable(expr: &Expr) -> String {
     use datafusion::common::tree_node::{Transformed, TreeNode};
+    let expr = &super::temporal::unwrapped(expr);
     let shown = expr.clone().transform(|e| {
         Ok(match &e {
             Expr::Literal(v, _) => match interval_ms(v) {
@@ -182,7 +183,7 @@ const BOUND_HINT: &str = "bound the time between the inputs' event-time columns:
 /// The window a column of `node` bounds: `window_start` (true) or
 /// `window_end` (false) of a window function's rows or of a windowed
 /// aggregate's, seen through projections and filters.
-fn window_bound(node: &Node, index: usize) -> Option<(WindowKind, bool)> {
+pub(super) fn window_bound(node: &Node, index: usize) -> Option<(WindowKind, bool)> {
     if let Some(project) = node.op::<plan::Project>() {
         let column = project.exprs.get(index)?.downcast_ref::<PhysicalColumn>()?;
         return window_bound(node.inputs().first()?, column.index());
@@ -393,7 +394,12 @@ impl Planner {
         let mut time = [None; 2];
         for (side, (column, node)) in [(&bound.left, nodes[0]), (&bound.right, nodes[1])].into_iter().enumerate() {
             let index = inputs[side].index_of_column(column).map_err(from_datafusion)?;
-            if !self.is_event_time(node, index) {
+            // A window's end is a time no later row of that input can be
+            // behind: a windowed aggregate emits it when the watermark has
+            // passed it, so downstream it is ahead of the watermark (Flink
+            // joins on it as a time attribute too, Nexmark's q7).
+            let window_end = matches!(window_bound(node, index), Some((_, false)));
+            if !self.is_event_time(node, index) && !window_end {
                 let d = Diagnostic::at(
                     format!("the join's time bound is on '{}', which is not the event-time column (WATERMARK FOR) of the table it comes from", column.name),
                     column.spans().first().map_or(statement, |s| to_span(&s)),

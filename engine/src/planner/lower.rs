@@ -53,6 +53,13 @@ impl Planner {
                     };
                     return Err(Diagnostic::at(why, statement));
                 }
+                if table.source.as_ref().is_some_and(|s| s.schema.index_of(weir_connectors::upsert::DELETED_COLUMN).is_ok()) {
+                    return Err(Diagnostic::at(
+                        format!("'{name}' is an upsert-kafka table: a changelog of each key's latest value, which Weir reads only as the versioned table of a temporal join"),
+                        statement,
+                    )
+                    .with_help(format!("join a stream with it: FROM s JOIN {name} FOR SYSTEM_TIME AS OF s.ts AS v ON s.k = v.k")));
+                }
                 let schema = Arc::new(scan.projected_schema.as_arrow().clone());
                 let scan_op = plan::Scan { table: name, projection: scan.projection.clone(), schema, rows: SourceRows::All };
                 let mut node = Node::new(scan_op, Vec::new());

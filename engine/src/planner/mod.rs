@@ -53,6 +53,11 @@ pub fn session() -> SessionContext {
     // which on a stream would emit a window twice; the accumulators handle
     // DISTINCT themselves.
     ctx.remove_optimizer_rule("single_distinct_aggregation_to_group_by");
+    // It turns an inner join whose right side is unique on the keys and
+    // unread into a semi join, and drops a left join whose right side is
+    // unread: the same relation, but not the same stream (a window join
+    // emits per window; a semi join has no streaming form here).
+    ctx.remove_optimizer_rule("eliminate_join");
     for udf in crate::functions::udfs() {
         ctx.register_udf(udf);
     }

@@ -107,7 +107,8 @@ impl Planner {
         }
 
         let source_spec = if weir_connectors::is_source(&connector) {
-            match weir_connectors::source_spec(&connector, &config, declared.clone()) {
+            let primary_key: Vec<String> = t.primary_key.iter().map(|c| c.value.clone()).collect();
+            match weir_connectors::source_spec(&connector, &config, declared.clone(), &primary_key) {
                 Ok(spec) => Some(spec),
                 // A table that cannot be a source may still be a sink (a file
                 // sink needs no column list); reading it reports why not.
@@ -240,8 +241,8 @@ impl Table {
 /// after checking that the connector has it and that its values convert
 /// to the declared type.
 pub(super) fn metadata_field(field: Field, key: &str, span: Span, type_span: Span, connector: &str) -> Result<Field, Diagnostic> {
-    if connector != "kafka" {
-        return Err(Diagnostic::at(format!("connector '{connector}' has no metadata; METADATA columns are for kafka sources"), span));
+    if connector != "kafka" && connector != "upsert-kafka" {
+        return Err(Diagnostic::at(format!("connector '{connector}' has no metadata; METADATA columns are for kafka and upsert-kafka sources"), span));
     }
     let Some(kind) = weir_connectors::KafkaMetadata::from_name(key) else {
         let names: Vec<&str> = weir_connectors::KAFKA_METADATA.iter().map(|(n, _)| *n).collect();

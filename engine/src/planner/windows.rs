@@ -328,7 +328,11 @@ impl Planner {
             }
             if let Expr::Column(c) = e {
                 let index = in_df.index_of_column(c).map_err(from_datafusion)?;
-                match window_column(&input, index) {
+                // A window function's bounds, or those of a windowed
+                // aggregate's rows: an aggregate of aggregates per window
+                // (Nexmark's q5), whose rows come as their windows close,
+                // ahead of the watermark.
+                match super::joins::window_bound(&input, index) {
                     Some((kind, true)) => {
                         window.0 = Some((index, kind));
                         layout.push(GroupColumn::WindowStart);
@@ -442,12 +446,6 @@ pub(super) fn on_time(node: Node) -> Node {
         return node.with_inputs(inputs);
     }
     node
-}
-
-/// Whether column `index` of `node` is the `window_start` (true) or
-/// `window_end` (false) of a window function, and which window.
-fn window_column(node: &Node, index: usize) -> Option<(WindowKind, bool)> {
-    window_of(node, index).map(|(w, start)| (w.kind, start))
 }
 
 /// The window function column `index` of `node` is the `window_start`

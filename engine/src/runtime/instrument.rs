@@ -1,11 +1,14 @@
 //! Per-operator Prometheus metrics (rows and batches in and out, time per
-//! batch), and drift alerts read off the alert streams as they pass.
+//! batch, rows held as state), and drift alerts read off the alert streams
+//! as they pass.
 
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Float64Type};
-use prometheus::{Histogram, IntCounter};
+use prometheus::{Histogram, IntCounter, IntGauge};
 
 use super::shared::Shared;
 use crate::metrics::metrics;
@@ -19,6 +22,36 @@ pub(super) struct OpMetrics {
     seconds: Histogram,
     /// The operator emits drift alerts (a monitor, or a model's detector).
     alerts: Option<String>,
+    /// `sink/name`, and the rows it held at the last count.
+    operator: String,
+    state: IntGauge,
+    held: u64,
+}
+
+/// The rows each stateful operator holds, summed over workers, and the
+/// most it held at once: the state a run needed (`RunReport::state_peaks`).
+#[derive(Debug, Default)]
+pub(crate) struct StateRows(Mutex<BTreeMap<String, (u64, u64)>>);
+
+impl StateRows {
+    fn change(&self, operator: &str, from: u64, to: u64) {
+        let mut all = match self.0.lock() {
+            Ok(a) => a,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let (now, peak) = all.entry(operator.to_string()).or_default();
+        *now = (*now + to).saturating_sub(from);
+        *peak = (*peak).max(*now);
+    }
+
+    /// Each operator's peak.
+    pub(crate) fn peaks(&self) -> BTreeMap<String, u64> {
+        let all = match self.0.lock() {
+            Ok(a) => a,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        all.iter().map(|(k, (_, peak))| (k.clone(), *peak)).collect()
+    }
 }
 
 impl OpMetrics {
@@ -37,6 +70,22 @@ impl OpMetrics {
             batches_out: m.operator_batches_out.with_label_values(&labels),
             seconds: m.operator_seconds.with_label_values(&[pipeline, operator.as_str()]),
             alerts: matches!(name, "monitor" | "train").then(|| pipeline.to_string()),
+            state: m.operator_state_rows.with_label_values(&labels),
+            operator,
+            held: 0,
+        }
+    }
+
+    /// The rows the operator holds now (`Operator::held_rows`).
+    pub(super) fn held(&mut self, rows: Option<u64>, shared: &Shared) {
+        let Some(rows) = rows else { return };
+        if rows != self.held {
+            shared.state_rows.change(&self.operator, self.held, rows);
+            self.held = rows;
+            self.state.set(i64::try_from(rows).unwrap_or(i64::MAX));
+        } else if rows == 0 {
+            // Present in the report even when it never held a row.
+            shared.state_rows.change(&self.operator, 0, 0);
         }
     }
 

@@ -54,7 +54,7 @@ pub(super) fn keyed<'s>(
     let mut output = OutputBuilder::<u64, CapacityContainerBuilder<Vec<Batch>>>::from(output);
     let worker = scope.index();
     builder.build(move |mut capabilities| {
-        let metrics = OpMetrics::new(&shared, sink, op.name(), worker);
+        let mut metrics = OpMetrics::new(&shared, sink, op.name(), worker);
         let place = shared.place(sink, op.name());
         let mut capability = capabilities.pop();
         let mut out: Vec<RecordBatch> = Vec::new();
@@ -115,6 +115,7 @@ pub(super) fn keyed<'s>(
             // Before the capability moves on: see `progress`. A finished
             // operator holds nothing.
             retention.update(low.and(op.retained()), emitted.then_some(at));
+            metrics.held(op.held_rows(), &shared);
             match low {
                 None => capability = None,
                 Some(low) if low > *cap.time() => cap.downgrade(&low),

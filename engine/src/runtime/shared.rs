@@ -42,6 +42,8 @@ pub(crate) struct Shared {
     pub(crate) cancel: weir_connectors::Cancel,
     /// Rows waiting in exchanges, for back-pressure.
     pub(crate) in_flight: super::flow::InFlight,
+    /// Rows stateful operators hold, and their peaks.
+    pub(crate) state_rows: super::instrument::StateRows,
     /// Each INSERT as rows that fail in it are reported (`INSERT INTO o (line 5)`).
     statements: Vec<String>,
 }
@@ -84,6 +86,9 @@ pub struct RunReport {
     pub malformed_summaries: Vec<String>,
     /// Per model: what was learned and scored.
     pub models: BTreeMap<String, ModelReport>,
+    /// Per stateful operator that counts its state (`sink/join`): the most
+    /// rows it held at once, over all workers.
+    pub state_peaks: BTreeMap<String, u64>,
     /// Wall-clock time of the run.
     pub elapsed: Duration,
 }
@@ -118,6 +123,7 @@ impl Shared {
             failed,
             cancel,
             in_flight: super::flow::InFlight::default(),
+            state_rows: super::instrument::StateRows::default(),
             statements,
         })
     }
@@ -190,6 +196,7 @@ impl Shared {
             failed_summary: self.failed.summary(),
             malformed_summaries: self.bad.values().filter_map(|b| b.summary()).collect(),
             models: model_reports(self.models),
+            state_peaks: self.state_rows.peaks(),
             elapsed,
         })
     }

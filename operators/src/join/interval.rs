@@ -219,6 +219,11 @@ impl IntervalJoin {
 }
 
 impl Operator for IntervalJoin {
+    fn held_rows(&self) -> Option<u64> {
+        let parked: usize = self.pending.iter().map(RecordBatch::num_rows).sum();
+        Some((self.stores[0].len() + self.stores[1].len() + parked) as u64)
+    }
+
     fn name(&self) -> &str {
         "interval join"
     }

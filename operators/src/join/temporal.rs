@@ -11,7 +11,8 @@
 //! LEFT; the join's whole condition (DataFusion's physical expression)
 //! still decides whether the pair is emitted, and a LEFT join emits a row
 //! without a valid version, or whose version the condition rejects, with
-//! NULLs.
+//! NULLs. A deletion (an upsert table's tombstone) is a version that
+//! joins nothing; a key whose only version left is a deletion is freed.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -38,6 +39,10 @@ pub struct TemporalJoinSpec {
     pub time: [usize; 2],
     /// The join's whole condition beyond the keys, over the output columns.
     pub filter: Option<Arc<dyn PhysicalExpr>>,
+    /// The versioned table's column that marks a version as the deletion
+    /// of its key (an upsert table's tombstone): from its time on, until a
+    /// newer version, the key has no valid version.
+    pub deleted: Option<usize>,
     /// Each input's schema.
     pub inputs: [SchemaRef; 2],
     /// The output schema: the stream's columns then the table's.
@@ -46,6 +51,12 @@ pub struct TemporalJoinSpec {
 
 /// One key's versions, oldest first: time and the row.
 type Versions = Vec<(i64, RecordBatch)>;
+
+/// Whether the one-row `version` is marked, in its column `c`, as the
+/// deletion of its key.
+fn deletes(c: usize, version: &RecordBatch) -> bool {
+    version.column(c).as_boolean_opt().is_some_and(|d| d.is_valid(0) && d.value(0))
+}
 
 /// The temporal join operator of one worker.
 #[derive(Debug)]
@@ -118,6 +129,9 @@ impl TemporalJoin {
             let Some(versions) = self.versions.get(rows.row(r).as_ref()) else { continue };
             let valid = versions.partition_point(|(v, _)| *v <= ts.value(r));
             if let Some((_, version)) = valid.checked_sub(1).and_then(|i| versions.get(i)) {
+                if self.is_deletion(version) {
+                    continue;
+                }
                 probe.push(r as u32);
                 found.push(version.clone());
             }
@@ -183,14 +197,27 @@ impl TemporalJoin {
         Ok(earliest)
     }
 
+    /// Whether `version` (one row) deletes its key.
+    fn is_deletion(&self, version: &RecordBatch) -> bool {
+        self.spec.deleted.is_some_and(|c| deletes(c, version))
+    }
+
     /// Frees each key's versions that a newer one replaces for every row
-    /// still to be joined (times from `low` on).
+    /// still to be joined (times from `low` on), and the keys left with
+    /// only a deletion.
     fn prune(&mut self, low: i64) {
+        let deleted = self.spec.deleted;
         for versions in self.versions.values_mut() {
             let valid = versions.partition_point(|(v, _)| *v <= low);
             if valid > 1 {
                 versions.drain(..valid - 1);
             }
+        }
+        if let Some(c) = deleted {
+            self.versions.retain(|_, versions| match versions.as_slice() {
+                [(t, only)] if *t <= low => !deletes(c, only),
+                _ => true,
+            });
         }
     }
 
@@ -201,6 +228,11 @@ impl TemporalJoin {
 }
 
 impl Operator for TemporalJoin {
+    fn held_rows(&self) -> Option<u64> {
+        let waiting: usize = self.pending.iter().map(RecordBatch::num_rows).sum();
+        Some((self.held() + waiting) as u64)
+    }
+
     fn name(&self) -> &str {
         "temporal join"
     }
@@ -294,7 +326,7 @@ mod tests {
         let mut fields: Vec<Field> = input().fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
         fields.extend(fields.clone());
         let key = || vec![Arc::new(Column::new("k", 0)) as Arc<dyn PhysicalExpr>];
-        let spec = TemporalJoinSpec { kind, keys: [key(), key()], time: [1, 1], filter: None, inputs: [input(), input()], schema: Arc::new(Schema::new(fields)) };
+        let spec = TemporalJoinSpec { kind, keys: [key(), key()], time: [1, 1], filter: None, deleted: None, inputs: [input(), input()], schema: Arc::new(Schema::new(fields)) };
         TemporalJoin::new(spec).expect("join")
     }
 
@@ -368,5 +400,54 @@ mod tests {
         op.on_watermark(250, &mut out).expect("watermark");
         // No row can come before 250 any more: the version at 100 is gone.
         assert_eq!(op.held(), 2);
+    }
+
+    /// Versions with a deletion marker (column 3): (key, time, value, deleted).
+    fn upserts(rows: &[(i64, i64, Option<i64>, bool)]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, true),
+            Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), false),
+            Field::new("v", DataType::Int64, true),
+            Field::new("d", DataType::Boolean, false),
+        ]));
+        let k = Int64Array::from(rows.iter().map(|r| r.0).collect::<Vec<_>>());
+        let ts = TimestampMillisecondArray::from(rows.iter().map(|r| r.1).collect::<Vec<_>>());
+        let v = Int64Array::from(rows.iter().map(|r| r.2).collect::<Vec<_>>());
+        let d = BooleanArray::from(rows.iter().map(|r| r.3).collect::<Vec<_>>());
+        RecordBatch::try_new(schema, vec![Arc::new(k), Arc::new(ts), Arc::new(v), Arc::new(d)]).expect("batch")
+    }
+
+    #[test]
+    fn a_deletion_leaves_its_key_without_a_version_until_the_next() {
+        let versions = upserts(&[(1, 100, Some(10), false), (1, 200, None, true), (1, 300, Some(12), false), (2, 100, Some(20), false), (2, 150, None, true)]);
+        let mut fields: Vec<Field> = input().fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
+        fields.extend(versions.schema().fields().iter().map(|f| f.as_ref().clone().with_nullable(true)));
+        let key = || vec![Arc::new(Column::new("k", 0)) as Arc<dyn PhysicalExpr>];
+        let spec = TemporalJoinSpec {
+            kind: JoinKind::Left,
+            keys: [key(), key()],
+            time: [1, 1],
+            filter: None,
+            deleted: Some(3),
+            inputs: [input(), versions.schema()],
+            schema: Arc::new(Schema::new(fields)),
+        };
+        let mut op = TemporalJoin::new(spec).expect("join");
+        let mut out = Vec::new();
+        op.process_input(1, versions, &mut out).expect("versions");
+        op.process_input(0, batch(&[(Some(1), 150, 1), (Some(1), 250, 2), (Some(1), 350, 3), (Some(2), 120, 4), (Some(2), 160, 5)]), &mut out).expect("rows");
+        op.on_watermark(400, &mut out).expect("watermark");
+        let mut pairs: Vec<(i64, Option<i64>)> = out
+            .iter()
+            .flat_map(|b| {
+                let (l, r) = (b.column(2).as_primitive::<datafusion::arrow::datatypes::Int64Type>(), b.column(5).as_primitive::<datafusion::arrow::datatypes::Int64Type>());
+                (0..b.num_rows()).map(move |i| (l.value(i), r.is_valid(i).then(|| r.value(i)))).collect::<Vec<_>>()
+            })
+            .collect();
+        pairs.sort_unstable();
+        // 1@250 and 2@160 fall after their key's deletion: no version.
+        assert_eq!(pairs, vec![(1, Some(10)), (2, None), (3, Some(12)), (4, Some(20)), (5, None)]);
+        // Key 2 is left with only its deletion: freed.
+        assert_eq!(op.held(), 1);
     }
 }
