@@ -247,7 +247,7 @@ def main():
         flink = "not run"
         ratio = same = ""
         if flink_python != "-":
-            seconds, rows, failed = flink_run(flink_python, data, name, 1, 2, "collect" if len(ours) < 50_000 else "files")
+            seconds, rows, failed = flink_run(flink_python, data, name, 1, 2, "collect" if len(ours) < 150_000 else "files")
             if failed:
                 flink = f"fails: {failed}"
             else:
