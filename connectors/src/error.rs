@@ -89,6 +89,9 @@ pub enum ConnectorError {
         /// What Arrow reported.
         source: ArrowError,
     },
+    /// A reader or writer cannot continue from a checkpoint's position.
+    #[error("resuming from a checkpoint: {0}")]
+    Resume(String),
 }
 
 /// Result alias for this crate.

@@ -16,7 +16,7 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 
 use crate::decode::{Format, RecordDecoder};
-use crate::source::{BadRecords, Cancel, OnError, Source, SourceSpec, SourceStatus, Split};
+use crate::source::{BadRecords, Cancel, OnError, Position, Source, SourceSpec, SourceStatus, Split};
 use crate::{ConnectorError, Result};
 
 /// Bytes read per poll.
@@ -44,6 +44,10 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ConnectorError + '_ {
 }
 
 impl SourceSpec for FileSourceSpec {
+    fn resumable(&self) -> bool {
+        true
+    }
+
     fn schema(&self) -> SchemaRef {
         Arc::clone(&self.schema)
     }
@@ -231,6 +235,39 @@ impl Source for FileSource {
         }
         Ok(SourceStatus::Active)
     }
+
+    /// The first byte not yet handed out (an incomplete last line is
+    /// read again) and where the split ends, so that a resumed reader
+    /// keeps the same split even if the file has grown since.
+    fn position(&self) -> Option<Position> {
+        let end = self.end.map_or(-1, |e| e as i64);
+        let text = match self.end {
+            Some(e) => format!("byte {} of {}..{e}", self.pending_start, self.path.display()),
+            None => format!("byte {} of {} (followed)", self.pending_start, self.path.display()),
+        };
+        Some(Position::new(vec![self.pending_start as i64, end], text))
+    }
+
+    fn resume(&mut self, position: &Position) -> Result<()> {
+        let (Some(at), Some(end)) = (position.value(0), position.value(1)) else {
+            return Err(ConnectorError::Resume(format!("{}: a file position has two values, not {:?}", self.path.display(), position.values)));
+        };
+        let len = self.file.metadata().map_err(io_err(&self.path))?.len();
+        let at = u64::try_from(at).unwrap_or(0);
+        if at > len {
+            return Err(ConnectorError::Resume(format!(
+                "{} is {len} bytes, shorter than the checkpoint's position {at}: it was replaced or cut",
+                self.path.display()
+            )));
+        }
+        self.file.seek(SeekFrom::Start(at)).map_err(io_err(&self.path))?;
+        self.pos = at;
+        self.pending.clear();
+        self.pending_start = at;
+        self.end = u64::try_from(end).ok();
+        self.done = false;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -253,6 +290,41 @@ mod tests {
         }
         ids.sort();
         (ids, bad.count())
+    }
+
+    #[test]
+    fn a_resumed_reader_continues_after_the_lines_it_handed_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("in.json");
+        let lines: String = (0..200_000).map(|i| format!("{{\"id\": {i}}}\n")).collect();
+        std::fs::write(&path, &lines).unwrap();
+        let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, true)]));
+        let spec = FileSourceSpec { path: path.clone(), format: Format::Json, schema, follow: false, on_error: OnError::Skip };
+        let ids = |batches: &[RecordBatch]| -> Vec<i64> {
+            batches.iter().flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec()).collect()
+        };
+        for workers in [1, 2] {
+            for worker in 0..workers {
+                let split = Split { worker, workers };
+                let bad = Arc::new(BadRecords::new("t"));
+                // Uninterrupted.
+                let mut whole = spec.open(split, Arc::clone(&bad), &Cancel::default()).unwrap();
+                let mut all = Vec::new();
+                while whole.poll(&mut all).unwrap() != SourceStatus::Finished {}
+                // Cut after the first poll, resumed by a new reader.
+                let mut first = spec.open(split, Arc::clone(&bad), &Cancel::default()).unwrap();
+                let mut before = Vec::new();
+                let _ = first.poll(&mut before).unwrap();
+                let position = first.position().unwrap();
+                let mut second = spec.open(split, Arc::clone(&bad), &Cancel::default()).unwrap();
+                second.resume(&position).unwrap();
+                let mut after = Vec::new();
+                while second.poll(&mut after).unwrap() != SourceStatus::Finished {}
+                let mut joined = ids(&before);
+                joined.extend(ids(&after));
+                assert_eq!(joined, ids(&all), "worker {worker} of {workers}");
+            }
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 
 use crate::generator::{generate_stream, stream_schema, GeneratorOptions, GeneratorStream};
-use crate::source::{BadRecords, Cancel, Source, SourceSpec, SourceStatus, Split};
+use crate::source::{BadRecords, Cancel, Position, Source, SourceSpec, SourceStatus, Split};
 use crate::{ConnectorError, Result};
 
 /// A configured generator source.
@@ -34,6 +34,10 @@ impl GeneratorSpec {
 }
 
 impl SourceSpec for GeneratorSpec {
+    fn resumable(&self) -> bool {
+        true
+    }
+
     fn schema(&self) -> SchemaRef {
         Arc::clone(&self.schema)
     }
@@ -79,6 +83,7 @@ impl SourceSpec for GeneratorSpec {
             next_chunk: split.worker as u64,
             stride: split.workers.max(1) as u64,
             started: Instant::now(),
+            first: 0,
         }))
     }
 }
@@ -90,6 +95,9 @@ struct GeneratorSource {
     next_chunk: u64,
     stride: u64,
     started: Instant,
+    /// The first event index of this run (not 0 after a resume): the rate
+    /// counts from it.
+    first: u64,
 }
 
 impl Source for GeneratorSource {
@@ -100,7 +108,7 @@ impl Source for GeneratorSource {
             return Ok(SourceStatus::Finished);
         }
         if o.rate > 0.0 {
-            let due = Duration::from_secs_f64(start as f64 / o.rate);
+            let due = Duration::from_secs_f64(start.saturating_sub(self.first) as f64 / o.rate);
             let elapsed = self.started.elapsed();
             if due > elapsed {
                 return Ok(SourceStatus::Idle(due - elapsed));
@@ -113,5 +121,33 @@ impl Source for GeneratorSource {
         out.push(batch);
         self.next_chunk += self.stride;
         Ok(SourceStatus::Active)
+    }
+
+    /// The next chunk of event indices to generate. A throttled generator
+    /// resumes at its rate from there (its clock restarts at that event).
+    fn position(&self) -> Option<Position> {
+        let mut next = self.next_chunk.saturating_mul(self.chunk);
+        if self.spec.options.events > 0 {
+            next = next.min(self.spec.options.events);
+        }
+        Some(Position::new(vec![i64::try_from(self.next_chunk).unwrap_or(i64::MAX)], format!("event {next}")))
+    }
+
+    fn resume(&mut self, position: &Position) -> Result<()> {
+        let next = position.value(0).and_then(|v| u64::try_from(v).ok()).ok_or_else(|| {
+            ConnectorError::Resume(format!("a generator position is one chunk index, not {:?}", position.values))
+        })?;
+        if next % self.stride != self.next_chunk % self.stride {
+            return Err(ConnectorError::Resume(format!(
+                "chunk {next} is not this split's (worker {} of {}): the worker count changed",
+                self.next_chunk % self.stride,
+                self.stride
+            )));
+        }
+        self.next_chunk = next;
+        // The rate is kept from here on: the first resumed event is due now.
+        self.first = next.saturating_mul(self.chunk);
+        self.started = Instant::now();
+        Ok(())
     }
 }

@@ -37,7 +37,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord};
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::decode::{Format, RecordDecoder};
-use crate::source::{BadRecords, Cancel, OnError, Polled, Source, SourceSpec, SourceStatus, Split};
+use crate::source::{BadRecords, Cancel, OnError, Polled, Position, Source, SourceSpec, SourceStatus, Split};
 use crate::{ConnectorError, Result};
 
 /// How long broker requests at open time may take.
@@ -382,6 +382,10 @@ impl KafkaSourceSpec {
 }
 
 impl SourceSpec for KafkaSourceSpec {
+    fn resumable(&self) -> bool {
+        true
+    }
+
     fn schema(&self) -> SchemaRef {
         Arc::clone(&self.schema)
     }
@@ -839,6 +843,32 @@ impl Source for KafkaSource {
 
     fn partition_finished(&self, partition: usize) -> bool {
         self.partitions.get(partition).is_some_and(|p| p.end.is_some_and(|end| p.next >= end))
+    }
+
+    /// Per partition of the split, in order: the next offset to read and
+    /// where a bounded read stops (-1: it does not), so a resumed read of
+    /// a bounded topic ends where the first run would have.
+    fn position(&self) -> Option<Position> {
+        let values = self.partitions.iter().flat_map(|p| [p.next, p.end.unwrap_or(-1)]).collect();
+        let text = self.partitions.iter().map(|p| format!("{}/{} at offset {}", p.topic, p.partition, p.next)).collect::<Vec<_>>().join(", ");
+        Some(Position::new(values, if text.is_empty() { "no partitions".to_string() } else { text }))
+    }
+
+    fn resume(&mut self, position: &Position) -> Result<()> {
+        if position.values.len() != self.partitions.len() * 2 {
+            return Err(ConnectorError::Resume(format!(
+                "the checkpoint has {} partitions for this reader, the topics now give it {}: their partitions changed",
+                position.values.len() / 2,
+                self.partitions.len()
+            )));
+        }
+        let mut list = TopicPartitionList::new();
+        for (p, pair) in self.partitions.iter_mut().zip(position.values.chunks(2)) {
+            p.next = pair[0];
+            p.end = (pair[1] >= 0).then_some(pair[1]);
+            list.add_partition_offset(&p.topic, p.partition, Offset::Offset(p.next)).map_err(kafka_err("resuming partitions"))?;
+        }
+        self.consumer.assign(&list).map_err(kafka_err("resuming partitions"))
     }
 
     fn commit(&mut self, positions: &[(usize, i64)], last: bool) -> Result<()> {

@@ -33,4 +33,4 @@ mod source;
 pub use error::{ConnectorError, Result};
 pub use kafka_source::{KafkaMetadata, KAFKA_METADATA, METADATA_FIELD_KEY};
 pub use registry::{is_sink, is_source, metadata_names, sink_spec, source_spec, BLACKHOLE_OPTIONS, FILE_SINK_OPTIONS, FILE_SOURCE_OPTIONS, GENERATOR_OPTIONS, KAFKA_SINK_OPTIONS, KAFKA_SOURCE_OPTIONS, NEXMARK_OPTIONS, SINKS, SOURCES, STDOUT_OPTIONS, UPSERT_KAFKA_OPTIONS};
-pub use source::{BadRecords, Cancel, OnError, Polled, Sink, SinkSpec, Source, SourceSpec, SourceStatus, Split, KEPT_EXAMPLES};
+pub use source::{BadRecords, Cancel, OnError, Polled, Position, Sink, SinkSpec, Source, SourceSpec, SourceStatus, Split, KEPT_EXAMPLES};

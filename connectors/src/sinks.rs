@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use datafusion::arrow::array::RecordBatch;
 
 use crate::encode::{write_csv, write_json, TableWriter};
-use crate::source::{Cancel, Sink, SinkSpec, Split};
+use crate::source::{Cancel, Position, Sink, SinkSpec, Split};
 use crate::{ConnectorError, Result};
 
 /// How a sink lays out rows.
@@ -65,6 +65,9 @@ pub struct FileSinkSpec {
 }
 
 impl SinkSpec for FileSinkSpec {
+    fn resumable(&self) -> bool {
+        true
+    }
     fn describe(&self) -> String {
         let mode = match self.mode {
             FileMode::Append => "append",
@@ -75,8 +78,38 @@ impl SinkSpec for FileSinkSpec {
     fn parallel(&self) -> bool {
         false
     }
-    fn open(&self, _split: Split, _cancel: &Cancel) -> Result<Box<dyn Sink>> {
+    fn open(&self, split: Split, cancel: &Cancel) -> Result<Box<dyn Sink>> {
+        self.open_from(split, cancel, None)
+    }
+
+    /// From a checkpoint: the file is cut back to the length it had when
+    /// the checkpoint was taken (whatever the mode), so the rows the
+    /// replay writes again are there once.
+    fn open_from(&self, _split: Split, _cancel: &Cancel, position: Option<&Position>) -> Result<Box<dyn Sink>> {
         let io = |source| ConnectorError::Io { path: self.path.clone(), source };
+        if let Some(position) = position {
+            let length = position.value(0).and_then(|v| u64::try_from(v).ok()).ok_or_else(|| {
+                ConnectorError::Resume(format!("a file sink's position is its length, not {:?}", position.values))
+            })?;
+            let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&self.path).map_err(io)?;
+            let now = file.metadata().map_err(io)?.len();
+            if now < length {
+                return Err(ConnectorError::Resume(format!(
+                    "{} is {now} bytes, shorter than the {length} bytes the checkpoint wrote: it was cut or replaced",
+                    self.path.display()
+                )));
+            }
+            if now > length {
+                tracing::info!(path = %self.path.display(), bytes = now - length, "file sink: cutting what was written after the checkpoint");
+                file.set_len(length).map_err(io)?;
+            }
+            let header = match self.format {
+                SinkFormat::Csv => first_line(&mut file).map_err(io)?,
+                _ => None,
+            };
+            file.seek(SeekFrom::Start(length)).map_err(io)?;
+            return Ok(Box::new(WriterSink::file(self, file, header, length)?));
+        }
         let (file, existing_header) = match self.mode {
             FileMode::Overwrite => (File::create(&self.path).map_err(io)?, None),
             FileMode::Append => {
@@ -89,14 +122,8 @@ impl SinkSpec for FileSinkSpec {
                 (file, header)
             }
         };
-        Ok(Box::new(WriterSink {
-            path: self.path.clone(),
-            out: BufWriter::with_capacity(1 << 20, Box::new(file)),
-            format: self.format,
-            table: TableWriter::default(),
-            wrote_header: false,
-            existing_header,
-        }))
+        let length = file.metadata().map_err(io)?.len();
+        Ok(Box::new(WriterSink::file(self, file, existing_header, length)?))
     }
 }
 
@@ -162,6 +189,7 @@ impl SinkSpec for StdoutSinkSpec {
             table: TableWriter::default(),
             wrote_header: false,
             existing_header: None,
+            file: None,
         }))
     }
 }
@@ -182,9 +210,26 @@ struct WriterSink {
     wrote_header: bool,
     /// The header line of a CSV file appended to, checked against ours.
     existing_header: Option<String>,
+    /// A file's handle for `fsync`, and its length with everything
+    /// written (flushed or not).
+    file: Option<(File, u64)>,
 }
 
 impl WriterSink {
+    /// A writer appending to `file`, which is `length` bytes now.
+    fn file(spec: &FileSinkSpec, file: File, existing_header: Option<String>, length: u64) -> Result<Self> {
+        let handle = file.try_clone().map_err(|source| ConnectorError::Io { path: spec.path.clone(), source })?;
+        Ok(Self {
+            path: spec.path.clone(),
+            out: BufWriter::with_capacity(1 << 20, Box::new(file)),
+            format: spec.format,
+            table: TableWriter::default(),
+            wrote_header: false,
+            existing_header,
+            file: Some((handle, length)),
+        })
+    }
+
     fn io(&self) -> impl FnOnce(std::io::Error) -> ConnectorError + '_ {
         move |source| ConnectorError::Io { path: self.path.clone(), source }
     }
@@ -207,6 +252,9 @@ impl Sink for WriterSink {
         }
         let bytes = encode(self.format, &mut self.table, &mut self.wrote_header, batch)?;
         self.out.write_all(&bytes).map_err(|source| ConnectorError::Io { path: self.path.clone(), source })?;
+        if let Some((_, length)) = self.file.as_mut() {
+            *length += bytes.len() as u64;
+        }
         if self.format == SinkFormat::Table {
             // People watch this live: do not sit on a full buffer.
             self.out.flush().map_err(self.io())?;
@@ -218,6 +266,13 @@ impl Sink for WriterSink {
     }
     fn finish(&mut self) -> Result<()> {
         self.out.flush().map_err(|source| ConnectorError::Io { path: self.path.clone(), source })
+    }
+    fn position(&mut self) -> Result<Option<Position>> {
+        self.out.flush().map_err(self.io())?;
+        let Some((file, length)) = self.file.as_ref() else { return Ok(None) };
+        file.sync_data().map_err(|source| ConnectorError::Io { path: self.path.clone(), source })?;
+        let length = *length;
+        Ok(Some(Position::new(vec![i64::try_from(length).unwrap_or(i64::MAX)], format!("{length} bytes of {}", self.path.display()))))
     }
 }
 

@@ -116,6 +116,51 @@ pub trait Source: Send {
     fn commit(&mut self, _positions: &[(usize, i64)], _last: bool) -> Result<()> {
         Ok(())
     }
+
+    /// Where the reader stands: everything it has handed out is before
+    /// this position, and [`Source::resume`] on a fresh reader of the same
+    /// split continues from here. `None` for a connector that cannot
+    /// resume (the engine then refuses to checkpoint a pipeline reading it).
+    /// Called between polls, when a checkpoint cuts the stream.
+    fn position(&self) -> Option<Position> {
+        None
+    }
+
+    /// Continues from a [`Source::position`] taken by a reader of the same
+    /// split in an earlier run (restoring a checkpoint), before the first
+    /// poll.
+    fn resume(&mut self, position: &Position) -> Result<()> {
+        Err(ConnectorError::Resume(format!("this connector cannot resume from a checkpoint (asked for {})", position.text)))
+    }
+}
+
+/// A reader's or writer's place in its stream, as a checkpoint keeps it:
+/// numbers only the connector reads (a byte offset, an event index, an
+/// offset per partition), and the same in words for `weir checkpoints`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Position {
+    /// The connector's own numbers.
+    pub values: Vec<i64>,
+    /// What they mean, for people (`byte 1024 of 4096`).
+    pub text: String,
+}
+
+impl Position {
+    /// A position of `values`, described as `text`.
+    ///
+    /// ```
+    /// let p = weir_connectors::Position::new(vec![1024], "byte 1024");
+    /// assert_eq!(p.value(0), Some(1024));
+    /// assert_eq!(p.value(1), None);
+    /// ```
+    pub fn new(values: Vec<i64>, text: impl Into<String>) -> Self {
+        Self { values, text: text.into() }
+    }
+
+    /// Value `i`, if the position has one.
+    pub fn value(&self, i: usize) -> Option<i64> {
+        self.values.get(i).copied()
+    }
 }
 
 /// One batch of a partitioned poll.
@@ -149,6 +194,11 @@ pub trait SourceSpec: Send + Sync + std::fmt::Debug {
     fn bounded(&self) -> bool {
         false
     }
+    /// Whether its readers give positions and resume from them
+    /// ([`Source::position`]), which checkpoints need.
+    fn resumable(&self) -> bool {
+        false
+    }
 }
 
 /// A running sink.
@@ -171,6 +221,15 @@ pub trait Sink: Send {
     fn sync(&mut self) -> Result<()> {
         self.flush()
     }
+
+    /// Makes everything written durable and says where the output stands
+    /// (a file's length), for a checkpoint: restoring it
+    /// ([`SinkSpec::open_from`]) drops whatever was written after. `None`
+    /// for a sink that gives at-least-once only (stdout, blackhole).
+    fn position(&mut self) -> Result<Option<Position>> {
+        self.sync()?;
+        Ok(None)
+    }
 }
 
 /// A configured sink connector.
@@ -183,6 +242,22 @@ pub trait SinkSpec: Send + Sync + std::fmt::Debug {
     /// Opens the writer on one worker. A writer that waits (for
     /// deliveries, for room in a queue) gives up when `cancel` is raised.
     fn open(&self, split: Split, cancel: &Cancel) -> Result<Box<dyn Sink>>;
+
+    /// Whether its writers keep positions ([`Sink::position`]) and open
+    /// from them ([`SinkSpec::open_from`]): exactly once with checkpoints.
+    fn resumable(&self) -> bool {
+        false
+    }
+
+    /// Opens the writer to continue from a [`Sink::position`] of an earlier
+    /// run (a checkpoint), dropping what was written after it. Sinks
+    /// without positions open as usual.
+    fn open_from(&self, split: Split, cancel: &Cancel, position: Option<&Position>) -> Result<Box<dyn Sink>> {
+        match position {
+            None => self.open(split, cancel),
+            Some(p) => Err(ConnectorError::Resume(format!("this sink cannot continue from a checkpoint (asked for {})", p.text))),
+        }
+    }
 }
 
 /// What to do with a record that does not decode.

@@ -38,6 +38,10 @@ pub enum EngineError {
     /// The dataflow runtime itself failed (a worker could not start or died).
     #[error("runtime: {0}")]
     Runtime(String),
+    /// A checkpoint could not be written, read or restored (see
+    /// `crate::checkpoint`).
+    #[error("checkpoint: {0}")]
+    Checkpoint(String),
 }
 
 /// Result alias for this crate.

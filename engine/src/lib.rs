@@ -24,6 +24,7 @@
 #![deny(unused_must_use)]
 #![warn(missing_debug_implementations)]
 
+pub mod checkpoint;
 mod diagnostic;
 mod durable;
 mod error;
@@ -41,7 +42,7 @@ pub use error::{EngineError, Result};
 pub use functions::{udfs, ToTimestampLtz};
 pub use plan::Pipeline;
 pub use planner::{dead_letter_schema, plan_pipeline, plan_pipeline_with, session, SETTINGS};
-pub use runtime::{run, ModelReport, RunOptions, RunReport};
+pub use runtime::{run, CheckpointReport, ModelReport, RunOptions, RunReport};
 
 /// Locks `m`, taking the data of a poisoned lock: a panicked worker is
 /// reported as an error of its own, and counters stay readable.

@@ -43,6 +43,24 @@ enum Command {
         /// Serve Prometheus metrics (and /healthz) here; `off` to not.
         #[arg(long, default_value = "127.0.0.1:9464")]
         metrics_addr: String,
+        /// Keep consistent checkpoints here (a path or file:// URL), and
+        /// resume from the latest one; overrides 'state.checkpoints.dir'.
+        #[arg(long)]
+        checkpoint_dir: Option<String>,
+        /// How often to checkpoint ('10s'); overrides
+        /// 'execution.checkpointing.interval'.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        checkpoint_interval: Option<std::time::Duration>,
+        /// Start from scratch even if the checkpoint directory holds
+        /// checkpoints (new ones are written after them).
+        #[arg(long)]
+        fresh: bool,
+    },
+    /// List the checkpoints in a checkpoint directory: id, when it
+    /// completed, its size, and every source's position.
+    Checkpoints {
+        /// The directory ('state.checkpoints.dir', --checkpoint-dir).
+        dir: String,
     },
     /// Run as a service: a REST API to submit, watch and stop pipelines
     /// (POST /pipelines with the SQL as the body), with /metrics for
@@ -200,7 +218,11 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             serve::serve(addr, token, limits, stop)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run { pipeline, workers, quiet, metrics_addr } => {
+        Command::Checkpoints { dir } => {
+            emit(&weir_engine::checkpoint::list(&dir)?)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run { pipeline, workers, quiet, metrics_addr, checkpoint_dir, checkpoint_interval, fresh } => {
             let (plan, text, origin) = match load(&pipeline) {
                 Ok(loaded) => loaded,
                 Err(code) => return Ok(code),
@@ -213,12 +235,22 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 serve::metrics_only(addr);
             }
             let stop = signals::stop_on_signals("stopping; flushing sinks and committing")?;
-            run_reported(plan, &text, &origin, stop, workers, quiet)
+            let mut options = RunOptions { stop, checkpoint_dir, checkpoint_interval, fresh, notice: Some(notice), ..RunOptions::default() };
+            if let Some(w) = workers {
+                options = options.workers(w as usize);
+            }
+            run_reported(plan, &text, &origin, options, quiet)
         }
         Command::Demo { bounded, rate, partitions, workers } => {
             let stop = signals::stop_on_signals("stopping; flushing sinks and committing")?;
             let options = demo::DemoOptions { bounded, rate, partitions };
-            demo::run(options, stop, |plan, text, stop| run_reported(plan, text, "weir demo", stop, workers, false))
+            demo::run(options, stop, |plan, text, stop| {
+                let mut options = RunOptions { stop, notice: Some(notice), ..RunOptions::default() };
+                if let Some(w) = workers {
+                    options = options.workers(w as usize);
+                }
+                run_reported(plan, text, "weir demo", options, false)
+            })
         }
         Command::Model { command: ModelCommand::Export { pipeline, model, format, output } } => {
             let (plan, _, _) = match load(&pipeline) {
@@ -267,18 +299,7 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// Runs a planned pipeline and prints its summary; the exit code says how
 /// it ended.
-fn run_reported(
-    plan: weir_engine::Pipeline,
-    text: &str,
-    origin: &str,
-    stop: Arc<AtomicBool>,
-    workers: Option<u32>,
-    quiet: bool,
-) -> anyhow::Result<ExitCode> {
-    let mut options = RunOptions { stop, ..RunOptions::default() };
-    if let Some(w) = workers {
-        options = options.workers(w as usize);
-    }
+fn run_reported(plan: weir_engine::Pipeline, text: &str, origin: &str, options: RunOptions, quiet: bool) -> anyhow::Result<ExitCode> {
     let workers = options.workers;
     let status = (!quiet && std::io::stderr().is_terminal()).then(|| status_line(options.name.clone()));
     let result = run(plan, options);
@@ -309,6 +330,11 @@ fn run_reported(
             }
             for (name, m) in &report.models {
                 eprintln!("weir: {}", model_summary(name, m));
+            }
+            if let Some(c) = report.checkpoints.as_ref().filter(|_| !quiet) {
+                let last = c.last.map(|id| format!(", the last {id} ({} bytes of state)", c.last_bytes)).unwrap_or_default();
+                let failed = if c.failed > 0 { format!(", {} failed", c.failed) } else { String::new() };
+                eprintln!("weir: wrote {} checkpoint{}{failed}{last}", c.written, if c.written == 1 { "" } else { "s" });
             }
             for (operator, peak) in report.state_peaks.iter().filter(|_| !quiet) {
                 eprintln!("weir: {operator} held at most {peak} rows of state");
@@ -355,6 +381,11 @@ fn summary(report: &weir_engine::RunReport) -> String {
 /// On a terminal, a status line refreshed every second: rows/s, the
 /// watermark and its lag behind the clock, model accuracy. Returns the
 /// flag that ends it and its thread.
+/// Prints what the engine says a person should know as a run starts.
+fn notice(text: &str) {
+    eprintln!("weir: {text}");
+}
+
 fn status_line(pipeline: String) -> (Arc<AtomicBool>, std::thread::JoinHandle<()>) {
     let done = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&done);
@@ -377,6 +408,10 @@ fn status_line(pipeline: String) -> (Arc<AtomicBool>, std::thread::JoinHandle<()
             let accuracy = m.values("weir_model_accuracy", &pipeline);
             if !accuracy.is_empty() {
                 parts.push(format!("accuracy {:.3}", accuracy.iter().sum::<f64>() / accuracy.len() as f64));
+            }
+            if let Some(id) = m.values("weir_checkpoint_last_id", &pipeline).into_iter().reduce(f64::max) {
+                let ago = m.values("weir_checkpoint_since_last_seconds", &pipeline).into_iter().reduce(f64::min).unwrap_or(0.0);
+                parts.push(format!("checkpoint {id:.0} {ago:.0} s ago"));
             }
             eprint!("\r\x1b[2Kweir: {}", parts.join(", "));
             shown = true;

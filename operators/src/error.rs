@@ -54,7 +54,7 @@ pub enum OperatorError {
         source: weir_kernels::KernelError,
     },
     /// A state snapshot could not be encoded or decoded.
-    #[error("state snapshot of `{operator}` is unreadable: {reason}")]
+    #[error("state of `{operator}`: {reason}")]
     Snapshot {
         /// The operator whose state was being restored.
         operator: String,

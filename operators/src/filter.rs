@@ -25,6 +25,11 @@ impl Filter {
 }
 
 impl Operator for Filter {
+    /// Stateless: nothing to checkpoint.
+    fn snapshot(&mut self) -> crate::Result<Option<crate::StateSnapshot>> {
+        Ok(None)
+    }
+
     fn name(&self) -> &str {
         "filter"
     }

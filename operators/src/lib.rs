@@ -37,12 +37,15 @@
 #![warn(missing_debug_implementations)]
 
 mod batch;
+mod codec;
 mod error;
 mod filter;
 mod operator;
 mod over;
 mod partition;
 mod project;
+#[cfg(test)]
+mod replay;
 pub mod drift;
 pub mod join;
 pub mod model;

@@ -90,9 +90,18 @@ pub trait Operator: Send {
         None
     }
 
-    /// Encodes the operator's state, or `None` when it has none.
-    fn snapshot(&self) -> Result<Option<StateSnapshot>> {
-        Ok(None)
+    /// Encodes the operator's state for a checkpoint, or `None` when it
+    /// has none. It takes `&mut self` because DataFusion's accumulators
+    /// give their state up only by value (`state()` consumes it); an
+    /// operator encodes and then rebuilds what it holds, so the run goes
+    /// on exactly as if nothing had happened. The default says the
+    /// operator cannot be checkpointed, which the engine reports before
+    /// the run starts; stateless operators return `Ok(None)`.
+    fn snapshot(&mut self) -> Result<Option<StateSnapshot>> {
+        Err(crate::OperatorError::Snapshot {
+            operator: self.name().to_string(),
+            reason: "this operator's state cannot be checkpointed yet".into(),
+        })
     }
 
     /// Restores state written by [`Operator::snapshot`].

@@ -23,10 +23,13 @@ use datafusion::logical_expr::Accumulator;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_expr::PhysicalExpr;
 
+use crate::codec::{write_batch, write_i64, Reader};
 use crate::window::{as_millis, millis};
-use crate::{Operator, OperatorError, Result};
+use crate::{Operator, OperatorError, Result, StateSnapshot};
 
 const NAME: &str = "over";
+/// The encoding of [`OverAggregate`]'s snapshots.
+const SNAPSHOT_VERSION: u32 = 1;
 
 /// Which rows before the current one a running aggregate sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -334,9 +337,265 @@ impl Operator for OverAggregate {
         self.emit(None, out)
     }
 
+    fn snapshot(&mut self) -> Result<Option<StateSnapshot>> {
+        self.save().map(Some)
+    }
+
+    fn restore(&mut self, snapshot: StateSnapshot) -> Result<()> {
+        self.load(&snapshot)
+    }
+
     fn retained(&self) -> Option<i64> {
         // Rows wait for the watermark to pass them; every row held arrived
         // ahead of it (behind it, it would have been marked late).
         (!self.pending.is_empty()).then(|| self.watermark.saturating_add(1))
+    }
+}
+
+/// A column of `values`, of `data_type` when there are none.
+fn column(values: Vec<ScalarValue>, data_type: &datafusion::arrow::datatypes::DataType) -> Result<ArrayRef> {
+    if values.is_empty() {
+        return Ok(datafusion::arrow::array::new_empty_array(data_type));
+    }
+    ScalarValue::iter_to_array(values).map_err(|source| OperatorError::Evaluate { operator: NAME.into(), source })
+}
+
+/// A batch of state columns.
+fn state_batch(columns: Vec<ArrayRef>, rows: usize) -> Result<RecordBatch> {
+    let fields: Vec<datafusion::arrow::datatypes::Field> =
+        columns.iter().enumerate().map(|(i, c)| datafusion::arrow::datatypes::Field::new(format!("c{i}"), c.data_type().clone(), true)).collect();
+    let options = datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(rows));
+    RecordBatch::try_new_with_options(Arc::new(datafusion::arrow::datatypes::Schema::new(fields)), columns, &options).map_err(arrow)
+}
+
+/// Whether a frame's accumulator is rebuilt from the frame's rows on
+/// restore rather than from its state: the sliding `MIN` and `MAX` keep
+/// every value of the frame internally, but their state is one value.
+/// (Both are exact either way; sums are restored from their state, so
+/// that floating-point sums stay bit for bit what they were.)
+fn rebuilt_from_rows(expr: &AggregateFunctionExpr, frame: &OverFrame) -> bool {
+    let bounded = matches!(frame, OverFrame::Rows(Some(_)) | OverFrame::Range(Some(_)));
+    bounded && matches!(expr.fun().name(), "min" | "max")
+}
+
+impl OverAggregate {
+    /// The held rows, then the keys (as columns), then per function the
+    /// state of every key: `LAG`'s history, a frame's rows and its
+    /// accumulator's state, each as one batch with the key's index first.
+    fn save(&mut self) -> Result<StateSnapshot> {
+        let mut bytes = Vec::new();
+        write_i64(&mut bytes, self.watermark);
+        write_batch(&mut bytes, concat_batches(&self.input, &self.pending).map_err(arrow)?)?;
+        let keys: Vec<Box<[u8]>> = self.state.keys().cloned().collect();
+        let key_columns = match &self.converter {
+            Some(c) => {
+                let parser = c.parser();
+                c.convert_rows(keys.iter().map(|k| parser.parse(k))).map_err(arrow)?
+            }
+            None => Vec::new(),
+        };
+        write_batch(&mut bytes, state_batch(key_columns, keys.len())?)?;
+        for (f, function) in self.functions.iter().enumerate() {
+            let mut index = Vec::new();
+            match function {
+                OverFunction::Lag { null, .. } => {
+                    let mut values = Vec::new();
+                    for (k, key) in keys.iter().enumerate() {
+                        if let Some(State::Lag(history)) = self.state.get(key).and_then(|s| s.get(f)) {
+                            index.extend(std::iter::repeat_n(k as u32, history.len()));
+                            values.extend(history.iter().cloned());
+                        }
+                    }
+                    let n = index.len();
+                    write_batch(&mut bytes, state_batch(vec![Arc::new(UInt32Array::from(index)), column(values, &null.data_type())?], n)?)?;
+                }
+                OverFunction::Aggregate { expr, frame } => {
+                    let types: Vec<_> = expr
+                        .expressions()
+                        .iter()
+                        .map(|e| e.data_type(&self.input))
+                        .collect::<datafusion::error::Result<_>>()
+                        .map_err(|source| OperatorError::Evaluate { operator: NAME.into(), source })?;
+                    let from_rows = rebuilt_from_rows(expr, frame);
+                    let (mut times, mut args) = (Vec::new(), vec![Vec::new(); types.len()]);
+                    // A sliding accumulator's state may have more columns
+                    // than the function's partial-aggregate state (a
+                    // sliding SUM keeps its count): as many as it gives.
+                    let (mut state_index, mut states): (Vec<u32>, Vec<Vec<ScalarValue>>) = (Vec::new(), Vec::new());
+                    for (k, key) in keys.iter().enumerate() {
+                        let fresh = if from_rows { None } else { Some(self.fresh_state()?) };
+                        let Some(State::Frame { accumulator, rows }) = self.state.get_mut(key).and_then(|s| s.get_mut(f)) else { continue };
+                        for (t, values) in rows.iter() {
+                            index.push(k as u32);
+                            times.push(*t);
+                            for (column, v) in args.iter_mut().zip(values) {
+                                column.push(v.clone());
+                            }
+                        }
+                        if let Some(fresh) = fresh {
+                            // The state comes out by value: rebuild the
+                            // accumulator from it.
+                            let state = accumulator.state().map_err(failed(expr.name()))?;
+                            let arrays = state.iter().map(ScalarValue::to_array).collect::<Result<Vec<_>, _>>().map_err(failed(expr.name()))?;
+                            if let Some(State::Frame { accumulator: mut again, .. }) = fresh.into_iter().nth(f) {
+                                again.merge_batch(&arrays).map_err(failed(expr.name()))?;
+                                *accumulator = again;
+                            }
+                            state_index.push(k as u32);
+                            if states.is_empty() {
+                                states = vec![Vec::new(); state.len()];
+                            }
+                            for (column, v) in states.iter_mut().zip(state) {
+                                column.push(v);
+                            }
+                        }
+                    }
+                    let n = index.len();
+                    let mut columns: Vec<ArrayRef> = vec![Arc::new(UInt32Array::from(index)), Arc::new(datafusion::arrow::array::Int64Array::from(times))];
+                    for (values, t) in args.into_iter().zip(&types) {
+                        columns.push(column(values, t)?);
+                    }
+                    write_batch(&mut bytes, state_batch(columns, n)?)?;
+                    let n = state_index.len();
+                    let mut columns: Vec<ArrayRef> = vec![Arc::new(UInt32Array::from(state_index))];
+                    for values in states {
+                        columns.push(column(values, &datafusion::arrow::datatypes::DataType::Null)?);
+                    }
+                    write_batch(&mut bytes, state_batch(columns, n)?)?;
+                }
+            }
+        }
+        Ok(StateSnapshot { version: SNAPSHOT_VERSION, bytes })
+    }
+
+    fn load(&mut self, snapshot: &StateSnapshot) -> Result<()> {
+        use datafusion::arrow::array::AsArray;
+        use datafusion::arrow::datatypes::{Int64Type, UInt32Type};
+        let mut reader = Reader::new(NAME, snapshot, SNAPSHOT_VERSION)?;
+        self.watermark = reader.i64()?;
+        let pending = reader.batch()?;
+        let pending = RecordBatch::try_new(Arc::clone(&self.input), pending.columns().to_vec()).map_err(|e| reader.bad(format!("held rows: {e}")))?;
+        self.pending = if pending.num_rows() > 0 { vec![pending] } else { Vec::new() };
+        let key_batch = reader.batch()?;
+        let keys: Vec<Box<[u8]>> = match &self.converter {
+            Some(c) => {
+                let rows = c.convert_columns(key_batch.columns()).map_err(arrow)?;
+                rows.iter().map(|r| r.as_ref().into()).collect()
+            }
+            None => (0..key_batch.num_rows()).map(|_| Box::default()).collect(),
+        };
+        let mut states: Vec<Vec<State>> = keys.iter().map(|_| self.fresh_state()).collect::<Result<_>>()?;
+        for (f, function) in self.functions.iter().enumerate() {
+            let batch = reader.batch()?;
+            let index = batch.column(0).as_primitive_opt::<UInt32Type>().ok_or_else(|| reader.bad("no key index".into()))?.clone();
+            let scalar = |c: usize, r: usize| {
+                ScalarValue::try_from_array(batch.column(c), r).map_err(|source| OperatorError::Evaluate { operator: NAME.into(), source })
+            };
+            match function {
+                OverFunction::Lag { .. } => {
+                    for r in 0..batch.num_rows() {
+                        let k = index.value(r) as usize;
+                        if let Some(State::Lag(history)) = states.get_mut(k).and_then(|s| s.get_mut(f)) {
+                            history.push_back(scalar(1, r)?);
+                        }
+                    }
+                }
+                OverFunction::Aggregate { expr, frame } => {
+                    let times = batch.column(1).as_primitive_opt::<Int64Type>().ok_or_else(|| reader.bad("no frame times".into()))?.clone();
+                    let from_rows = rebuilt_from_rows(expr, frame);
+                    for r in 0..batch.num_rows() {
+                        let k = index.value(r) as usize;
+                        let values = (2..batch.num_columns()).map(|c| scalar(c, r)).collect::<Result<Vec<_>>>()?;
+                        if let Some(State::Frame { accumulator, rows }) = states.get_mut(k).and_then(|s| s.get_mut(f)) {
+                            if from_rows {
+                                let arrays: Vec<ArrayRef> = (2..batch.num_columns()).map(|c| batch.column(c).slice(r, 1)).collect();
+                                accumulator.update_batch(&arrays).map_err(failed(expr.name()))?;
+                            }
+                            rows.push_back((times.value(r), values));
+                        }
+                    }
+                    let state = reader.batch()?;
+                    let index = state.column(0).as_primitive_opt::<UInt32Type>().ok_or_else(|| reader.bad("no key index".into()))?.clone();
+                    for r in 0..state.num_rows() {
+                        let k = index.value(r) as usize;
+                        if let Some(State::Frame { accumulator, .. }) = states.get_mut(k).and_then(|s| s.get_mut(f)) {
+                            let arrays: Vec<ArrayRef> = state.columns()[1..].iter().map(|c| c.slice(r, 1)).collect();
+                            accumulator.merge_batch(&arrays).map_err(failed(expr.name()))?;
+                        }
+                    }
+                }
+            }
+        }
+        self.state = keys.into_iter().zip(states).collect();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::{Float64Array, Int64Array, TimestampMillisecondArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    use datafusion::functions_aggregate::min_max::max_udaf;
+    use datafusion::functions_aggregate::sum::sum_udaf;
+    use datafusion::physical_expr::aggregate::AggregateExprBuilder;
+    use datafusion::physical_expr::expressions::col;
+
+    use super::*;
+    use crate::replay::{assert_restores, Step};
+
+    fn input() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, false),
+            Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), false),
+            Field::new("v", DataType::Float64, true),
+        ]))
+    }
+
+    fn operator() -> Box<dyn Operator> {
+        let input = input();
+        let v = col("v", &input).expect("v");
+        let aggregate = |udaf, alias: &str| {
+            Arc::new(AggregateExprBuilder::new(udaf, vec![Arc::clone(&v)]).schema(Arc::clone(&input)).alias(alias).build().expect("aggregate"))
+        };
+        let functions = vec![
+            OverFunction::Lag { arg: Arc::clone(&v), offset: 2, default: None, null: ScalarValue::Float64(None) },
+            OverFunction::Aggregate { expr: aggregate(sum_udaf(), "s"), frame: OverFrame::Rows(Some(2)) },
+            OverFunction::Aggregate { expr: aggregate(max_udaf(), "m"), frame: OverFrame::Range(Some(10)) },
+            OverFunction::Aggregate { expr: aggregate(sum_udaf(), "total"), frame: OverFrame::Rows(None) },
+        ];
+        let mut fields: Vec<Field> = input.fields().iter().map(|f| f.as_ref().clone()).collect();
+        for name in ["lag", "s", "m", "total"] {
+            fields.push(Field::new(name, DataType::Float64, true));
+        }
+        let schema = Arc::new(Schema::new(fields));
+        Box::new(OverAggregate::new(vec![col("k", &input).expect("k")], 1, functions, input, schema).expect("over"))
+    }
+
+    fn rows(k: &[i64], ts: &[i64], v: &[f64]) -> Step {
+        let batch = RecordBatch::try_new(
+            input(),
+            vec![
+                Arc::new(Int64Array::from(k.to_vec())),
+                Arc::new(TimestampMillisecondArray::from(ts.to_vec())),
+                Arc::new(Float64Array::from(v.to_vec())),
+            ],
+        )
+        .expect("batch");
+        Step::Rows(0, batch)
+    }
+
+    #[test]
+    fn a_restored_snapshot_continues_every_frame_as_if_uninterrupted() {
+        let steps = vec![
+            rows(&[1, 1, 2], &[1, 5, 2], &[0.1, 0.2, 7.0]),
+            Step::Watermark(3),
+            rows(&[1, 2, 1], &[8, 9, 4], &[0.3, -1.5, 0.7]),
+            Step::Watermark(8),
+            rows(&[1, 2, 3], &[12, 20, 15], &[1e16, 0.25, 3.0]),
+            Step::Watermark(14),
+            rows(&[1, 1], &[17, 30], &[1.0, 0.5]),
+            Step::Watermark(25),
+        ];
+        assert_restores(&operator, &steps);
     }
 }

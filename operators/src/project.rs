@@ -50,6 +50,11 @@ impl Project {
 }
 
 impl Operator for Project {
+    /// Stateless: nothing to checkpoint.
+    fn snapshot(&mut self) -> crate::Result<Option<crate::StateSnapshot>> {
+        Ok(None)
+    }
+
     fn name(&self) -> &str {
         "project"
     }

@@ -11,6 +11,8 @@
 //! * `nexmark`: Nexmark queries on the nexmark source against DataFusion.
 //! * `upsert`: the upsert-kafka source as a versioned table, against a
 //!   broker and DataFusion.
+//! * `checkpoints`: consistent checkpoints: pipelines killed at random
+//!   moments and restarted write what an uninterrupted run writes.
 //! * `cli`: the `weir` binary on the examples and on bad input.
 //! * `serve`: `weir serve`'s REST API, `/metrics` scraped by a real
 //!   Prometheus, and the Grafana dashboard's queries.
@@ -22,6 +24,7 @@
 //!   slow sink), `signals` (SIGTERM and SIGINT), `kafka_faults` (odd
 //!   messages, a broker killed mid-produce).
 
+mod checkpoints;
 mod cli;
 mod fuzz;
 mod joins;

@@ -17,6 +17,12 @@ impl fmt::Display for Pipeline {
         if self.settings.on_error == RowPolicy::Fail {
             writeln!(f, "on error: a row whose expression fails stops the pipeline")?;
         }
+        let c = &self.settings.checkpoints;
+        if c.dir.is_some() || c.interval.is_some() {
+            let interval = c.interval.unwrap_or(crate::checkpoint::DEFAULT_INTERVAL);
+            let dir = c.dir.as_deref().unwrap_or("--checkpoint-dir");
+            writeln!(f, "checkpoints: every {} in {dir}, keeping {}", humantime::format_duration(interval), c.retained.unwrap_or(1))?;
+        }
         if let Some(d) = &self.settings.dead_letter {
             writeln!(f, "dead letters: failed rows go to {} ({})", d.table, d.spec.describe())?;
         }

@@ -49,6 +49,11 @@ impl PlanOp for Metrics {
 struct SchemaIs(SchemaRef);
 
 impl Operator for SchemaIs {
+    /// Stateless: nothing to checkpoint.
+    fn snapshot(&mut self) -> weir_operators::Result<Option<weir_operators::StateSnapshot>> {
+        Ok(None)
+    }
+
     fn name(&self) -> &str {
         "ml_metrics"
     }

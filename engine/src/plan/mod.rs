@@ -174,6 +174,8 @@ pub struct Settings {
     /// `'table.exec.state.ttl'`, in milliseconds: how long joins without a
     /// time bound hold a row, in event time.
     pub state_ttl_ms: Option<i64>,
+    /// `'execution.checkpointing.interval'`, `'state.checkpoints.*'`.
+    pub checkpoints: crate::checkpoint::CheckpointSettings,
 }
 
 /// A `CREATE MODEL`, planned.

@@ -165,6 +165,13 @@ impl Node {
         self.op.copies(index, &self.inputs)
     }
 
+    /// The node's own line in `weir check` with its output columns: what
+    /// its checkpointed state depends on.
+    pub(crate) fn signature(&self) -> String {
+        let columns: Vec<String> = self.schema().fields().iter().map(|f| format!("{} {}", f.name(), f.data_type())).collect();
+        format!("{} -> ({})", self.op.explain(&self.inputs), columns.join(", "))
+    }
+
     /// See [`PlanOp::latency_column`].
     pub(crate) fn latency_column(&self) -> Option<usize> {
         self.op.latency_column()

@@ -20,6 +20,15 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
     ("pipeline.dead-letter.table", "a sink table that receives every failed row with its error (see docs/sql.md, Errors)"),
     (
+        "execution.checkpointing.interval",
+        "how often a consistent checkpoint is taken ('10 s'); with 'state.checkpoints.dir' (default 10 s when only the directory is set)",
+    ),
+    (
+        "state.checkpoints.dir",
+        "where checkpoints are kept: a local path or file:// URL; a pipeline whose directory holds a checkpoint resumes from it",
+    ),
+    ("state.checkpoints.num-retained", "how many complete checkpoints are kept (default 1)"),
+    (
         "table.exec.state.ttl",
         "how long a join without a time bound holds a row, in event time ('1 h', '30 min'); rows further apart do not pair",
     ),
@@ -60,6 +69,25 @@ impl Planner {
                 // Flink: 0 turns the TTL off.
                 self.settings.state_ttl_ms = (ms > 0).then_some(ms);
             }
+            crate::checkpoint::INTERVAL_KEY => {
+                let interval = humantime::parse_duration(value.trim()).map_err(|e| {
+                    Diagnostic::at(format!("'{key}' is a duration: {e}"), *span).with_help(format!("for example SET '{key}' = '10 s'"))
+                })?;
+                if interval.is_zero() {
+                    return Err(Diagnostic::at(format!("'{key}' must be longer than 0"), *span).with_help(format!("for example SET '{key}' = '10 s'")));
+                }
+                self.settings.checkpoints.interval = Some(interval);
+            }
+            crate::checkpoint::DIR_KEY => {
+                if value.trim().is_empty() {
+                    return Err(Diagnostic::at(format!("'{key}' is a directory, not empty"), *span));
+                }
+                self.settings.checkpoints.dir = Some(value.trim().to_string());
+            }
+            crate::checkpoint::RETAINED_KEY => match value.trim().parse::<usize>() {
+                Ok(n) if n >= 1 => self.settings.checkpoints.retained = Some(n),
+                _ => return Err(Diagnostic::at(format!("'{key}' is a whole number of at least 1, not '{value}'"), *span)),
+            },
             other => {
                 let known: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
                 let d = Diagnostic::at(format!("unknown setting '{other}'"), *span);

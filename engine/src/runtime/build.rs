@@ -33,7 +33,7 @@ pub(super) type Sources<'s> = HashMap<&'s str, (BatchStream<'s>, bool)>;
 
 /// One worker's context for building the operator tree of one `INSERT`.
 pub(crate) struct Build<'a, 's> {
-    pub(super) scope: Scope<'s, u64>,
+    pub(super) scope: Scope<'s, super::Time>,
     pub(super) sources: &'a Sources<'s>,
     pub(super) models: &'a Models,
     /// The output of each model's training query, by model.
@@ -42,6 +42,9 @@ pub(crate) struct Build<'a, 's> {
     pub(super) sink: usize,
     pub(super) workers: usize,
     pub(super) shared: &'a Arc<Shared>,
+    /// Keyed operators built so far for this `INSERT`: each one's ordinal
+    /// names its state in checkpoints.
+    pub(super) keyed: std::cell::Cell<usize>,
 }
 
 impl<'s> Build<'_, 's> {
@@ -122,7 +125,9 @@ impl<'s> Build<'_, 's> {
         }
         let latency = node.latency_column().map(|column| (column, node.tables()));
         let inputs = inputs.into_iter().zip(keys).map(|(stream, keys)| (stream, Partitioner::new(keys, self.workers))).collect();
-        super::keyed::keyed(self.scope, inputs, op, self.sink, Arc::clone(self.shared), latency)
+        let ordinal = self.keyed.get();
+        self.keyed.set(ordinal + 1);
+        super::keyed::keyed(self.scope, inputs, op, (self.sink, ordinal, node.signature()), Arc::clone(self.shared), latency)
     }
 
     /// Runs `op` on every batch of `stream`, on the worker it is on.

@@ -24,21 +24,23 @@ use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::{Operator as _, OutputBuilder};
 use timely::dataflow::Stream;
-use weir_operators::{Batch, Operator, Partitioner};
+use weir_operators::{Batch, Operator, Partitioner, StateSnapshot};
 
 use super::instrument::OpMetrics;
 use super::shared::Shared;
+use super::time::{at, least, lows, Time};
 use super::BatchStream;
+use crate::checkpoint::{Part, Who};
 use crate::EngineError;
 
 /// Routes the rows of each input stream to workers by its partitioner,
 /// then runs `op` on them (telling it which input each batch came from),
 /// driving its watermark from the frontier: the least of the inputs'.
 pub(super) fn keyed<'s>(
-    scope: timely::dataflow::Scope<'s, u64>,
+    scope: timely::dataflow::Scope<'s, Time>,
     inputs: Vec<(BatchStream<'s>, Partitioner)>,
     mut op: Box<dyn Operator>,
-    sink: usize,
+    (sink, ordinal, signature): (usize, usize, String),
     shared: Arc<Shared>,
     latency: Option<(usize, Vec<String>)>,
 ) -> BatchStream<'s> {
@@ -51,28 +53,47 @@ pub(super) fn keyed<'s>(
         handles.push(builder.new_input(routed, Exchange::new(|(worker, _, _): &(u64, u64, Batch)| *worker)));
     }
     let (output, stream) = builder.new_output::<Vec<Batch>>();
-    let mut output = OutputBuilder::<u64, CapacityContainerBuilder<Vec<Batch>>>::from(output);
+    let mut output = OutputBuilder::<Time, CapacityContainerBuilder<Vec<Batch>>>::from(output);
     let worker = scope.index();
+    let who = Who {
+        id: format!("operator {sink}.{ordinal} worker {worker}"),
+        what: format!("{}: its operator {} ({name}) on worker {worker}", shared.statement(sink), ordinal + 1),
+        signature,
+    };
+    let mut watermark: Option<u64> = restore(op.as_mut(), &who, &shared);
+    let checkpoints = Arc::clone(&shared.checkpoints);
     builder.build(move |mut capabilities| {
         let mut metrics = OpMetrics::new(&shared, sink, op.name(), worker);
         let place = shared.place(sink, op.name());
         let mut capability = capabilities.pop();
         let mut out: Vec<RecordBatch> = Vec::new();
-        let mut watermark: Option<u64> = None;
         let mut ended = vec![false; handles.len()];
+        // The epoch whose rows are processed; rows of later epochs wait in
+        // `held` until the frontier has left it (see `crate::checkpoint`).
+        let mut epoch = checkpoints.start();
+        let mut held: Vec<(Time, u64, Batch)> = Vec::new();
+        let mut reported_final = false;
         move |frontiers| {
             let mut output = output.activate();
             let fail = |source| shared.fail(EngineError::Operator { sink: shared.sink_name(sink), source });
+            let process = |op: &mut Box<dyn Operator>, index: u64, batch: RecordBatch, out: &mut Vec<RecordBatch>| {
+                let (rows, started) = (batch.num_rows(), Instant::now());
+                let mut input = Input { op: op.as_mut(), index: index as usize };
+                if let Err(e) = shared.failed.process(&place, &mut input, batch, out, &shared.operator_error(sink)) {
+                    shared.fail(e);
+                }
+                metrics.batch_in(rows, started);
+            };
             for handle in &mut handles {
-                handle.for_each(|_time, data| {
+                handle.for_each(|time, data| {
+                    let time = least(time.stamp()).unwrap_or_else(|| at(epoch, 0));
                     for (_, index, Batch(batch)) in data.drain(..) {
-                        let (rows, started) = (batch.num_rows(), Instant::now());
                         shared.in_flight.received(&batch);
-                        let mut input = Input { op: op.as_mut(), index: index as usize };
-                        if let Err(e) = shared.failed.process(&place, &mut input, batch, &mut out, &shared.operator_error(sink)) {
-                            shared.fail(e);
+                        if time.outer > epoch {
+                            held.push((time, index, Batch(batch)));
+                        } else {
+                            process(&mut op, index, batch, &mut out);
                         }
-                        metrics.batch_in(rows, started);
                     }
                 });
             }
@@ -80,6 +101,29 @@ pub(super) fn keyed<'s>(
                 out.clear();
                 return;
             };
+            let times: Vec<Time> = frontiers.iter().flat_map(|f| f.frontier().iter().copied().collect::<Vec<_>>()).collect();
+            let frontier = lows(&times);
+            // Epochs the frontier has left: checkpoint, then go on with
+            // the rows held for the next one.
+            while frontier.is_none_or(|(_, e)| e > epoch) && (frontier.is_some() || !held.is_empty()) {
+                if frontier.is_some() && checkpoints.on() {
+                    match part(op.as_mut(), watermark) {
+                        Ok(part) => checkpoints.report(epoch + 1, &who.id, part),
+                        Err(e) => shared.fail(EngineError::Checkpoint(format!("{}: {e}", who.what))),
+                    }
+                }
+                metrics.out(&out);
+                give(&mut output, cap, &mut out);
+                epoch += 1;
+                if epoch > cap.time().outer {
+                    cap.downgrade(&at(epoch, cap.time().inner));
+                }
+                let (now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut held).into_iter().partition(|(t, _, _)| t.outer <= epoch);
+                held = later;
+                for (_, index, Batch(batch)) in now {
+                    process(&mut op, index, batch, &mut out);
+                }
+            }
             // An input that ended while others go on (a bounded table).
             let several = frontiers.len() > 1;
             for (index, frontier) in frontiers.iter().enumerate() {
@@ -90,15 +134,24 @@ pub(super) fn keyed<'s>(
                     }
                 }
             }
-            let at = *cap.time();
-            let low = frontiers.iter().filter_map(|f| f.frontier().iter().min().copied()).min();
+            let at_time = cap.time().inner;
+            // Rows held back are not processed yet: the watermark waits
+            // for them.
+            let low = frontier.map(|(w, _)| held.iter().map(|(t, _, _)| t.inner).fold(w, u64::min));
             match low {
                 None => {
                     if let Err(source) = op.finish(&mut out) {
                         fail(source);
                     }
+                    if checkpoints.on() && !reported_final && !shared.stopping() {
+                        reported_final = true;
+                        match part(op.as_mut(), watermark) {
+                            Ok(part) => checkpoints.finished(&who.id, part),
+                            Err(e) => shared.fail(EngineError::Checkpoint(format!("{}: {e}", who.what))),
+                        }
+                    }
                 }
-                Some(low) if watermark != Some(low) => {
+                Some(low) if watermark.is_none_or(|w| low > w) => {
                     watermark = Some(low);
                     if let Err(source) = op.on_watermark(low as i64, &mut out) {
                         fail(source);
@@ -114,16 +167,56 @@ pub(super) fn keyed<'s>(
             give(&mut output, cap, &mut out);
             // Before the capability moves on: see `progress`. A finished
             // operator holds nothing.
-            retention.update(low.and(op.retained()), emitted.then_some(at));
+            retention.update(low.and(op.retained()), emitted.then_some(at_time));
             metrics.held(op.held_rows(), &shared);
             match low {
                 None => capability = None,
-                Some(low) if low > *cap.time() => cap.downgrade(&low),
+                Some(low) if low > cap.time().inner => cap.downgrade(&at(cap.time().outer, low)),
                 Some(_) => {}
             }
         }
     });
     stream
+}
+
+/// Registers the operator with the checkpoints and restores its state if
+/// the run resumes; returns the watermark it had then. An operator that
+/// cannot be checkpointed fails the run before it starts.
+fn restore(op: &mut dyn Operator, who: &Who, shared: &Shared) -> Option<u64> {
+    if !shared.checkpoints.on() {
+        return None;
+    }
+    let fail = |e: String| shared.fail(EngineError::Checkpoint(format!("{}: {e}", who.what)));
+    if let Err(e) = op.snapshot() {
+        fail(e.to_string());
+        return None;
+    }
+    match shared.checkpoints.register(who.clone()) {
+        Ok(Some(part)) => {
+            if part.meta.get("state").and_then(|s| s.as_bool()) == Some(true)
+                && let Err(e) = op.restore(StateSnapshot { version: part.version, bytes: part.bytes })
+            {
+                fail(e.to_string());
+            }
+            part.meta.get("watermark").and_then(|w| w.as_u64())
+        }
+        Ok(None) => None,
+        Err(e) => {
+            shared.fail(e);
+            None
+        }
+    }
+}
+
+/// The operator's part of a checkpoint: its state and the watermark it
+/// last acted on.
+fn part(op: &mut dyn Operator, watermark: Option<u64>) -> weir_operators::Result<Part> {
+    let snapshot = op.snapshot()?;
+    let meta = serde_json::json!({ "watermark": watermark, "state": snapshot.is_some() });
+    Ok(match snapshot {
+        Some(StateSnapshot { version, bytes }) => Part { meta, version, bytes },
+        None => Part::meta(meta),
+    })
 }
 
 /// Routes the rows of input `index` to the workers their keys hash to.
@@ -134,7 +227,7 @@ fn route<'s>(
     sink: usize,
     name: &str,
     failed: Arc<Shared>,
-) -> Stream<'s, u64, Vec<(u64, u64, Batch)>> {
+) -> Stream<'s, Time, Vec<(u64, u64, Batch)>> {
     let place = failed.place(sink, &format!("partition for {name}"));
     stream.unary::<CapacityContainerBuilder<Vec<(u64, u64, Batch)>>, _, _, _>(
         timely::dataflow::channels::pact::Pipeline,
@@ -200,8 +293,8 @@ fn record_latencies(shared: &Shared, out: &[RecordBatch], column: usize, tables:
 }
 
 fn give(
-    output: &mut timely::dataflow::operators::generic::OutputBuilderSession<'_, u64, CapacityContainerBuilder<Vec<Batch>>>,
-    capability: &timely::dataflow::operators::Capability<u64>,
+    output: &mut timely::dataflow::operators::generic::OutputBuilderSession<'_, Time, CapacityContainerBuilder<Vec<Batch>>>,
+    capability: &timely::dataflow::operators::Capability<Time>,
     out: &mut Vec<RecordBatch>,
 ) {
     if out.is_empty() {

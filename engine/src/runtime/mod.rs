@@ -28,6 +28,7 @@ mod progress;
 mod shared;
 mod sinks;
 mod sources;
+mod time;
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
@@ -40,7 +41,7 @@ use weir_operators::Batch;
 use crate::plan::Pipeline;
 use crate::{EngineError, Result};
 
-pub use shared::{ModelReport, RunReport};
+pub use shared::{CheckpointReport, ModelReport, RunReport};
 use shared::Shared;
 pub(crate) use build::Build;
 pub(crate) use sources::LATE_COLUMN;
@@ -55,6 +56,15 @@ pub struct RunOptions {
     pub stop: Arc<AtomicBool>,
     /// The `pipeline` label of its metrics (default `main`).
     pub name: String,
+    /// Overrides `'state.checkpoints.dir'` (`weir run --checkpoint-dir`).
+    pub checkpoint_dir: Option<String>,
+    /// Overrides `'execution.checkpointing.interval'`.
+    pub checkpoint_interval: Option<Duration>,
+    /// Ignore the checkpoints in the directory and start from scratch.
+    pub fresh: bool,
+    /// Hears what a person should know as the run starts (that it resumes
+    /// from a checkpoint, that one was damaged); `weir run` prints it.
+    pub notice: Option<fn(&str)>,
 }
 
 impl Default for RunOptions {
@@ -63,6 +73,10 @@ impl Default for RunOptions {
             workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             stop: Arc::new(AtomicBool::new(false)),
             name: "main".into(),
+            checkpoint_dir: None,
+            checkpoint_interval: None,
+            fresh: false,
+            notice: None,
         }
     }
 }
@@ -76,7 +90,8 @@ impl RunOptions {
 }
 
 /// The batches flowing between two operators of a worker.
-pub(crate) type BatchStream<'s> = Stream<'s, u64, Vec<Batch>>;
+pub(crate) type BatchStream<'s> = Stream<'s, Time, Vec<Batch>>;
+pub(crate) use time::Time;
 
 /// Runs the pipeline until its inputs end or `options.stop` is raised.
 ///
@@ -94,7 +109,26 @@ pub fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunReport> {
     let started = Instant::now();
     let pipeline = Arc::new(pipeline);
     let workers = options.workers.max(1);
-    let shared = Arc::new(Shared::new(&pipeline, Arc::clone(&options.stop), workers, &options.name)?);
+    let config = crate::checkpoint::CheckpointConfig::resolve(
+        &pipeline.settings.checkpoints,
+        options.checkpoint_dir.as_deref(),
+        options.checkpoint_interval,
+        options.fresh,
+    )?;
+    let notice = |text: &str| {
+        if let Some(n) = options.notice {
+            n(text);
+        }
+    };
+    let checkpoints = Arc::new(match config {
+        Some(config) => {
+            sources::check_resumable(&pipeline)?;
+            crate::checkpoint::Checkpoints::open(config, (workers, &options.name), &notice)?
+        }
+        None => crate::checkpoint::Checkpoints::off(),
+    });
+    let shared = Arc::new(Shared::new(&pipeline, Arc::clone(&options.stop), workers, &options.name, Arc::clone(&checkpoints))?);
+    let coordinator = checkpoints.spawn();
     let running = crate::metrics::metrics().pipelines_running.clone();
     running.inc();
     let base_rows = snapshots::base_rows(&pipeline)?;
@@ -106,7 +140,9 @@ pub fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunReport> {
         let peers = worker.peers();
         let split = weir_connectors::Split { worker: index, workers: peers };
         let models = models::open(&p, index, peers, &s);
-        worker.dataflow::<u64, _, _>(|scope| {
+        // Timestamps are (epoch, watermark) pairs: the dataflow lives in a
+        // nested scope of the epoch (see `time`).
+        worker.dataflow::<u64, _, _>(|outer| outer.iterative::<u64, _, _>(|scope| {
             let mut streams: build::Sources<'_> = HashMap::new();
             for source in &p.sources {
                 let stream = sources::source(scope, source, split, Arc::clone(&s));
@@ -120,7 +156,16 @@ pub fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunReport> {
             // One writer per sink table, fed by every INSERT into it.
             let mut by_table: Vec<(&str, sinks::Inserts<'_, '_>)> = Vec::new();
             for (i, sink) in order {
-                let build = Build { scope, sources: &streams, models: &models, trained: &trained, sink: i, workers: split.workers, shared: &s };
+                let build = Build {
+                    scope,
+                    sources: &streams,
+                    models: &models,
+                    trained: &trained,
+                    sink: i,
+                    workers: split.workers,
+                    shared: &s,
+                    keyed: std::cell::Cell::new(0),
+                };
                 let stream = sink.input.build(&build);
                 if let Some(model) = sink.trains() {
                     trained.insert(model.to_string(), stream.clone());
@@ -133,7 +178,10 @@ pub fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunReport> {
             for (_, inserts) in by_table {
                 sinks::sink(inserts, split, Arc::clone(&s));
             }
-        });
+        }));
+        if let Err(e) = s.checkpoints.built() {
+            s.fail(e);
+        }
         while worker.step_or_park(Some(Duration::from_millis(50))) {}
     })
     .map_err(EngineError::Runtime)?;
@@ -142,6 +190,9 @@ pub fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunReport> {
             shared.fail(EngineError::Runtime(format!("a worker stopped unexpectedly: {panic}")));
         }
     }
+    // A bounded pipeline that ran to its end leaves a last checkpoint, so
+    // that starting it again reads nothing twice.
+    checkpoints.close(!shared.failed() && !shared.stopping(), coordinator);
     saving.store(true, std::sync::atomic::Ordering::Relaxed);
     if let Some(saver) = saver {
         let _ = saver.join();

@@ -46,6 +46,8 @@ pub(crate) struct Shared {
     pub(crate) state_rows: super::instrument::StateRows,
     /// Each INSERT as rows that fail in it are reported (`INSERT INTO o (line 5)`).
     statements: Vec<String>,
+    /// The checkpoint coordinator (off unless the pipeline checkpoints).
+    pub(crate) checkpoints: Arc<crate::checkpoint::Checkpoints>,
 }
 
 /// What a run did with one model, summed over workers.
@@ -59,6 +61,21 @@ pub struct ModelReport {
     pub keys: usize,
     /// Where it ran and why.
     pub device: String,
+}
+
+/// What a run's checkpoints did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckpointReport {
+    /// The checkpoint the run resumed from.
+    pub restored: Option<u64>,
+    /// Checkpoints written.
+    pub written: u64,
+    /// Checkpoints that could not be written.
+    pub failed: u64,
+    /// The last one written (the restored one when none was).
+    pub last: Option<u64>,
+    /// Its state's size.
+    pub last_bytes: u64,
 }
 
 /// What a finished run did.
@@ -89,12 +106,20 @@ pub struct RunReport {
     /// Per stateful operator that counts its state (`sink/join`): the most
     /// rows it held at once, over all workers.
     pub state_peaks: BTreeMap<String, u64>,
+    /// What the run's checkpoints did (`None` without checkpoints).
+    pub checkpoints: Option<CheckpointReport>,
     /// Wall-clock time of the run.
     pub elapsed: Duration,
 }
 
 impl Shared {
-    pub(crate) fn new(pipeline: &Pipeline, stop: Arc<AtomicBool>, workers: usize, name: &str) -> Result<Self> {
+    pub(crate) fn new(
+        pipeline: &Pipeline,
+        stop: Arc<AtomicBool>,
+        workers: usize,
+        name: &str,
+        checkpoints: Arc<crate::checkpoint::Checkpoints>,
+    ) -> Result<Self> {
         let bad: BTreeMap<String, Arc<BadRecords>> =
             pipeline.sources.iter().map(|s| (s.table.clone(), Arc::new(BadRecords::new(&s.table)))).collect();
         let zero = || Arc::new(AtomicU64::new(0));
@@ -125,7 +150,13 @@ impl Shared {
             in_flight: super::flow::InFlight::default(),
             state_rows: super::instrument::StateRows::default(),
             statements,
+            checkpoints,
         })
+    }
+
+    /// The `INSERT` statement of sink `index`, as errors name it.
+    pub(crate) fn statement(&self, index: usize) -> String {
+        self.statements.get(index).cloned().unwrap_or_default()
     }
 
     /// Where a row fails in operator `name` of the `index`-th INSERT.
@@ -197,6 +228,7 @@ impl Shared {
             malformed_summaries: self.bad.values().filter_map(|b| b.summary()).collect(),
             models: model_reports(self.models),
             state_peaks: self.state_rows.peaks(),
+            checkpoints: self.checkpoints.run_report(),
             elapsed,
         })
     }

@@ -9,15 +9,18 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use datafusion::arrow::array::RecordBatch;
 use timely::dataflow::channels::pact::{Exchange, ParallelizationContract, Pipeline as Local};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::operators::generic::Operator as _;
 use timely::dataflow::operators::Concatenate;
-use weir_connectors::{Sink, Split};
+use weir_connectors::{Position, Sink, Split};
 use weir_operators::{Batch, Project};
 
 use super::shared::Shared;
+use super::time::{epoch_of, lows, Time};
 use super::BatchStream;
+use crate::checkpoint::{Part, Who};
 use crate::plan::SinkPlan;
 use crate::EngineError;
 
@@ -93,18 +96,43 @@ fn attach<P>(
     shared: Arc<Shared>,
     owner: bool,
 ) where
-    P: ParallelizationContract<u64, Vec<Batch>>,
+    P: ParallelizationContract<Time, Vec<Batch>>,
 {
     let table = plan.table.clone();
     let index = indices.first().copied().unwrap_or(0);
     let gathered = !plan.spec.parallel();
     let mut writer: Option<Box<dyn Sink>> = None;
-    if owner {
-        match plan.spec.open(split, &shared.cancel) {
+    let checkpoints = Arc::clone(&shared.checkpoints);
+    // A sink that keeps a position takes part in checkpoints: restoring
+    // cuts what it wrote after the checkpoint. Others are at-least-once.
+    let who = Who {
+        id: format!("sink {table} worker {}", split.worker),
+        what: format!("CREATE TABLE {table} (its writer on worker {})", split.worker),
+        signature: plan.spec.describe(),
+    };
+    let participant = owner && checkpoints.on() && plan.spec.resumable();
+    let restored: Option<Position> = match participant.then(|| checkpoints.register(who.clone())) {
+        Some(Ok(Some(part))) => match serde_json::from_value(part.meta) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                shared.fail(EngineError::Checkpoint(format!("{}: its position does not read: {e}", who.what)));
+                None
+            }
+        },
+        Some(Err(e)) => {
+            shared.fail(e);
+            None
+        }
+        _ => None,
+    };
+    if owner && !shared.failed() {
+        match plan.spec.open_from(split, &shared.cancel, restored.as_ref()) {
             Ok(w) => writer = Some(w),
             Err(source) => shared.fail(EngineError::Connector { table: table.clone(), source }),
         }
     }
+    let mut epoch = checkpoints.start();
+    let mut held: Vec<(u64, RecordBatch)> = Vec::new();
     let mut finished = false;
     let mut unflushed = false;
     let mut flushed_at: Option<u64> = None;
@@ -115,21 +143,51 @@ fn attach<P>(
     stream.unary_frontier::<CapacityContainerBuilder<Vec<Batch>>, _, _, _>(pact, &name, move |_capability, info| {
         let activator = scope.activator_for(info.address);
         move |(input, frontier), _output| {
-            input.for_each(|_time, data| {
+            let mut write = |writer: &mut Option<Box<dyn Sink>>, batch: &RecordBatch| {
+                let Some(w) = writer.as_mut() else { return };
+                if let Err(source) = w.write(batch) {
+                    sink_failed(&shared, index, &table, source);
+                    *writer = None;
+                    return;
+                }
+                unflushed = true;
+            };
+            input.for_each(|time, data| {
+                let outer = epoch_of(time.stamp()).unwrap_or(epoch);
                 for Batch(batch) in data.drain(..) {
                     if gathered {
                         shared.in_flight.received(&batch);
                     }
-                    let Some(w) = writer.as_mut() else { continue };
-                    if let Err(source) = w.write(&batch) {
-                        sink_failed(&shared, index, &table, source);
-                        writer = None;
-                        continue;
+                    if outer > epoch {
+                        // After a checkpoint's cut that the frontier has not
+                        // reached: written once the cut is taken.
+                        held.push((outer, batch));
+                    } else {
+                        write(&mut writer, &batch);
                     }
-                    unflushed = true;
                 }
             });
-            let low = frontier.frontier().iter().min().copied();
+            let lowest = lows(frontier.frontier().iter());
+            while lowest.is_none_or(|(_, e)| e > epoch) && (lowest.is_some() || !held.is_empty()) {
+                if lowest.is_some() && participant {
+                    // Every result before the cut is written: its length
+                    // is this sink's part of the checkpoint.
+                    match writer.as_mut().map(|w| w.position()) {
+                        Some(Ok(Some(position))) => {
+                            checkpoints.report(epoch + 1, &who.id, Part::meta(serde_json::to_value(&position).unwrap_or_default()))
+                        }
+                        Some(Err(source)) => sink_failed(&shared, index, &table, source),
+                        _ => {}
+                    }
+                }
+                epoch += 1;
+                let (now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut held).into_iter().partition(|(e, _)| *e <= epoch);
+                held = later;
+                for (_, batch) in now {
+                    write(&mut writer, &batch);
+                }
+            }
+            let low = lowest.map(|(w, _)| w);
             if unflushed && low.is_some() && low != flushed_at {
                 // The watermark moved: what was written is complete up to it.
                 flushed_at = low;
@@ -170,6 +228,13 @@ fn attach<P>(
                         for i in &indices {
                             shared.progress.synced(*i, split.worker, u64::MAX);
                         }
+                    }
+                }
+                if participant && !shared.stopping() {
+                    match writer.as_mut().map(|w| w.position()) {
+                        Some(Ok(Some(position))) => checkpoints.finished(&who.id, Part::meta(serde_json::to_value(&position).unwrap_or_default())),
+                        Some(Err(source)) => sink_failed(&shared, index, &table, source),
+                        _ => {}
                     }
                 }
             }

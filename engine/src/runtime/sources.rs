@@ -36,13 +36,15 @@ use timely::container::CapacityContainerBuilder;
 use timely::dataflow::operators::generic::operator::source as timely_source;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::Scope;
-use weir_connectors::{Polled, Source, SourceStatus, Split};
+use weir_connectors::{Polled, Position, Source, SourceStatus, Split};
 use weir_operators::Batch;
 
 use super::failed::Place;
 use super::shared::Shared;
+use super::time::{at, Time};
 use super::BatchStream;
-use crate::plan::SourcePlan;
+use crate::checkpoint::{Part, Who};
+use crate::plan::{Pipeline, SourcePlan};
 use crate::EngineError;
 
 /// Polls per activation, so one busy source cannot starve the others.
@@ -138,8 +140,47 @@ impl Watermarks {
     }
 }
 
+/// Refuses to checkpoint a pipeline that reads a table whose connector
+/// cannot resume from a position.
+pub(super) fn check_resumable(pipeline: &Pipeline) -> crate::Result<()> {
+    match pipeline.sources.iter().find(|s| !s.spec.resumable()) {
+        Some(s) => Err(EngineError::Checkpoint(format!(
+            "table '{}' ({}) cannot resume from a checkpoint; checkpoints need every source to (file, generator, kafka)",
+            s.table,
+            s.spec.describe()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// A source's part of a checkpoint: its reader's position and its
+/// partitions' watermarks.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct SourceState {
+    position: Position,
+    /// Each partition's watermark.
+    watermarks: Vec<i64>,
+    /// The split's watermark.
+    combined: i64,
+}
+
+impl SourceState {
+    fn part(&self) -> Part {
+        Part::meta(serde_json::to_value(self).unwrap_or(serde_json::Value::Null))
+    }
+}
+
+/// This split's state now, if its reader has a position.
+fn source_state(reader: &dyn Source, marks: &Watermarks) -> Option<SourceState> {
+    Some(SourceState {
+        position: reader.position()?,
+        watermarks: marks.partitions.iter().map(|p| p.watermark).collect(),
+        combined: marks.combined,
+    })
+}
+
 /// Builds the source operator for `plan` on this worker.
-pub(super) fn source<'s>(scope: Scope<'s, u64>, plan: &SourcePlan, split: Split, shared: Arc<Shared>) -> BatchStream<'s> {
+pub(super) fn source<'s>(scope: Scope<'s, Time>, plan: &SourcePlan, split: Split, shared: Arc<Shared>) -> BatchStream<'s> {
     let table = plan.table.clone();
     let spec = Arc::clone(&plan.spec);
     let computed: Vec<_> = plan.computed.iter().map(|c| Arc::clone(&c.expr)).collect();
@@ -151,10 +192,34 @@ pub(super) fn source<'s>(scope: Scope<'s, u64>, plan: &SourcePlan, split: Split,
     let idle_timeout = plan.idle_timeout;
     let bad = shared.bad.get(&table).cloned().unwrap_or_else(|| Arc::new(weir_connectors::BadRecords::new(&table)));
     let place = Place { statement: format!("CREATE TABLE {table}"), operator: format!("{table}/computed columns") };
+    let who = Who {
+        id: format!("source {table} worker {}", split.worker),
+        what: format!("CREATE TABLE {table} (its reader on worker {})", split.worker),
+        signature: spec.describe(),
+    };
+    let mut restored: Option<SourceState> = match shared.checkpoints.register(who.clone()) {
+        Ok(None) => None,
+        Ok(Some(part)) => match serde_json::from_value(part.meta) {
+            Ok(state) => Some(state),
+            Err(e) => {
+                shared.fail(EngineError::Checkpoint(format!("{}: its state does not read: {e}", who.what)));
+                None
+            }
+        },
+        Err(e) => {
+            shared.fail(e);
+            None
+        }
+    };
+    let checkpoints = Arc::clone(&shared.checkpoints);
+    let start = checkpoints.start();
     timely_source::<_, CapacityContainerBuilder<Vec<Batch>>, _, _>(scope, &format!("source {table}"), move |cap, info| {
         let activator = scope.activator_for(info.address);
         let mut cap = Some(cap);
         let mut reader: Option<Box<dyn Source>> = None;
+        // Positions reported to checkpoints not yet complete, to commit
+        // (Kafka offsets) once they are.
+        let mut to_commit: VecDeque<(u64, Vec<(usize, i64)>)> = VecDeque::new();
         // The capability starts at 0, so rows at or before the epoch are late.
         let mut marks = Watermarks { partitions: Vec::new(), combined: 0 };
         let mut polled: Vec<Polled> = Vec::new();
@@ -167,9 +232,31 @@ pub(super) fn source<'s>(scope: Scope<'s, u64>, plan: &SourcePlan, split: Split,
                 return;
             }
             if reader.is_none() {
-                match spec.open(split, Arc::clone(&bad), &shared.cancel) {
+                if !checkpoints.ready() {
+                    // Every worker restores before any source reads.
+                    activator.activate_after(Duration::from_millis(1));
+                    return;
+                }
+                let opened = spec.open(split, Arc::clone(&bad), &shared.cancel).and_then(|mut r| {
+                    if let Some(state) = &restored {
+                        r.resume(&state.position)?;
+                    }
+                    Ok(r)
+                });
+                match opened {
                     Ok(r) => {
                         marks.partitions = (0..r.partitions().max(1)).map(|_| Partition::new()).collect();
+                        if let Some(state) = restored.take() {
+                            for (p, w) in marks.partitions.iter_mut().zip(&state.watermarks) {
+                                p.watermark = *w;
+                            }
+                            marks.combined = state.combined;
+                        }
+                        let resumed = if watermark.is_some() { marks.combined.max(0) as u64 } else { capability.time().inner };
+                        capability.downgrade(&at(start.max(capability.time().outer), resumed.max(capability.time().inner)));
+                        if watermark.is_some() {
+                            shared.clock.advance(&table, split.worker, resumed);
+                        }
                         reader = Some(r);
                     }
                     Err(source) => {
@@ -180,6 +267,18 @@ pub(super) fn source<'s>(scope: Scope<'s, u64>, plan: &SourcePlan, split: Split,
                 }
             }
             let Some(r) = reader.as_mut() else { return };
+            // A checkpoint was asked for: what was emitted so far is
+            // before its cut, what follows is after.
+            let requested = checkpoints.requested();
+            if requested > capability.time().outer {
+                match source_state(r.as_ref(), &marks) {
+                    Some(state) => checkpoints.report(requested, &who.id, state.part()),
+                    None => shared.fail(EngineError::Checkpoint(format!("{}: its reader has no position", who.what))),
+                }
+                let read = marks.partitions.iter().enumerate().filter_map(|(i, p)| p.read.map(|pos| (i, pos))).collect();
+                to_commit.push_back((requested, read));
+                capability.downgrade(&at(requested, capability.time().inner));
+            }
             if shared.in_flight.full() {
                 // Back-pressure: consumers are behind; read again shortly. A
                 // partition that waits for them is not idle.
@@ -216,7 +315,7 @@ pub(super) fn source<'s>(scope: Scope<'s, u64>, plan: &SourcePlan, split: Split,
                     .collect()
             };
             let mut read_any = false;
-            let at = *capability.time();
+            let emitted_at = capability.time().inner;
             {
                 let mut session = output.session(&*capability);
                 for Polled { partition, batch, position, row_positions } in polled.drain(..) {
@@ -276,13 +375,13 @@ pub(super) fn source<'s>(scope: Scope<'s, u64>, plan: &SourcePlan, split: Split,
                     if row_positions.len() == rows as usize && chunks.len() == row_positions.len().div_ceil(CHUNK) {
                         for (chunk, latest) in row_positions.chunks(CHUNK).zip(&chunks) {
                             if let Some(&position) = chunk.last() {
-                                p.queue(Queued { time: at, latest: *latest, position });
+                                p.queue(Queued { time: emitted_at, latest: *latest, position });
                             }
                         }
                         latest = i64::MIN; // only the messages after the last row remain
                     }
                     if let Some(position) = position {
-                        p.queue(Queued { time: at, latest, position });
+                        p.queue(Queued { time: emitted_at, latest, position });
                     }
                 }
             }
@@ -302,12 +401,12 @@ pub(super) fn source<'s>(scope: Scope<'s, u64>, plan: &SourcePlan, split: Split,
                 }
                 marks.combined.max(0) as u64
             } else if read_any {
-                at.saturating_add(1)
+                emitted_at.saturating_add(1)
             } else {
-                at
+                emitted_at
             };
-            if next > *capability.time() {
-                capability.downgrade(&next);
+            if next > capability.time().inner {
+                capability.downgrade(&at(capability.time().outer, next));
                 if watermark.is_some() {
                     shared.clock.advance(&table, split.worker, next);
                     shared.max_watermark.fetch_max(marks.combined, Ordering::Relaxed);
@@ -320,10 +419,21 @@ pub(super) fn source<'s>(scope: Scope<'s, u64>, plan: &SourcePlan, split: Split,
                     let active = active(&marks, &ended);
                     watermark_metrics(&shared, &table, split.worker, r.as_ref(), &marks, &active);
                 }
-                let synced = shared.progress.synced_frontier();
-                let retained = shared.progress.retained(synced);
-                let positions: Vec<(usize, i64)> =
-                    marks.partitions.iter_mut().enumerate().filter_map(|(i, p)| p.safe(synced, retained).map(|pos| (i, pos))).collect();
+                let positions: Vec<(usize, i64)> = if checkpoints.on() {
+                    // Exactly once: what a complete checkpoint covers.
+                    let completed = checkpoints.completed();
+                    let mut positions = Vec::new();
+                    while to_commit.front().is_some_and(|(id, _)| *id <= completed) {
+                        if let Some((_, read)) = to_commit.pop_front() {
+                            positions = read;
+                        }
+                    }
+                    positions
+                } else {
+                    let synced = shared.progress.synced_frontier();
+                    let retained = shared.progress.retained(synced);
+                    marks.partitions.iter_mut().enumerate().filter_map(|(i, p)| p.safe(synced, retained).map(|pos| (i, pos))).collect()
+                };
                 if let Err(source) = r.commit(&positions, false) {
                     shared.fail(EngineError::Connector { table: table.clone(), source });
                 }
@@ -331,7 +441,12 @@ pub(super) fn source<'s>(scope: Scope<'s, u64>, plan: &SourcePlan, split: Split,
             match status {
                 SourceStatus::Active => activator.activate(),
                 SourceStatus::Idle(wait) => activator.activate_after(wait.min(MAX_IDLE)),
-                SourceStatus::Finished => release(&mut cap, &mut reader, &marks, &shared, &table, split.worker),
+                SourceStatus::Finished => {
+                    if let Some(state) = source_state(r.as_ref(), &marks) {
+                        checkpoints.finished(&who.id, state.part());
+                    }
+                    release(&mut cap, &mut reader, &marks, &shared, &table, split.worker)
+                }
             }
         }
     })
@@ -356,7 +471,7 @@ fn watermark_metrics(shared: &Shared, table: &str, worker: usize, r: &dyn Source
 /// Drops the split's capability, so it no longer holds the watermark back,
 /// and hands the reader over for the final commit of everything it read.
 fn release(
-    cap: &mut Option<Capability<u64>>,
+    cap: &mut Option<Capability<Time>>,
     reader: &mut Option<Box<dyn Source>>,
     marks: &Watermarks,
     shared: &Shared,

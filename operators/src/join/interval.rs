@@ -297,7 +297,7 @@ impl Operator for IntervalJoin {
         (0..2).filter(held).filter_map(|side| self.stores[side].earliest()).min()
     }
 
-    fn snapshot(&self) -> Result<Option<StateSnapshot>> {
+    fn snapshot(&mut self) -> Result<Option<StateSnapshot>> {
         // The watermark, then per input one Arrow IPC stream of its held
         // rows with their time and matched flag as two extra columns; keys
         // are evaluated again on restore.

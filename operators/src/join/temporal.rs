@@ -273,7 +273,7 @@ impl Operator for TemporalJoin {
         (low != i64::MAX).then_some(low)
     }
 
-    fn snapshot(&self) -> Result<Option<StateSnapshot>> {
+    fn snapshot(&mut self) -> Result<Option<StateSnapshot>> {
         // The watermark, then the waiting rows and the versions, each one
         // Arrow IPC stream; keys and times are evaluated again on restore.
         let mut bytes = self.watermark.to_le_bytes().to_vec();

@@ -34,6 +34,12 @@ impl Predict {
 }
 
 impl Operator for Predict {
+    /// Nothing of its own: the bank it scores with is the training
+    /// operator's state.
+    fn snapshot(&mut self) -> crate::Result<Option<crate::StateSnapshot>> {
+        Ok(None)
+    }
+
     fn name(&self) -> &str {
         "ml_predict"
     }

@@ -14,9 +14,12 @@ use datafusion::physical_expr::PhysicalExpr;
 use super::pane::Pane;
 use super::session::Sessions;
 use super::{as_millis, millis, WindowKind};
-use crate::{Operator, OperatorError, Result};
+use crate::codec::{write_batch, write_i64, Reader};
+use crate::{Operator, OperatorError, Result, StateSnapshot};
 
 const NAME: &str = "window aggregate";
+/// The encoding of [`WindowAggregate`]'s snapshots.
+const SNAPSHOT_VERSION: u32 = 1;
 
 /// One aggregate of the `SELECT` list, as DataFusion planned it.
 #[derive(Debug, Clone)]
@@ -318,6 +321,49 @@ impl Operator for WindowAggregate {
         self.on_watermark(i64::MAX, out)
     }
 
+    fn snapshot(&mut self) -> Result<Option<StateSnapshot>> {
+        // The watermark and late count, then the open sessions as one
+        // batch, or each open window's end, start and groups.
+        let mut bytes = Vec::new();
+        write_i64(&mut bytes, self.watermark);
+        write_i64(&mut bytes, i64::try_from(self.late).unwrap_or(i64::MAX));
+        match self.sessions.as_mut() {
+            Some(sessions) => write_batch(&mut bytes, sessions.save(&self.aggregates)?)?,
+            None => {
+                write_i64(&mut bytes, self.panes.len() as i64);
+                for (&(end, start), pane) in self.panes.iter_mut() {
+                    write_i64(&mut bytes, end);
+                    write_i64(&mut bytes, start);
+                    write_batch(&mut bytes, pane.save(&self.key_schema, &self.aggregates)?)?;
+                }
+            }
+        }
+        Ok(Some(StateSnapshot { version: SNAPSHOT_VERSION, bytes }))
+    }
+
+    fn restore(&mut self, snapshot: StateSnapshot) -> Result<()> {
+        let mut reader = Reader::new(NAME, &snapshot, SNAPSHOT_VERSION)?;
+        self.watermark = reader.i64()?;
+        self.late = u64::try_from(reader.i64()?).unwrap_or(0);
+        self.panes.clear();
+        match self.kind {
+            WindowKind::Session { gap } => {
+                let mut sessions = Sessions::new(gap, &self.key_schema)?;
+                sessions.load(self.key_schema.fields().len(), &reader.batch()?, &self.aggregates)?;
+                self.sessions = Some(sessions);
+            }
+            _ => {
+                let n = reader.i64()?;
+                for _ in 0..n {
+                    let (end, start) = (reader.i64()?, reader.i64()?);
+                    let pane = Pane::load(&self.key_schema, &self.aggregates, &reader.batch()?)?;
+                    self.panes.insert((end, start), pane);
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn retained(&self) -> Option<i64> {
         match &self.sessions {
             Some(sessions) => sessions.earliest_start(),
@@ -397,6 +443,32 @@ mod tests {
         op.finish(&mut out)?;
         assert_eq!(op.open(), 0);
         assert_eq!(out.iter().map(RecordBatch::num_rows).sum::<usize>(), 5);
+        Ok(())
+    }
+
+    #[test]
+    fn snapshots_of_windows_and_sessions_restore_as_if_uninterrupted() -> TestResult {
+        use crate::replay::{assert_restores, Step};
+        let b = |k: &[i64], s: &[i64], e: &[i64]| rows(k, s, e).map(|b| Step::Rows(0, b));
+        let tumbling = vec![
+            b(&[1, 2, 3, 1], &[0, 0, 0, 10], &[10, 10, 10, 20])?,
+            Step::Watermark(5),
+            b(&[2, 2, 4], &[0, 10, 10], &[10, 20, 20])?,
+            Step::Watermark(9),
+            b(&[1, 5], &[20, 20], &[30, 30])?,
+            Step::Watermark(19),
+            b(&[5], &[20], &[30])?,
+        ];
+        assert_restores(&|| Box::new(operator(WindowKind::Tumble { size: 10 }).expect("operator")), &tumbling);
+        // Sessions carry [ts, ts + gap) from WindowAssign.
+        let sessions = vec![
+            b(&[1, 1, 2], &[0, 6, 1], &[4, 10, 5])?,
+            Step::Watermark(2),
+            b(&[1, 2], &[3, 30], &[7, 34])?,
+            Step::Watermark(12),
+            b(&[2, 3], &[31, 40], &[35, 44])?,
+        ];
+        assert_restores(&|| Box::new(operator(WindowKind::Session { gap: 4 }).expect("operator")), &sessions);
         Ok(())
     }
 

@@ -100,6 +100,11 @@ impl WindowAssign {
 }
 
 impl Operator for WindowAssign {
+    /// Stateless: nothing to checkpoint.
+    fn snapshot(&mut self) -> crate::Result<Option<crate::StateSnapshot>> {
+        Ok(None)
+    }
+
     fn name(&self) -> &str {
         "window assign"
     }

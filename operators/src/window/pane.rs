@@ -4,8 +4,10 @@
 //! A pane lives from the first row of its window until the watermark passes
 //! the window's end; emitting it consumes it, which frees the state.
 
-use datafusion::arrow::array::{ArrayRef, BooleanArray};
-use datafusion::arrow::datatypes::SchemaRef;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, BooleanArray, RecordBatch, RecordBatchOptions};
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
 use datafusion::physical_expr::GroupsAccumulatorAdapter;
 use datafusion::physical_plan::aggregates::group_values::{new_group_values, GroupValues};
@@ -105,4 +107,64 @@ impl Pane {
         }
         Ok((keys, values, self.len))
     }
+
+    /// Encodes the pane as one batch (its key columns, then each
+    /// aggregate's state columns, a row per group) and rebuilds itself from
+    /// that batch: the accumulators give their state up only by value.
+    pub(super) fn save(&mut self, keys: &SchemaRef, aggregates: &[AggregateSpec]) -> Result<RecordBatch> {
+        let mut columns = match &mut self.groups {
+            Some(groups) => groups
+                .emit(EmitTo::All)
+                .map_err(|source| OperatorError::Aggregate { aggregate: "GROUP BY".into(), source })?,
+            None => Vec::new(),
+        };
+        for (acc, spec) in self.accumulators.iter_mut().zip(aggregates) {
+            columns.extend(
+                acc.state(EmitTo::All)
+                    .map_err(|source| OperatorError::Aggregate { aggregate: spec.expr.name().to_string(), source })?,
+            );
+        }
+        let batch = state_batch(columns, self.len)?;
+        *self = Pane::load(keys, aggregates, &batch)?;
+        Ok(batch)
+    }
+
+    /// A pane from a batch [`Pane::save`] wrote.
+    pub(super) fn load(keys: &SchemaRef, aggregates: &[AggregateSpec], batch: &RecordBatch) -> Result<Self> {
+        let bad = |reason: String| OperatorError::Snapshot { operator: "window aggregate".into(), reason };
+        let mut pane = Pane::new(keys, aggregates)?;
+        let width = keys.fields().len();
+        let rows = batch.num_rows();
+        let columns = batch.columns();
+        let key_columns = columns.get(..width).ok_or_else(|| bad(format!("{} columns, fewer than the {width} keys", columns.len())))?;
+        match &mut pane.groups {
+            Some(groups) => {
+                groups
+                    .intern(key_columns, &mut pane.ids)
+                    .map_err(|source| OperatorError::Aggregate { aggregate: "GROUP BY".into(), source })?;
+                pane.len = groups.len();
+            }
+            None => {
+                pane.ids = vec![0; rows];
+                pane.len = rows.min(1);
+            }
+        }
+        let mut at = width;
+        for (acc, spec) in pane.accumulators.iter_mut().zip(aggregates) {
+            let failed = |source| OperatorError::Aggregate { aggregate: spec.expr.name().to_string(), source };
+            let n = spec.expr.state_fields().map_err(failed)?.len();
+            let state = columns.get(at..at + n).ok_or_else(|| bad(format!("no state for {}", spec.expr.name())))?;
+            acc.merge_batch(state, &pane.ids, pane.len).map_err(failed)?;
+            at += n;
+        }
+        Ok(pane)
+    }
+}
+
+/// A batch of `rows` rows of state columns (named by position).
+pub(super) fn state_batch(columns: Vec<ArrayRef>, rows: usize) -> Result<RecordBatch> {
+    let fields: Vec<Field> = columns.iter().enumerate().map(|(i, c)| Field::new(format!("c{i}"), c.data_type().clone(), true)).collect();
+    let options = RecordBatchOptions::new().with_row_count(Some(rows));
+    RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), columns, &options)
+        .map_err(|source| OperatorError::Arrow { operator: "window aggregate".into(), source })
 }

@@ -12,7 +12,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, UInt32Array};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, UInt32Array};
+use datafusion::arrow::datatypes::Int64Type;
 use datafusion::arrow::compute::take;
 use datafusion::arrow::row::{OwnedRow, RowConverter, SortField};
 use datafusion::arrow::datatypes::SchemaRef;
@@ -247,6 +248,96 @@ impl Sessions {
     /// Keys with at least one open session.
     pub(super) fn open_keys(&self) -> usize {
         self.keys.len()
+    }
+}
+
+impl Sessions {
+    /// Encodes every open session as a row (key columns, start, end, each
+    /// aggregate's state columns) and rebuilds the accumulators it read
+    /// the state out of.
+    pub(super) fn save(&mut self, aggregates: &[AggregateSpec]) -> Result<RecordBatch> {
+        let widths = aggregates.iter().map(|a| a.expr.state_fields().map(|f| f.len()).map_err(failed(a))).collect::<Result<Vec<_>>>()?;
+        let types: Vec<_> = aggregates
+            .iter()
+            .map(|a| a.expr.state_fields().map_err(failed(a)))
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .flatten()
+            .map(|f| f.data_type().clone())
+            .collect();
+        let mut keys = Vec::new();
+        let (mut starts, mut ends) = (Vec::new(), Vec::new());
+        let mut states: Vec<Vec<ScalarValue>> = vec![Vec::new(); widths.iter().sum()];
+        for k in self.keys.values_mut() {
+            for session in &mut k.open {
+                if let Some(key) = &k.key {
+                    keys.push(key.clone());
+                }
+                starts.push(session.start);
+                ends.push(session.end);
+                let mut column = 0;
+                for (acc, spec) in session.accumulators.iter_mut().zip(aggregates) {
+                    let state = acc.state().map_err(failed(spec))?;
+                    let arrays = state.iter().map(|v| v.to_array()).collect::<Result<Vec<_>, _>>().map_err(failed(spec))?;
+                    let mut fresh = spec.expr.create_accumulator().map_err(failed(spec))?;
+                    fresh.merge_batch(&arrays).map_err(failed(spec))?;
+                    *acc = fresh;
+                    for v in state {
+                        if let Some(c) = states.get_mut(column) {
+                            c.push(v);
+                        }
+                        column += 1;
+                    }
+                }
+            }
+        }
+        let rows = starts.len();
+        let mut columns = self.key_columns(&keys)?;
+        columns.push(std::sync::Arc::new(Int64Array::from(starts)));
+        columns.push(std::sync::Arc::new(Int64Array::from(ends)));
+        for (values, data_type) in states.into_iter().zip(types) {
+            columns.push(if values.is_empty() {
+                datafusion::arrow::array::new_empty_array(&data_type)
+            } else {
+                ScalarValue::iter_to_array(values).map_err(|source| OperatorError::Aggregate { aggregate: "session state".into(), source })?
+            });
+        }
+        super::pane::state_batch(columns, rows)
+    }
+
+    /// Restores the sessions [`Sessions::save`] wrote (`keys`: how many key
+    /// columns lead).
+    pub(super) fn load(&mut self, keys: usize, batch: &RecordBatch, aggregates: &[AggregateSpec]) -> Result<()> {
+        let bad = |reason: String| OperatorError::Snapshot { operator: "window aggregate".into(), reason };
+        let columns = batch.columns();
+        let int = |i: usize| columns.get(i).and_then(|c| c.as_primitive_opt::<Int64Type>()).ok_or_else(|| bad(format!("column {i} is not the sessions' times")));
+        let (starts, ends) = (int(keys)?, int(keys + 1)?);
+        let rows: Vec<(Box<[u8]>, Option<OwnedRow>)> = match &self.converter {
+            Some(converter) => {
+                let converted = converter
+                    .convert_columns(&columns[..keys])
+                    .map_err(|source| OperatorError::Arrow { operator: "session window".into(), source })?;
+                converted.iter().map(|r| (r.as_ref().into(), Some(r.owned()))).collect()
+            }
+            None => (0..batch.num_rows()).map(|_| (Box::default(), None)).collect(),
+        };
+        for (i, (bytes, key)) in rows.into_iter().enumerate() {
+            let mut at = keys + 2;
+            let mut accumulators = Vec::with_capacity(aggregates.len());
+            for spec in aggregates {
+                let n = spec.expr.state_fields().map_err(failed(spec))?.len();
+                let state: Vec<ArrayRef> = columns.get(at..at + n).ok_or_else(|| bad("missing state columns".into()))?.iter().map(|c| c.slice(i, 1)).collect();
+                let mut acc = spec.expr.create_accumulator().map_err(failed(spec))?;
+                acc.merge_batch(&state).map_err(failed(spec))?;
+                accumulators.push(acc);
+                at += n;
+            }
+            let session = Session { start: starts.value(i), end: ends.value(i), accumulators };
+            self.due.entry(session.end).or_default().push(bytes.clone());
+            *self.starts.entry(session.start).or_default() += 1;
+            self.keys.entry(bytes).or_insert_with(|| KeySessions { key, open: Vec::new() }).open.push(session);
+        }
+        Ok(())
     }
 }
 

@@ -1,0 +1,449 @@
+//! Consistent checkpoints: a pipeline killed (SIGKILL) at random moments
+//! and restarted, again and again, writes exactly what one uninterrupted
+//! run writes; damaged checkpoints are skipped for the one before; a
+//! pipeline changed in a way its state cannot follow is refused, naming
+//! the statement and the operator; `--fresh` starts anew.
+//!
+//! The oracle is the same pipeline run once without checkpoints. Floating
+//! sums are rounded: with two workers the order in which rows of one key
+//! arrive from the two readers, and so the last bits of a sum, differ
+//! between any two runs, checkpointed or not.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Windows (tumbling and sliding), `OVER` frames of every kind and an
+/// interval join, from `source`, into JSON files under `out`.
+fn pipeline(source: &str, out: &Path, settings: &str) -> String {
+    let file = |name: &str| out.join(name).display().to_string();
+    format!(
+        "{settings}
+        {source}
+        CREATE TABLE windows WITH ('connector' = 'file', 'path' = '{w}', 'format' = 'json');
+        CREATE TABLE hops WITH ('connector' = 'file', 'path' = '{h}', 'format' = 'csv');
+        CREATE TABLE features WITH ('connector' = 'file', 'path' = '{f}', 'format' = 'json');
+        CREATE TABLE pairs WITH ('connector' = 'file', 'path' = '{p}', 'format' = 'json');
+        INSERT INTO windows
+          SELECT sensor_id, window_start, window_end, COUNT(*) AS n, ROUND(AVG(speed), 6) AS speed, MAX(volume) AS volume, ROUND(SUM(occupancy), 6) AS occupancy
+          FROM TUMBLE(traffic, ts, INTERVAL '10' SECOND) GROUP BY sensor_id, window_start, window_end;
+        INSERT INTO hops
+          SELECT window_start, window_end, COUNT(*) AS n, MIN(speed) AS slowest
+          FROM HOP(traffic, ts, INTERVAL '5' SECOND, INTERVAL '15' SECOND) GROUP BY window_start, window_end;
+        INSERT INTO features
+          SELECT sensor_id, ts, speed,
+            LAG(speed, 2) OVER (PARTITION BY sensor_id ORDER BY ts) AS back2,
+            ROUND(SUM(speed) OVER (PARTITION BY sensor_id ORDER BY ts ROWS BETWEEN 4 PRECEDING AND CURRENT ROW), 6) AS sum5,
+            MAX(volume) OVER (PARTITION BY sensor_id ORDER BY ts RANGE BETWEEN INTERVAL '20' SECOND PRECEDING AND CURRENT ROW) AS max20,
+            COUNT(*) OVER (PARTITION BY sensor_id ORDER BY ts) AS seen
+          FROM traffic;
+        INSERT INTO pairs
+          SELECT a.sensor_id, a.ts AS first_ts, b.ts AS second_ts, b.speed - a.speed AS change
+          FROM traffic a JOIN traffic b ON a.sensor_id = b.sensor_id
+            AND b.ts > a.ts AND b.ts <= a.ts + INTERVAL '3' SECOND;",
+        w = file("windows.json"),
+        h = file("hops.csv"),
+        f = file("features.json"),
+        p = file("pairs.json"),
+    )
+}
+
+/// The throttled generator: `events` readings at `rate` a second, up to
+/// 2 s out of order.
+fn generator(events: u64, rate: u64) -> String {
+    format!(
+        "CREATE TABLE traffic (sensor_id BIGINT NOT NULL, ts TIMESTAMP NOT NULL, speed DOUBLE NOT NULL, volume BIGINT NOT NULL,
+           occupancy DOUBLE NOT NULL, congested BOOLEAN NOT NULL, WATERMARK FOR ts AS ts - INTERVAL '2' SECOND)
+         WITH ('connector' = 'generator', 'sensors' = '20', 'rate' = '{rate}', 'events' = '{events}', 'disorder_ms' = '2000', 'seed' = '11');"
+    )
+}
+
+const OUTPUTS: [&str; 4] = ["windows.json", "hops.csv", "features.json", "pairs.json"];
+
+/// Every output file's lines, sorted (a CSV header once).
+fn outputs(dir: &Path) -> Vec<(String, Vec<String>)> {
+    OUTPUTS
+        .iter()
+        .map(|name| {
+            let text = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+            let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+            lines.sort();
+            (name.to_string(), lines)
+        })
+        .collect()
+}
+
+fn checkpoint_settings(dir: &Path, interval: &str, retained: usize) -> String {
+    format!(
+        "SET 'execution.checkpointing.interval' = '{interval}';
+         SET 'state.checkpoints.dir' = '{}';
+         SET 'state.checkpoints.num-retained' = '{retained}';",
+        dir.display()
+    )
+}
+
+fn weir(pipeline: &Path, extra: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_weir"));
+    c.args(["run", pipeline.to_str().expect("utf8"), "--workers", "2", "--metrics-addr", "off"]).args(extra);
+    c
+}
+
+/// The ids of the complete checkpoints in `dir`.
+fn complete(dir: &Path) -> Vec<u64> {
+    let mut ids: Vec<u64> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| e.path().join("_manifest.json").exists())
+                .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_prefix("chk-")).and_then(|n| n.parse().ok()))
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort_unstable();
+    ids
+}
+
+/// A small deterministic generator of kill moments.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+/// The uninterrupted run's outputs, the oracle.
+fn uninterrupted(source: &str, root: &Path) -> Vec<(String, Vec<String>)> {
+    let out = root.join("uninterrupted");
+    std::fs::create_dir_all(&out).expect("dir");
+    let path = root.join("uninterrupted.sql");
+    std::fs::write(&path, pipeline(source, &out, "")).expect("write");
+    let status = weir(&path, &["--quiet"]).status().expect("weir runs");
+    assert!(status.success(), "the uninterrupted run failed");
+    let got = outputs(&out);
+    assert!(got.iter().all(|(_, lines)| !lines.is_empty()), "every output has rows: {:?}", got.iter().map(|(n, l)| (n, l.len())).collect::<Vec<_>>());
+    got
+}
+
+/// Kills `weir run` (SIGKILL) `kills` times, each time after it completed
+/// a checkpoint newer than any before plus a seeded random delay (so some
+/// kills land while a checkpoint is being written or while a restarted run
+/// restores), then lets it finish; returns the outputs.
+fn killed_and_restarted(source: &str, root: &Path, kills: usize, seed: u64) -> Vec<(String, Vec<String>)> {
+    let out = root.join("killed");
+    let checkpoints = root.join("checkpoints");
+    std::fs::create_dir_all(&out).expect("dir");
+    let path = root.join("killed.sql");
+    std::fs::write(&path, pipeline(source, &out, &checkpoint_settings(&checkpoints, "150 ms", 2))).expect("write");
+    let mut rng = Lcg(seed);
+    let mut killed = 0;
+    let mut newest = 0;
+    let started = Instant::now();
+    while killed < kills {
+        let mut child = weir(&path, &["--quiet"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("weir runs");
+        // Poll for a checkpoint newer than the last one seen.
+        let ended = loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                break Some(status);
+            }
+            if complete(&checkpoints).last().is_some_and(|id| *id > newest) {
+                break None;
+            }
+            assert!(started.elapsed() < Duration::from_secs(120), "no new checkpoint in 120 s");
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        if let Some(status) = ended {
+            let stderr = child.stderr.take().map(std::io::read_to_string).and_then(Result::ok).unwrap_or_default();
+            assert!(status.success(), "a restarted run failed: {stderr}");
+            break;
+        }
+        newest = complete(&checkpoints).last().copied().unwrap_or(newest);
+        std::thread::sleep(Duration::from_millis(rng.below(250)));
+        let _ = child.kill();
+        let _ = child.wait();
+        killed += 1;
+    }
+    assert!(killed >= kills.min(2), "the run ended before it was killed twice: make it longer");
+    let last = weir(&path, &[]).output().expect("weir runs");
+    let stderr = String::from_utf8_lossy(&last.stderr);
+    assert!(last.status.success(), "the last run failed: {stderr}");
+    assert!(stderr.contains("resuming from checkpoint"), "the last run resumes: {stderr}");
+    outputs(&out)
+}
+
+fn assert_same(got: &[(String, Vec<String>)], expected: &[(String, Vec<String>)]) {
+    for ((name, got), (_, want)) in got.iter().zip(expected) {
+        let missing: Vec<&String> = want.iter().filter(|l| !got.contains(l)).take(3).collect();
+        let extra: Vec<&String> = got.iter().filter(|l| !want.contains(l)).take(3).collect();
+        assert!(got == want, "{name}: {} lines, expected {}; missing e.g. {missing:?}, extra e.g. {extra:?}", got.len(), want.len());
+    }
+}
+
+#[test]
+fn a_generator_pipeline_killed_at_random_moments_writes_what_an_uninterrupted_run_writes() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let source = generator(24_000, 6_000);
+    let expected = uninterrupted(&source, root.path());
+    let got = killed_and_restarted(&source, root.path(), 5, 7);
+    assert_same(&got, &expected);
+}
+
+/// A file read in byte-range splits, paced by killing the run right
+/// after each checkpoint: the file is the same on every restart, the
+/// positions are byte offsets.
+#[test]
+#[ignore = "fails: a resumed file pipeline never finishes (issue 17 note); run with --ignored"]
+fn a_file_pipeline_killed_and_resumed_writes_each_row_once() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let input = root.path().join("traffic.json");
+    let mut lines = String::new();
+    let base = 1_767_225_600_000i64;
+    for i in 0..60_000i64 {
+        // Up to 1.5 s out of order, 10 ms apart.
+        let ts = base + i * 10 - (i * 7919 % 150) * 10;
+        lines.push_str(&format!(
+            "{{\"sensor_id\": {}, \"ts\": \"{}\", \"speed\": {}, \"volume\": {}, \"occupancy\": {}, \"congested\": false}}\n",
+            i % 13,
+            crate::common::rfc3339(ts),
+            (i * 37 % 1000) as f64 / 10.0,
+            i % 17,
+            (i % 100) as f64 / 100.0
+        ));
+    }
+    std::fs::write(&input, lines).expect("write input");
+    let source = format!(
+        "CREATE TABLE traffic (sensor_id BIGINT NOT NULL, ts TIMESTAMP NOT NULL, speed DOUBLE NOT NULL, volume BIGINT NOT NULL,
+           occupancy DOUBLE NOT NULL, congested BOOLEAN NOT NULL, WATERMARK FOR ts AS ts - INTERVAL '2' SECOND)
+         WITH ('connector' = 'file', 'path' = '{}', 'format' = 'json');",
+        input.display()
+    );
+    let expected = uninterrupted(&source, root.path());
+    // A file is read at full speed: checkpoint often, kill at once.
+    let out = root.path().join("killed");
+    let checkpoints = root.path().join("checkpoints");
+    let path = root.path().join("killed.sql");
+    std::fs::create_dir_all(&out).expect("dir");
+    std::fs::write(&path, pipeline(&source, &out, &checkpoint_settings(&checkpoints, "100 ms", 1))).expect("write");
+    let runs = killed_after_each_checkpoint(&path, &checkpoints);
+    assert!(runs > 2, "the file was read in {runs} runs: too fast to test resuming");
+    assert_same(&outputs(&out), &expected);
+    // A finished pipeline left a last checkpoint: running it again reads
+    // nothing and writes nothing.
+    let again = weir(&path, &[]).output().expect("weir runs");
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(again.status.success(), "{stderr}");
+    assert!(stderr.contains("read 0 rows from traffic"), "{stderr}");
+    assert_same(&outputs(&out), &expected);
+}
+
+/// Runs `weir run` on `path` again and again, killing it (SIGKILL) as soon
+/// as it completes a checkpoint newer than the last, until a run finishes
+/// by itself; returns the number of runs.
+fn killed_after_each_checkpoint(path: &Path, checkpoints: &Path) -> usize {
+    let mut runs = 0;
+    loop {
+        runs += 1;
+        assert!(runs < 300, "the pipeline never finished");
+        let before = complete(checkpoints).last().copied().unwrap_or(0);
+        let mut child = weir(path, &["--quiet"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("weir runs");
+        let status = loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                break Some(status);
+            }
+            if complete(checkpoints).last().is_some_and(|id| *id > before) {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        match status {
+            Some(status) => {
+                let stderr = child.stderr.take().map(std::io::read_to_string).and_then(Result::ok).unwrap_or_default();
+                assert!(status.success(), "run {runs} failed: {stderr}");
+                return runs;
+            }
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+/// Kafka: each partition's offsets are in the checkpoint; after the last
+/// run the consumer group has committed everything.
+#[test]
+#[ignore = "fails: a resumed Kafka pipeline never finishes (issue 17 note); run with --ignored"]
+fn a_kafka_pipeline_killed_after_each_checkpoint_writes_each_result_once() {
+    use crate::kafka::{json, readings, Broker, DDL_COLUMNS};
+    let broker = Broker::start();
+    broker.create_topic("traffic", 3);
+    let input = readings(20_000);
+    broker.produce("traffic", &input.iter().map(json).collect::<Vec<_>>());
+    let source = format!(
+        "CREATE TABLE traffic ({DDL_COLUMNS}, WATERMARK FOR ts AS ts - INTERVAL '1' SECOND) WITH ('connector' = 'kafka',
+           'topic' = 'traffic', 'properties.bootstrap.servers' = '{}', 'format' = 'json', 'properties.group.id' = 'checkpointed',
+           'scan.startup.mode' = 'earliest-offset', 'scan.bounded.mode' = 'latest-offset');",
+        broker.bootstrap()
+    );
+    let queries = |out: &Path| {
+        format!(
+            "CREATE TABLE windows WITH ('connector' = 'file', 'path' = '{}', 'format' = 'json');
+             CREATE TABLE features WITH ('connector' = 'file', 'path' = '{}', 'format' = 'json');
+             INSERT INTO windows SELECT sensor_id, window_start, COUNT(*) AS n, SUM(volume) AS volume, ROUND(AVG(speed), 6) AS speed
+               FROM TUMBLE(traffic, ts, INTERVAL '1' MINUTE) GROUP BY sensor_id, window_start, window_end;
+             INSERT INTO features SELECT sensor_id, ts, LAG(speed) OVER (PARTITION BY sensor_id ORDER BY ts) AS prev,
+               SUM(volume) OVER (PARTITION BY sensor_id ORDER BY ts ROWS BETWEEN 3 PRECEDING AND CURRENT ROW) AS v4 FROM traffic;",
+            out.join("windows.json").display(),
+            out.join("features.json").display()
+        )
+    };
+    let root = tempfile::tempdir().expect("tempdir");
+    let read = |dir: &Path| -> Vec<Vec<String>> {
+        ["windows.json", "features.json"]
+            .iter()
+            .map(|f| {
+                let mut lines: Vec<String> = std::fs::read_to_string(dir.join(f)).unwrap_or_default().lines().map(str::to_string).collect();
+                lines.sort();
+                lines
+            })
+            .collect()
+    };
+    let once = root.path().join("once");
+    std::fs::create_dir_all(&once).expect("dir");
+    let sql = source.replace("'checkpointed'", "'once'") + &queries(&once);
+    let path = root.path().join("once.sql");
+    std::fs::write(&path, sql).expect("write");
+    assert!(weir(&path, &["--quiet"]).status().expect("runs").success());
+    let expected = read(&once);
+    assert!(expected.iter().all(|l| !l.is_empty()));
+
+    let out = root.path().join("killed");
+    let checkpoints = root.path().join("checkpoints");
+    std::fs::create_dir_all(&out).expect("dir");
+    let path = root.path().join("killed.sql");
+    std::fs::write(&path, format!("{}\n{source}\n{}", checkpoint_settings(&checkpoints, "200 ms", 1), queries(&out))).expect("write");
+    let runs = killed_after_each_checkpoint(&path, &checkpoints);
+    assert!(runs > 2, "read in {runs} runs: too fast to test resuming");
+    let got = read(&out);
+    for (name, (g, e)) in ["windows", "features"].iter().zip(got.iter().zip(&expected)) {
+        assert!(g == e, "{name}: {} rows, expected {}", g.len(), e.len());
+    }
+    assert_eq!(broker.committed("checkpointed", "traffic").iter().sum::<i64>(), 20_000, "the group committed every offset");
+}
+
+/// Runs `sql` in this process with checkpoints in `dir`.
+fn run_in_process(sql: &str, fresh: bool) -> Result<weir_engine::RunReport, weir_engine::EngineError> {
+    let plan = weir_engine::plan_pipeline(sql)?;
+    let options = weir_engine::RunOptions { name: "checkpoints".into(), fresh, ..weir_engine::RunOptions::default() }.workers(2);
+    weir_engine::run(plan, options)
+}
+
+fn bounded_pipeline(root: &Path, checkpoints: &Path, window: &str) -> (String, PathBuf) {
+    let out = root.join("out");
+    std::fs::create_dir_all(&out).expect("dir");
+    let sql = format!(
+        "{}
+         {}
+         CREATE TABLE windows WITH ('connector' = 'file', 'path' = '{}', 'format' = 'json');
+         INSERT INTO windows SELECT sensor_id, window_start, COUNT(*) AS n
+           FROM TUMBLE(traffic, ts, INTERVAL '{window}' SECOND) GROUP BY sensor_id, window_start, window_end;",
+        checkpoint_settings(checkpoints, "1 s", 2),
+        generator(3000, 0),
+        out.join("windows.json").display()
+    );
+    (sql, out.join("windows.json"))
+}
+
+#[test]
+fn a_changed_pipeline_is_refused_by_name_and_fresh_starts_anew() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let checkpoints = root.path().join("checkpoints");
+    let (sql, out) = bounded_pipeline(root.path(), &checkpoints, "10");
+    let first = run_in_process(&sql, false).expect("first run");
+    assert_eq!(first.checkpoints.as_ref().and_then(|c| c.last), complete(&checkpoints).last().copied(), "a last checkpoint");
+    let written = std::fs::read_to_string(&out).expect("output");
+    // The same pipeline: resumes at the end, reads nothing.
+    let again = run_in_process(&sql, false).expect("second run");
+    assert_eq!(again.rows_read["traffic"], 0);
+    assert!(again.checkpoints.as_ref().is_some_and(|c| c.restored.is_some()));
+    assert_eq!(std::fs::read_to_string(&out).expect("output"), written);
+    // Another window size: the window operator's state no longer fits.
+    let (changed, _) = bounded_pipeline(root.path(), &checkpoints, "20");
+    let e = run_in_process(&changed, false).expect_err("refused").to_string();
+    assert!(e.contains("INSERT INTO windows (line") && e.contains("window aggregate") && e.contains("--fresh"), "{e}");
+    // With --fresh it runs, after the old checkpoints.
+    let fresh = run_in_process(&changed, true).expect("fresh run");
+    assert_eq!(fresh.rows_read["traffic"], 3000);
+    assert!(fresh.checkpoints.as_ref().is_some_and(|c| c.restored.is_none()));
+}
+
+#[test]
+fn a_damaged_checkpoint_is_skipped_for_the_one_before() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let checkpoints = root.path().join("checkpoints");
+    let (sql, out) = bounded_pipeline(root.path(), &checkpoints, "10");
+    run_in_process(&sql, false).expect("first run");
+    let expected = std::fs::read_to_string(&out).expect("output");
+    let ids = complete(&checkpoints);
+    let newest = *ids.last().expect("a checkpoint");
+    // Cut the newest checkpoint's state short: it no longer matches its
+    // manifest, and must not be used.
+    let state = checkpoints.join(format!("chk-{newest:010}")).join("state.bin");
+    let bytes = std::fs::read(&state).expect("state");
+    std::fs::write(&state, &bytes[..bytes.len() / 2]).expect("cut");
+    let listed = Command::new(env!("CARGO_BIN_EXE_weir")).args(["checkpoints", checkpoints.to_str().expect("utf8")]).output().expect("runs");
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert!(text.contains(&format!("checkpoint {newest}: damaged")), "{text}");
+    let path = root.path().join("p.sql");
+    std::fs::write(&path, &sql).expect("write");
+    let run = weir(&path, &[]).output().expect("runs");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(stderr.contains(&format!("checkpoint {newest} in")) && stderr.contains("damaged"), "a warning: {stderr}");
+    match ids.len() {
+        // Only the final checkpoint existed: the run starts from scratch
+        // and, appending, writes every window once more.
+        1 => assert_eq!(std::fs::read_to_string(&out).expect("output"), format!("{expected}{expected}")),
+        // The one before: its length of the file is restored, the rest
+        // written again.
+        _ => {
+            assert!(stderr.contains("resuming from checkpoint"), "{stderr}");
+            let mut got: Vec<String> = std::fs::read_to_string(&out).expect("output").lines().map(str::to_string).collect();
+            let mut want: Vec<String> = expected.lines().map(str::to_string).collect();
+            got.sort();
+            want.sort();
+            assert_eq!(got, want);
+        }
+    }
+}
+
+#[test]
+fn weir_checkpoints_lists_each_checkpoint_with_its_positions() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let checkpoints = root.path().join("checkpoints");
+    let (sql, _) = bounded_pipeline(root.path(), &checkpoints, "10");
+    run_in_process(&sql, false).expect("run");
+    let listed = Command::new(env!("CARGO_BIN_EXE_weir")).args(["checkpoints", checkpoints.to_str().expect("utf8")]).output().expect("runs");
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.status.success());
+    let newest = complete(&checkpoints).last().copied().expect("a checkpoint");
+    assert!(text.contains(&format!("checkpoint {newest}: completed 20")), "{text}");
+    assert!(text.contains("CREATE TABLE traffic (its reader on worker 0): event 3"), "the generator's position: {text}");
+    assert!(text.contains("CREATE TABLE windows (its writer on worker 0): "), "the file's length: {text}");
+}
+
+#[test]
+fn an_operator_that_cannot_be_checkpointed_is_refused_before_the_run() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let sql = format!(
+        "{}
+         {}
+         CREATE MODEL m INPUT (speed DOUBLE) OUTPUT (congested BOOLEAN) WITH ('task' = 'classification', 'partition_by' = 'sensor_id');
+         INSERT INTO m SELECT sensor_id, speed, congested FROM traffic;",
+        checkpoint_settings(&root.path().join("c"), "1 s", 1),
+        generator(100, 0)
+    );
+    let e = run_in_process(&sql, false).expect_err("refused").to_string();
+    assert!(e.contains("INSERT INTO m (line") && e.contains("train") && e.contains("cannot be checkpointed yet"), "{e}");
+}
