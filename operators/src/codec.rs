@@ -3,9 +3,21 @@
 //! shortfall into an error naming the operator (a damaged or foreign
 //! snapshot is an error, never wrong state).
 
-use datafusion::arrow::array::RecordBatch;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
+use datafusion::arrow::datatypes::{Field, Schema};
 
 use crate::{Batch, OperatorError, Result, StateSnapshot};
+
+/// A batch of `rows` rows of state columns, named by position (an
+/// accumulator's state, key columns): what [`write_batch`] encodes.
+pub(crate) fn state_batch(operator: &str, columns: Vec<ArrayRef>, rows: usize) -> Result<RecordBatch> {
+    let fields: Vec<Field> = columns.iter().enumerate().map(|(i, c)| Field::new(format!("c{i}"), c.data_type().clone(), true)).collect();
+    let options = RecordBatchOptions::new().with_row_count(Some(rows));
+    RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), columns, &options)
+        .map_err(|source| OperatorError::Arrow { operator: operator.into(), source })
+}
 
 /// Appends a number to a snapshot.
 pub(crate) fn write_i64(bytes: &mut Vec<u8>, value: i64) {

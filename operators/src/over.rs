@@ -360,14 +360,6 @@ fn column(values: Vec<ScalarValue>, data_type: &datafusion::arrow::datatypes::Da
     ScalarValue::iter_to_array(values).map_err(|source| OperatorError::Evaluate { operator: NAME.into(), source })
 }
 
-/// A batch of state columns.
-fn state_batch(columns: Vec<ArrayRef>, rows: usize) -> Result<RecordBatch> {
-    let fields: Vec<datafusion::arrow::datatypes::Field> =
-        columns.iter().enumerate().map(|(i, c)| datafusion::arrow::datatypes::Field::new(format!("c{i}"), c.data_type().clone(), true)).collect();
-    let options = datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(rows));
-    RecordBatch::try_new_with_options(Arc::new(datafusion::arrow::datatypes::Schema::new(fields)), columns, &options).map_err(arrow)
-}
-
 /// Whether a frame's accumulator is rebuilt from the frame's rows on
 /// restore rather than from its state: the sliding `MIN` and `MAX` keep
 /// every value of the frame internally, but their state is one value.
@@ -394,7 +386,7 @@ impl OverAggregate {
             }
             None => Vec::new(),
         };
-        write_batch(&mut bytes, state_batch(key_columns, keys.len())?)?;
+        write_batch(&mut bytes, crate::codec::state_batch(NAME, key_columns, keys.len())?)?;
         for (f, function) in self.functions.iter().enumerate() {
             let mut index = Vec::new();
             match function {
@@ -407,7 +399,7 @@ impl OverAggregate {
                         }
                     }
                     let n = index.len();
-                    write_batch(&mut bytes, state_batch(vec![Arc::new(UInt32Array::from(index)), column(values, &null.data_type())?], n)?)?;
+                    write_batch(&mut bytes, crate::codec::state_batch(NAME, vec![Arc::new(UInt32Array::from(index)), column(values, &null.data_type())?], n)?)?;
                 }
                 OverFunction::Aggregate { expr, frame } => {
                     let types: Vec<_> = expr
@@ -455,13 +447,13 @@ impl OverAggregate {
                     for (values, t) in args.into_iter().zip(&types) {
                         columns.push(column(values, t)?);
                     }
-                    write_batch(&mut bytes, state_batch(columns, n)?)?;
+                    write_batch(&mut bytes, crate::codec::state_batch(NAME, columns, n)?)?;
                     let n = state_index.len();
                     let mut columns: Vec<ArrayRef> = vec![Arc::new(UInt32Array::from(state_index))];
                     for values in states {
                         columns.push(column(values, &datafusion::arrow::datatypes::DataType::Null)?);
                     }
-                    write_batch(&mut bytes, state_batch(columns, n)?)?;
+                    write_batch(&mut bytes, crate::codec::state_batch(NAME, columns, n)?)?;
                 }
             }
         }

@@ -80,9 +80,6 @@ pub(crate) struct Stats {
     pub(crate) written: AtomicU64,
     pub(crate) failed: AtomicU64,
     pub(crate) last_bytes: AtomicU64,
-    pub(crate) last_duration_ms: AtomicU64,
-    /// Unix ms of the last completed checkpoint.
-    pub(crate) last_at_ms: AtomicU64,
 }
 
 fn error(what: impl std::fmt::Display) -> EngineError {
@@ -231,6 +228,15 @@ impl Checkpoints {
         }
     }
 
+    /// [`Self::register`] for a participant whose part is its metadata
+    /// only (a source's or sink's position): that metadata, decoded.
+    pub(crate) fn register_meta<T: serde::de::DeserializeOwned>(&self, who: &Who) -> Result<Option<T>> {
+        match self.register(who.clone())? {
+            None => Ok(None),
+            Some(part) => serde_json::from_value(part.meta).map(Some).map_err(|e| error(format!("{}: its state does not read: {e}", who.what))),
+        }
+    }
+
     /// One worker has built its dataflow; once all have, state nobody
     /// claimed is an error (the pipeline lost an operator), and sources
     /// may start.
@@ -369,8 +375,6 @@ impl Checkpoints {
         let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
         self.stats.written.fetch_add(1, Ordering::Relaxed);
         self.stats.last_bytes.store(bytes, Ordering::Relaxed);
-        self.stats.last_duration_ms.store(duration_ms, Ordering::Relaxed);
-        self.stats.last_at_ms.store(now_ms, Ordering::Relaxed);
         m.checkpoints.with_label_values(&p).inc();
         m.checkpoint_last_id.with_label_values(&p).set(i64::try_from(id).unwrap_or(i64::MAX));
         m.checkpoint_last_time.with_label_values(&p).set(now_ms as f64 / 1000.0);

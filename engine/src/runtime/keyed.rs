@@ -28,7 +28,7 @@ use weir_operators::{Batch, Operator, Partitioner, StateSnapshot};
 
 use super::instrument::OpMetrics;
 use super::shared::Shared;
-use super::time::{at, least, lows, Time};
+use super::time::{at, least, lower, Time};
 use super::BatchStream;
 use crate::checkpoint::{Part, Who};
 use crate::EngineError;
@@ -101,8 +101,7 @@ pub(super) fn keyed<'s>(
                 out.clear();
                 return;
             };
-            let times: Vec<Time> = frontiers.iter().flat_map(|f| f.frontier().iter().copied().collect::<Vec<_>>()).collect();
-            let frontier = lows(&times);
+            let frontier = frontiers.iter().fold(None, |low, f| f.frontier().iter().fold(low, lower));
             // Epochs the frontier has left: checkpoint, then go on with
             // the rows held for the next one.
             while frontier.is_none_or(|(_, e)| e > epoch) && (frontier.is_some() || !held.is_empty()) {

@@ -111,19 +111,13 @@ fn attach<P>(
         signature: plan.spec.describe(),
     };
     let participant = owner && checkpoints.on() && plan.spec.resumable();
-    let restored: Option<Position> = match participant.then(|| checkpoints.register(who.clone())) {
-        Some(Ok(Some(part))) => match serde_json::from_value(part.meta) {
-            Ok(p) => Some(p),
-            Err(e) => {
-                shared.fail(EngineError::Checkpoint(format!("{}: its position does not read: {e}", who.what)));
-                None
-            }
-        },
-        Some(Err(e)) => {
+    let restored: Option<Position> = if participant {
+        checkpoints.register_meta(&who).unwrap_or_else(|e| {
             shared.fail(e);
             None
-        }
-        _ => None,
+        })
+    } else {
+        None
     };
     if owner && !shared.failed() {
         match plan.spec.open_from(split, &shared.cancel, restored.as_ref()) {

@@ -88,8 +88,13 @@ impl Partition {
         Self { watermark: i64::MIN, last_rows: Instant::now(), queue: VecDeque::new(), read: None, committed: None }
     }
 
-    fn queue(&mut self, entry: Queued) {
+    /// Records a batch read; `queued`: kept for the at-least-once commits
+    /// (with checkpoints, commits follow them and only the position counts).
+    fn queue(&mut self, entry: Queued, queued: bool) {
         self.read = Some(entry.position);
+        if !queued {
+            return;
+        }
         let full = self.queue.len() >= QUEUED;
         match self.queue.back_mut() {
             // Full: merge into the newest (later time, later event time),
@@ -197,20 +202,10 @@ pub(super) fn source<'s>(scope: Scope<'s, Time>, plan: &SourcePlan, split: Split
         what: format!("CREATE TABLE {table} (its reader on worker {})", split.worker),
         signature: spec.describe(),
     };
-    let mut restored: Option<SourceState> = match shared.checkpoints.register(who.clone()) {
-        Ok(None) => None,
-        Ok(Some(part)) => match serde_json::from_value(part.meta) {
-            Ok(state) => Some(state),
-            Err(e) => {
-                shared.fail(EngineError::Checkpoint(format!("{}: its state does not read: {e}", who.what)));
-                None
-            }
-        },
-        Err(e) => {
-            shared.fail(e);
-            None
-        }
-    };
+    let mut restored: Option<SourceState> = shared.checkpoints.register_meta(&who).unwrap_or_else(|e| {
+        shared.fail(e);
+        None
+    });
     let checkpoints = Arc::clone(&shared.checkpoints);
     let start = checkpoints.start();
     timely_source::<_, CapacityContainerBuilder<Vec<Batch>>, _, _>(scope, &format!("source {table}"), move |cap, info| {
@@ -375,13 +370,13 @@ pub(super) fn source<'s>(scope: Scope<'s, Time>, plan: &SourcePlan, split: Split
                     if row_positions.len() == rows as usize && chunks.len() == row_positions.len().div_ceil(CHUNK) {
                         for (chunk, latest) in row_positions.chunks(CHUNK).zip(&chunks) {
                             if let Some(&position) = chunk.last() {
-                                p.queue(Queued { time: emitted_at, latest: *latest, position });
+                                p.queue(Queued { time: emitted_at, latest: *latest, position }, !checkpoints.on());
                             }
                         }
                         latest = i64::MIN; // only the messages after the last row remain
                     }
                     if let Some(position) = position {
-                        p.queue(Queued { time: emitted_at, latest, position });
+                        p.queue(Queued { time: emitted_at, latest, position }, !checkpoints.on());
                     }
                 }
             }

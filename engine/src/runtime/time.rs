@@ -20,9 +20,14 @@ pub(crate) fn at(epoch: u64, watermark: u64) -> Time {
 /// The least watermark and the least epoch of a frontier (`None` when it
 /// is empty: the input has ended).
 pub(crate) fn lows<'a>(frontier: impl IntoIterator<Item = &'a Time>) -> Option<(u64, u64)> {
-    frontier.into_iter().fold(None, |low, t| match low {
-        None => Some((t.inner, t.outer)),
-        Some((w, e)) => Some((w.min(t.inner), e.min(t.outer))),
+    frontier.into_iter().fold(None, lower)
+}
+
+/// `low` lowered to `t`, element by element (a fold step of [`lows`]).
+pub(crate) fn lower(low: Option<(u64, u64)>, t: &Time) -> Option<(u64, u64)> {
+    Some(match low {
+        None => (t.inner, t.outer),
+        Some((w, e)) => (w.min(t.inner), e.min(t.outer)),
     })
 }
 

@@ -4,10 +4,8 @@
 //! A pane lives from the first row of its window until the watermark passes
 //! the window's end; emitting it consumes it, which frees the state.
 
-use std::sync::Arc;
-
-use datafusion::arrow::array::{ArrayRef, BooleanArray, RecordBatch, RecordBatchOptions};
-use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::arrow::array::{ArrayRef, BooleanArray, RecordBatch};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
 use datafusion::physical_expr::GroupsAccumulatorAdapter;
 use datafusion::physical_plan::aggregates::group_values::{new_group_values, GroupValues};
@@ -124,7 +122,7 @@ impl Pane {
                     .map_err(|source| OperatorError::Aggregate { aggregate: spec.expr.name().to_string(), source })?,
             );
         }
-        let batch = state_batch(columns, self.len)?;
+        let batch = crate::codec::state_batch("window aggregate", columns, self.len)?;
         *self = Pane::load(keys, aggregates, &batch)?;
         Ok(batch)
     }
@@ -159,12 +157,4 @@ impl Pane {
         }
         Ok(pane)
     }
-}
-
-/// A batch of `rows` rows of state columns (named by position).
-pub(super) fn state_batch(columns: Vec<ArrayRef>, rows: usize) -> Result<RecordBatch> {
-    let fields: Vec<Field> = columns.iter().enumerate().map(|(i, c)| Field::new(format!("c{i}"), c.data_type().clone(), true)).collect();
-    let options = RecordBatchOptions::new().with_row_count(Some(rows));
-    RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), columns, &options)
-        .map_err(|source| OperatorError::Arrow { operator: "window aggregate".into(), source })
 }

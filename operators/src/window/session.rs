@@ -302,7 +302,7 @@ impl Sessions {
                 ScalarValue::iter_to_array(values).map_err(|source| OperatorError::Aggregate { aggregate: "session state".into(), source })?
             });
         }
-        super::pane::state_batch(columns, rows)
+        crate::codec::state_batch("window aggregate", columns, rows)
     }
 
     /// Restores the sessions [`Sessions::save`] wrote (`keys`: how many key
