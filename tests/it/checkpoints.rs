@@ -174,9 +174,14 @@ fn killed_and_restarted(source: &str, root: &Path, kills: usize, seed: u64) -> V
 
 fn assert_same(got: &[(String, Vec<String>)], expected: &[(String, Vec<String>)]) {
     for ((name, got), (_, want)) in got.iter().zip(expected) {
-        let missing: Vec<&String> = want.iter().filter(|l| !got.contains(l)).take(3).collect();
-        let extra: Vec<&String> = got.iter().filter(|l| !want.contains(l)).take(3).collect();
-        assert!(got == want, "{name}: {} lines, expected {}; missing e.g. {missing:?}, extra e.g. {extra:?}", got.len(), want.len());
+        if got == want {
+            continue;
+        }
+        // Both are sorted: the differences, for the message.
+        let (g, w): (std::collections::BTreeSet<&String>, std::collections::BTreeSet<&String>) = (got.iter().collect(), want.iter().collect());
+        let missing: Vec<&&String> = w.difference(&g).take(3).collect();
+        let extra: Vec<&&String> = g.difference(&w).take(3).collect();
+        panic!("{name}: {} lines, expected {}; missing e.g. {missing:?}, extra e.g. {extra:?}", got.len(), want.len());
     }
 }
 
@@ -193,13 +198,12 @@ fn a_generator_pipeline_killed_at_random_moments_writes_what_an_uninterrupted_ru
 /// after each checkpoint: the file is the same on every restart, the
 /// positions are byte offsets.
 #[test]
-#[ignore = "fails: a resumed file pipeline never finishes (issue 17 note); run with --ignored"]
 fn a_file_pipeline_killed_and_resumed_writes_each_row_once() {
     let root = tempfile::tempdir().expect("tempdir");
     let input = root.path().join("traffic.json");
     let mut lines = String::new();
     let base = 1_767_225_600_000i64;
-    for i in 0..60_000i64 {
+    for i in 0..100_000i64 {
         // Up to 1.5 s out of order, 10 ms apart.
         let ts = base + i * 10 - (i * 7919 % 150) * 10;
         lines.push_str(&format!(
@@ -224,9 +228,9 @@ fn a_file_pipeline_killed_and_resumed_writes_each_row_once() {
     let checkpoints = root.path().join("checkpoints");
     let path = root.path().join("killed.sql");
     std::fs::create_dir_all(&out).expect("dir");
-    std::fs::write(&path, pipeline(&source, &out, &checkpoint_settings(&checkpoints, "100 ms", 1))).expect("write");
-    let runs = killed_after_each_checkpoint(&path, &checkpoints);
-    assert!(runs > 2, "the file was read in {runs} runs: too fast to test resuming");
+    std::fs::write(&path, pipeline(&source, &out, &checkpoint_settings(&checkpoints, "5 ms", 1))).expect("write");
+    let kills = killed_after_each_checkpoint(&path, &checkpoints, 6);
+    assert!(kills >= 3, "killed {kills} times: the file is read too fast to test resuming");
     assert_same(&outputs(&out), &expected);
     // A finished pipeline left a last checkpoint: running it again reads
     // nothing and writes nothing.
@@ -237,14 +241,14 @@ fn a_file_pipeline_killed_and_resumed_writes_each_row_once() {
     assert_same(&outputs(&out), &expected);
 }
 
-/// Runs `weir run` on `path` again and again, killing it (SIGKILL) as soon
-/// as it completes a checkpoint newer than the last, until a run finishes
-/// by itself; returns the number of runs.
-fn killed_after_each_checkpoint(path: &Path, checkpoints: &Path) -> usize {
-    let mut runs = 0;
-    loop {
-        runs += 1;
-        assert!(runs < 300, "the pipeline never finished");
+/// Runs `weir run` on `path` and kills it (SIGKILL) as soon as it
+/// completes a checkpoint newer than the last, `kills` times (fewer if a
+/// run finishes first), then runs it to its end; returns the kills. A
+/// kill may land on a run that is writing its last checkpoint and
+/// exiting: the next run resumes from that one.
+fn killed_after_each_checkpoint(path: &Path, checkpoints: &Path, kills: usize) -> usize {
+    let mut killed = 0;
+    while killed < kills {
         let before = complete(checkpoints).last().copied().unwrap_or(0);
         let mut child = weir(path, &["--quiet"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("weir runs");
         let status = loop {
@@ -256,24 +260,25 @@ fn killed_after_each_checkpoint(path: &Path, checkpoints: &Path) -> usize {
             }
             std::thread::sleep(Duration::from_millis(1));
         };
-        match status {
-            Some(status) => {
-                let stderr = child.stderr.take().map(std::io::read_to_string).and_then(Result::ok).unwrap_or_default();
-                assert!(status.success(), "run {runs} failed: {stderr}");
-                return runs;
-            }
-            None => {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
+        if let Some(status) = status {
+            let stderr = child.stderr.take().map(std::io::read_to_string).and_then(Result::ok).unwrap_or_default();
+            assert!(status.success(), "a run failed: {stderr}");
+            return killed;
         }
+        let _ = child.kill();
+        let _ = child.wait();
+        killed += 1;
     }
+    let last = weir(path, &[]).output().expect("weir runs");
+    let stderr = String::from_utf8_lossy(&last.stderr);
+    assert!(last.status.success(), "the last run failed: {stderr}");
+    assert!(stderr.contains("resuming from checkpoint"), "the last run resumes: {stderr}");
+    killed
 }
 
 /// Kafka: each partition's offsets are in the checkpoint; after the last
 /// run the consumer group has committed everything.
 #[test]
-#[ignore = "fails: a resumed Kafka pipeline never finishes (issue 17 note); run with --ignored"]
 fn a_kafka_pipeline_killed_after_each_checkpoint_writes_each_result_once() {
     use crate::kafka::{json, readings, Broker, DDL_COLUMNS};
     let broker = Broker::start();
@@ -322,14 +327,21 @@ fn a_kafka_pipeline_killed_after_each_checkpoint_writes_each_result_once() {
     let checkpoints = root.path().join("checkpoints");
     std::fs::create_dir_all(&out).expect("dir");
     let path = root.path().join("killed.sql");
-    std::fs::write(&path, format!("{}\n{source}\n{}", checkpoint_settings(&checkpoints, "200 ms", 1), queries(&out))).expect("write");
-    let runs = killed_after_each_checkpoint(&path, &checkpoints);
-    assert!(runs > 2, "read in {runs} runs: too fast to test resuming");
+    std::fs::write(&path, format!("{}\n{source}\n{}", checkpoint_settings(&checkpoints, "20 ms", 1), queries(&out))).expect("write");
+    let kills = killed_after_each_checkpoint(&path, &checkpoints, 6);
+    assert!(kills >= 3, "killed {kills} times: the topic is read too fast to test resuming");
     let got = read(&out);
     for (name, (g, e)) in ["windows", "features"].iter().zip(got.iter().zip(&expected)) {
         assert!(g == e, "{name}: {} rows, expected {}", g.len(), e.len());
     }
     assert_eq!(broker.committed("checkpointed", "traffic").iter().sum::<i64>(), 20_000, "the group committed every offset");
+}
+
+/// What `weir checkpoints DIR` prints (it must succeed).
+fn list(dir: &Path) -> String {
+    let listed = Command::new(env!("CARGO_BIN_EXE_weir")).args(["checkpoints", dir.to_str().expect("utf8")]).output().expect("runs");
+    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+    String::from_utf8_lossy(&listed.stdout).into_owned()
 }
 
 /// Runs `sql` in this process with checkpoints in `dir`.
@@ -392,8 +404,7 @@ fn a_damaged_checkpoint_is_skipped_for_the_one_before() {
     let state = checkpoints.join(format!("chk-{newest:010}")).join("state.bin");
     let bytes = std::fs::read(&state).expect("state");
     std::fs::write(&state, &bytes[..bytes.len() / 2]).expect("cut");
-    let listed = Command::new(env!("CARGO_BIN_EXE_weir")).args(["checkpoints", checkpoints.to_str().expect("utf8")]).output().expect("runs");
-    let text = String::from_utf8_lossy(&listed.stdout);
+    let text = list(&checkpoints);
     assert!(text.contains(&format!("checkpoint {newest}: damaged")), "{text}");
     let path = root.path().join("p.sql");
     std::fs::write(&path, &sql).expect("write");
@@ -424,9 +435,7 @@ fn weir_checkpoints_lists_each_checkpoint_with_its_positions() {
     let checkpoints = root.path().join("checkpoints");
     let (sql, _) = bounded_pipeline(root.path(), &checkpoints, "10");
     run_in_process(&sql, false).expect("run");
-    let listed = Command::new(env!("CARGO_BIN_EXE_weir")).args(["checkpoints", checkpoints.to_str().expect("utf8")]).output().expect("runs");
-    let text = String::from_utf8_lossy(&listed.stdout);
-    assert!(listed.status.success());
+    let text = list(&checkpoints);
     let newest = complete(&checkpoints).last().copied().expect("a checkpoint");
     assert!(text.contains(&format!("checkpoint {newest}: completed 20")), "{text}");
     assert!(text.contains("CREATE TABLE traffic (its reader on worker 0): event 3"), "the generator's position: {text}");
