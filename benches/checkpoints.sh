@@ -4,7 +4,7 @@
 #   bash benches/checkpoints.sh [EVENTS [KEYS...]]
 #
 # Q2 of the window bench (10 s tumbling windows, count/avg/max per key)
-# over EVENTS generated events (default 5,000,000; generated in the
+# over EVENTS generated events (default 100,000,000; generated in the
 # pipeline, so the run is long enough for checkpoints to happen), on 2
 # workers, with checkpoints off, every 10 s, every 1 s and every 100 ms:
 # wall time (best of 3), events/s, window latency p50/p99 (Weir's own
@@ -16,7 +16,7 @@
 # pipeline. Prints Markdown for docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-EVENTS="${1:-5000000}"
+EVENTS="${1:-100000000}"
 shift || true
 KEYS=("${@:-100 10000 1000000}")
 # shellcheck disable=SC2206
@@ -61,23 +61,28 @@ for interval in off "10 s" "1 s" "100 ms"; do
 done
 
 echo
-echo "| keys | largest checkpoint bytes | its duration ms | checkpoints | recovery s (resume, read nothing) | empty-pipeline run s |"
-echo "|---|---|---|---|---|---|"
+echo "| keys | events | largest checkpoint bytes | its duration ms | checkpoints | whole run s | resume from the largest and finish s | events left at it |"
+echo "|---|---|---|---|---|---|---|---|"
 for keys in "${KEYS[@]}"; do
   dir="$DATA/checkpoints-size"
-  rm -rf "$dir"
-  events=$(( keys * 20 > 2000000 ? keys * 20 : 2000000 ))
-  pipeline "$events" "$keys" "$(settings "500 ms" "$dir" 1000)" > "$DATA/cp-size.sql"
-  "$WEIR" run -q -w 2 "$DATA/cp-size.sql"
-  read -r bytes ms count < <("$WEIR" checkpoints "$dir" | python3 -c '
+  again="$DATA/checkpoints-resume"
+  rm -rf "$dir" "$again"
+  events=$(( keys * 20 > 20000000 ? keys * 20 : 20000000 ))
+  pipeline "$events" "$keys" "$(settings "100 ms" "$dir" 100000)" > "$DATA/cp-size.sql"
+  read -r whole _ < <(python3 -c 'import subprocess,sys,time; t=time.perf_counter(); subprocess.run(sys.argv[1:],check=True); print(f"{time.perf_counter()-t:.3f} 0")' "$WEIR" run -q -w 2 "$DATA/cp-size.sql")
+  read -r bytes ms count id < <("$WEIR" checkpoints "$dir" | python3 -c '
 import re, sys
-rows = [(int(m.group(1)), int(m.group(2))) for m in (re.search(r"(\d+) bytes of state, .* took (\d+) ms", l) for l in sys.stdin) if m]
-big = max(rows) if rows else (0, 0)
-print(big[0], big[1], len(rows))')
-  # Recovery: the finished run left a last checkpoint; resuming reads it,
-  # restores every participant and finds nothing left to read.
-  read -r resume _ < <(measure "$WEIR" run -q -w 2 "$DATA/cp-size.sql")
-  pipeline 0 "$keys" "" | sed "s/'events' = '0'/'events' = '1'/" > "$DATA/cp-empty.sql"
-  read -r empty _ < <(measure "$WEIR" run -q -w 2 "$DATA/cp-empty.sql")
-  echo "| $keys | $bytes | $ms | $count | $resume | $empty |"
+rows = [(int(m.group(2)), int(m.group(3)), int(m.group(1))) for m in (re.search(r"checkpoint (\d+): completed .*, (\d+) bytes of state, .* took (\d+) ms", l) for l in sys.stdin) if m]
+big = max(rows) if rows else (0, 0, 0)
+print(big[0], big[1], len(rows), big[2])')
+  # Recovery: a directory holding only the largest checkpoint; the run
+  # restores it and reads the rest of the stream.
+  mkdir -p "$again"
+  cp -r "$dir/chk-$(printf %010d "$id")" "$again/"
+  left=$("$WEIR" checkpoints "$again" | grep -oE "event [0-9]+" | awk -v e="$events" '{done += $2} END {print int(e - done / 2)}')
+  # Each worker's position is the next event of its own chunks: the events
+  # left are roughly the stream minus what both workers passed.
+  sed "s|$dir|$again|" "$DATA/cp-size.sql" > "$DATA/cp-resume.sql"
+  read -r resume _ < <(python3 -c 'import subprocess,sys,time; t=time.perf_counter(); subprocess.run(sys.argv[1:],check=True); print(f"{time.perf_counter()-t:.3f} 0")' "$WEIR" run -q -w 2 "$DATA/cp-resume.sql")
+  echo "| $keys | $events | $bytes | $ms | $count | $whole | $resume | ~$left |"
 done
