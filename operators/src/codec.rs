@@ -74,10 +74,27 @@ impl<'a> Reader<'a> {
         Ok(self.take(1)?[0] != 0)
     }
 
+    /// A length-prefixed byte string.
+    fn bytes(&mut self) -> Result<&'a [u8]> {
+        let len = usize::try_from(self.i64()?).map_err(|e| self.bad(e.to_string()))?;
+        self.take(len)
+    }
+
     /// A batch [`write_batch`] wrote.
     pub(crate) fn batch(&mut self) -> Result<RecordBatch> {
-        let len = usize::try_from(self.i64()?).map_err(|e| self.bad(e.to_string()))?;
-        let bytes = self.take(len)?;
+        let bytes = self.bytes()?;
         Ok(Batch::from_ipc(bytes).map_err(|e| self.bad(e.to_string()))?.0)
     }
+}
+
+/// Encodes plain state (counters, detectors' numbers) with bincode, whose
+/// floats round-trip bit for bit (JSON's do not, and lose NaN and the
+/// infinities some detectors start from).
+pub(crate) fn encode<T: serde::Serialize>(operator: &str, value: &T) -> Result<Vec<u8>> {
+    bincode::serialize(value).map_err(|e| OperatorError::Snapshot { operator: operator.into(), reason: e.to_string() })
+}
+
+/// Decodes what [`encode`] wrote; a damaged or foreign encoding is an error.
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(operator: &str, bytes: &[u8]) -> Result<T> {
+    bincode::deserialize(bytes).map_err(|e| OperatorError::Snapshot { operator: operator.into(), reason: e.to_string() })
 }

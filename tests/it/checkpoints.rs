@@ -13,8 +13,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Windows (tumbling and sliding), `OVER` frames of every kind and an
-/// interval join, from `source`, into JSON files under `out`.
+/// Windows (tumbling and sliding), `OVER` frames of every kind, an
+/// interval join and a windowed drift monitor, from `source`, into files
+/// under `out`. The monitor's reference is an event-time range and its
+/// statistic does not depend on the order of a window's values, so its
+/// alerts are the same in any two runs (a point detector's are not with
+/// two workers: it follows the arrival order of a key's rows from the two
+/// readers); `alert_time` is the wall clock and is left out.
 fn pipeline(source: &str, out: &Path, settings: &str) -> String {
     let file = |name: &str| out.join(name).display().to_string();
     format!(
@@ -24,6 +29,12 @@ fn pipeline(source: &str, out: &Path, settings: &str) -> String {
         CREATE TABLE hops WITH ('connector' = 'file', 'path' = '{h}', 'format' = 'csv');
         CREATE TABLE features WITH ('connector' = 'file', 'path' = '{f}', 'format' = 'json');
         CREATE TABLE pairs WITH ('connector' = 'file', 'path' = '{p}', 'format' = 'json');
+        CREATE TABLE alerts WITH ('connector' = 'file', 'path' = '{a}', 'format' = 'json');
+        CREATE MONITOR drift ON traffic (speed, occupancy)
+          WITH ('method' = 'psi', 'window' = '1 minute', 'slide' = '30 s', 'threshold' = '0.1', 'partition_by' = 'sensor_id',
+                'reference.start' = '2026-01-01 00:00:00', 'reference.end' = '2026-01-01 00:02:00', 'device' = 'cpu');
+        INSERT INTO alerts
+          SELECT key, feature, state, window_start, window_end, n_reference, n_current, ROUND(statistic, 6) AS statistic FROM drift;
         INSERT INTO windows
           SELECT sensor_id, window_start, window_end, COUNT(*) AS n, ROUND(AVG(speed), 6) AS speed, MAX(volume) AS volume, ROUND(SUM(occupancy), 6) AS occupancy
           FROM TUMBLE(traffic, ts, INTERVAL '10' SECOND) GROUP BY sensor_id, window_start, window_end;
@@ -45,6 +56,7 @@ fn pipeline(source: &str, out: &Path, settings: &str) -> String {
         h = file("hops.csv"),
         f = file("features.json"),
         p = file("pairs.json"),
+        a = file("alerts.json"),
     )
 }
 
@@ -58,7 +70,7 @@ fn generator(events: u64, rate: u64) -> String {
     )
 }
 
-const OUTPUTS: [&str; 4] = ["windows.json", "hops.csv", "features.json", "pairs.json"];
+const OUTPUTS: [&str; 5] = ["windows.json", "hops.csv", "features.json", "pairs.json", "alerts.json"];
 
 /// Every output file's lines, sorted (a CSV header once).
 fn outputs(dir: &Path) -> Vec<(String, Vec<String>)> {
@@ -210,7 +222,8 @@ fn a_file_pipeline_killed_and_resumed_writes_each_row_once() {
             "{{\"sensor_id\": {}, \"ts\": \"{}\", \"speed\": {}, \"volume\": {}, \"occupancy\": {}, \"congested\": false}}\n",
             i % 13,
             crate::common::rfc3339(ts),
-            (i * 37 % 1000) as f64 / 10.0,
+            // Speeds shift halfway, for the monitor.
+            (i * 37 % 1000) as f64 / 10.0 + if i >= 50_000 { 30.0 } else { 0.0 },
             i % 17,
             (i % 100) as f64 / 100.0
         ));

@@ -20,7 +20,7 @@ use super::{DriftDetector, State};
 const TWO_THIRDS: f64 = 2.0 / 3.0;
 
 /// One row of the histogram: buckets of equal size, oldest first.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 struct Row {
     totals: VecDeque<f64>,
     variances: VecDeque<f64>,
@@ -28,7 +28,7 @@ struct Row {
 
 /// ADWIN with River's parameters: `delta` 0.002, `clock` 32,
 /// `max_buckets` 5, `min_window_length` 5, `grace_period` 10.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Adwin {
     /// Confidence of the change test.
     pub delta: f64,
@@ -194,6 +194,8 @@ impl Adwin {
 }
 
 impl DriftDetector for Adwin {
+    super::saved_whole!("adwin");
+
     fn update(&mut self, x: f64) -> State {
         if self.drift {
             *self = Self::new(self.delta, self.clock, self.max_buckets, self.min_window_length as u64, self.grace_period as u64);

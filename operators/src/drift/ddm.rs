@@ -8,7 +8,7 @@ use super::{DriftDetector, RunningMean, State};
 
 /// DDM with River's parameters: `warm_start` 30, `warning_threshold` 2,
 /// `drift_threshold` 3.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Ddm {
     /// Values seen before a detection is possible.
     pub warm_start: u64,
@@ -46,6 +46,8 @@ impl Ddm {
 }
 
 impl DriftDetector for Ddm {
+    super::saved_whole!("ddm");
+
     fn update(&mut self, x: f64) -> State {
         if self.state == State::Drift {
             *self = Self::new(self.warm_start, self.warning_threshold, self.drift_threshold);

@@ -33,7 +33,7 @@ pub use page_hinkley::{Mode, PageHinkley};
 pub use windowed::{MonitorSpec, ReferenceSpec, ReferenceValues, WindowMethod, WindowSpec, WindowedMonitor};
 
 /// What a detector says after an update.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum State {
     /// Nothing unusual.
     Stable,
@@ -54,11 +54,32 @@ pub trait DriftDetector {
     /// bound at that confidence), Page-Hinkley's `threshold`, DDM's
     /// `p_min + drift_threshold · s_min`.
     fn threshold(&self) -> f64;
+    /// The detector's whole state, for a checkpoint.
+    fn save(&self) -> crate::Result<Vec<u8>>;
+    /// Takes back the state [`DriftDetector::save`] gave, exactly: the
+    /// detector then fires where the saved one would have.
+    fn load(&mut self, bytes: &[u8]) -> crate::Result<()>;
 }
+
+/// [`DriftDetector::save`] and [`DriftDetector::load`] for a detector
+/// whose fields are its whole state.
+macro_rules! saved_whole {
+    ($name:literal) => {
+        fn save(&self) -> crate::Result<Vec<u8>> {
+            crate::codec::encode($name, self)
+        }
+
+        fn load(&mut self, bytes: &[u8]) -> crate::Result<()> {
+            *self = crate::codec::decode($name, bytes)?;
+            Ok(())
+        }
+    };
+}
+pub(crate) use saved_whole;
 
 /// River's `stats.Mean` update, kept to its exact arithmetic (`mean +=
 /// (1/n)(x - mean)`) so that thresholds are crossed at the same values.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct RunningMean {
     pub(crate) n: f64,
     pub(crate) mean: f64,

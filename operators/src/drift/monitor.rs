@@ -146,9 +146,47 @@ impl DriftMonitor {
     }
 }
 
+/// The encoding of [`DriftMonitor`]'s snapshots.
+const SNAPSHOT_VERSION: u32 = 1;
+
+/// One key's watches in a snapshot: each column's detector state, values
+/// seen and whether it is in its warning zone.
+type SavedKey = (Option<String>, Vec<(Vec<u8>, u64, bool)>);
+
 impl Operator for DriftMonitor {
     fn name(&self) -> &str {
         "monitor"
+    }
+
+    /// Every key's detectors, in key order.
+    fn snapshot(&mut self) -> Result<Option<crate::StateSnapshot>> {
+        let mut keys: Vec<SavedKey> = Vec::with_capacity(self.keys.len());
+        for (key, watches) in &self.keys {
+            let saved = watches.iter().map(|w| Ok((w.detector.save()?, w.seen, w.warned))).collect::<Result<Vec<_>>>()?;
+            keys.push((key.clone(), saved));
+        }
+        keys.sort_by(|a, b| a.0.cmp(&b.0));
+        let bytes = crate::codec::encode("monitor", &keys)?;
+        Ok(Some(crate::StateSnapshot { version: SNAPSHOT_VERSION, bytes }))
+    }
+
+    fn restore(&mut self, snapshot: crate::StateSnapshot) -> Result<()> {
+        let reader = crate::codec::Reader::new("monitor", &snapshot, SNAPSHOT_VERSION)?;
+        let keys: Vec<SavedKey> = crate::codec::decode("monitor", &snapshot.bytes)?;
+        self.keys.clear();
+        for (key, saved) in keys {
+            if saved.len() != self.columns.len() {
+                return Err(reader.bad(format!("{} watched columns, the monitor has {}", saved.len(), self.columns.len())));
+            }
+            let mut watches = Vec::with_capacity(saved.len());
+            for (bytes, seen, warned) in saved {
+                let mut detector = self.spec.build();
+                detector.load(&bytes)?;
+                watches.push(Watch { detector, seen, warned });
+            }
+            self.keys.insert(key, watches);
+        }
+        Ok(())
     }
 
     fn process(&mut self, batch: RecordBatch, out: &mut Vec<RecordBatch>) -> Result<()> {
@@ -213,6 +251,28 @@ mod tests {
     use super::*;
     use datafusion::arrow::array::{Float64Array, Int64Array};
     use datafusion::arrow::datatypes::{Field, Schema};
+
+    #[test]
+    fn every_detector_restores_as_if_uninterrupted() {
+        use crate::replay::{assert_restores, Step};
+        // Two keys; key 0's errors jump from rare to frequent at row 600.
+        let n = 1200usize;
+        let key: Int64Array = (0..n).map(|i| Some((i % 2) as i64)).collect();
+        let x: Float64Array = (0..n).map(|i| Some(f64::from(u8::from((i * 7919) % 13 < if i >= 600 && i % 2 == 0 { 9 } else { 1 })))).collect();
+        let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, false), Field::new("x", DataType::Float64, true)]));
+        let batch = RecordBatch::try_new(schema, vec![Arc::new(key), Arc::new(x)]).expect("batch");
+        let steps: Vec<Step> = (0..n).step_by(100).map(|s| Step::Rows(0, batch.slice(s, 100))).collect();
+        let specs = [
+            DetectorSpec::Adwin { delta: 0.002, clock: 32, max_buckets: 5, min_window_length: 5, grace_period: 10 },
+            DetectorSpec::PageHinkley { min_instances: 30, delta: 0.005, threshold: 5.0, alpha: 1.0 - 0.0001, mode: Mode::Both },
+            DetectorSpec::Ddm { warm_start: 30, warning_threshold: 2.0, drift_threshold: 3.0 },
+            DetectorSpec::Kswin { alpha: 0.005, window_size: 100, stat_size: 30, seed: 42 },
+        ];
+        for spec in specs {
+            let make = || -> Box<dyn Operator> { Box::new(DriftMonitor::new("m", spec.clone(), Some(0), vec![(1, "x".into())], None)) };
+            assert_restores(&make, &steps);
+        }
+    }
 
     #[test]
     fn alerts_carry_rivers_indices_per_key_and_column() {

@@ -4,7 +4,7 @@
 use super::{DriftDetector, RunningMean, State};
 
 /// Which changes of the mean Page-Hinkley reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Mode {
     /// Increases only.
     Up,
@@ -16,7 +16,7 @@ pub enum Mode {
 
 /// Page-Hinkley with River's parameters: `min_instances` 30, `delta` 0.005,
 /// `threshold` 50, `alpha` 1 − 0.0001, `mode` both.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct PageHinkley {
     /// Values needed before a detection.
     pub min_instances: u64,
@@ -66,6 +66,8 @@ impl PageHinkley {
 }
 
 impl DriftDetector for PageHinkley {
+    super::saved_whole!("pagehinkley");
+
     fn update(&mut self, x: f64) -> State {
         if self.drift {
             self.reset();

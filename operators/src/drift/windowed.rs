@@ -139,6 +139,7 @@ pub struct WindowSpec {
 }
 
 /// The reference of one key and column, once full.
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Reference {
     sorted: Vec<f32>,
     edges: Vec<f32>,
@@ -157,7 +158,7 @@ impl Reference {
 }
 
 /// One key and column: its reference, open windows and whether drift is raised.
-#[derive(Default)]
+#[derive(Default, serde::Serialize, serde::Deserialize)]
 struct Feature {
     filling: Vec<f32>,
     reference: Option<Reference>,
@@ -343,9 +344,31 @@ impl WindowedMonitor {
     }
 }
 
+/// The encoding of [`WindowedMonitor`]'s snapshots.
+const SNAPSHOT_VERSION: u32 = 1;
+
+/// A snapshot: the watermark heard, then every key and column's reference
+/// and open windows, in key order.
+type Saved = (i64, Vec<((Option<String>, usize), Feature)>);
+
 impl Operator for WindowedMonitor {
     fn name(&self) -> &str {
         "monitor"
+    }
+
+    fn snapshot(&mut self) -> Result<Option<crate::StateSnapshot>> {
+        let mut features: Vec<_> = self.features.iter().collect();
+        features.sort_by(|a, b| a.0.cmp(b.0));
+        let bytes = crate::codec::encode("monitor", &(self.watermark, features))?;
+        Ok(Some(crate::StateSnapshot { version: SNAPSHOT_VERSION, bytes }))
+    }
+
+    fn restore(&mut self, snapshot: crate::StateSnapshot) -> Result<()> {
+        crate::codec::Reader::new("monitor", &snapshot, SNAPSHOT_VERSION)?;
+        let (watermark, features): Saved = crate::codec::decode("monitor", &snapshot.bytes)?;
+        self.watermark = watermark;
+        self.features = features.into_iter().collect();
+        Ok(())
     }
 
     fn process(&mut self, batch: RecordBatch, _out: &mut Vec<RecordBatch>) -> Result<()> {
@@ -436,6 +459,53 @@ impl Operator for WindowedMonitor {
         match self.spec.reference {
             ReferenceSpec::Range { start_ms, end_ms } if self.watermark < end_ms => Some(open.min(start_ms)),
             _ => Some(open),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{Float64Array, Int64Array, TimestampMillisecondArray};
+    use datafusion::arrow::datatypes::{Field, Schema};
+
+    use super::*;
+    use crate::replay::{assert_restores, Step};
+
+    #[test]
+    fn every_method_restores_as_if_uninterrupted() {
+        // Two keys, one row each per 100 ms; key 0's values shift at 60 s.
+        let n = 1600usize;
+        let key: Int64Array = (0..n).map(|i| Some((i % 2) as i64)).collect();
+        let ts: TimestampMillisecondArray = (0..n).map(|i| Some((i / 2) as i64 * 100)).collect();
+        let x: Float64Array = (0..n).map(|i| Some(((i * 7919) % 101) as f64 + if i >= 1200 && i % 2 == 0 { 60.0 } else { 0.0 })).collect();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, false),
+            Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), false),
+            Field::new("x", DataType::Float64, true),
+        ]));
+        let batch = RecordBatch::try_new(schema, vec![Arc::new(key), Arc::new(ts), Arc::new(x)]).expect("batch");
+        let mut steps = Vec::new();
+        for s in (0..n).step_by(100) {
+            steps.push(Step::Rows(0, batch.slice(s, 100)));
+            steps.push(Step::Watermark(((s + 100) / 2) as i64 * 100));
+        }
+        let references = [ReferenceSpec::Rows(100), ReferenceSpec::Range { start_ms: 0, end_ms: 20_000 }];
+        let methods = [WindowMethod::Psi, WindowMethod::JensenShannon, WindowMethod::Ks, WindowMethod::Wasserstein];
+        for reference in &references {
+            for method in methods {
+                let spec = WindowSpec {
+                    method,
+                    reference: reference.clone(),
+                    window_ms: 10_000,
+                    slide_ms: 5_000,
+                    threshold: if method == WindowMethod::Ks { 0.05 } else { 0.1 },
+                    device: DeviceRequest::Cpu,
+                };
+                let make = || -> Box<dyn Operator> { Box::new(WindowedMonitor::new("m", spec.clone(), Some(0), vec![(2, "x".into())], 1)) };
+                assert_restores(&make, &steps);
+            }
         }
     }
 }
