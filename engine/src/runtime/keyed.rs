@@ -105,7 +105,13 @@ pub(super) fn keyed<'s>(
             // Epochs the frontier has left: checkpoint, then go on with
             // the rows held for the next one.
             while frontier.is_none_or(|(_, e)| e > epoch) && (frontier.is_some() || !held.is_empty()) {
-                if frontier.is_some() && checkpoints.on() {
+                // Also when the frontier jumped from the old epoch straight
+                // to empty (every input ended) with rows of the new one held:
+                // the state before them is this operator's part of the
+                // checkpoint the sources already cut; their final state (after
+                // the held rows and `finish`) is not, and standing in for it
+                // would drop everything replayed after the cut as late.
+                if checkpoints.on() {
                     match part(op.as_mut(), watermark) {
                         Ok(part) => checkpoints.report(epoch + 1, &who.id, part),
                         Err(e) => shared.fail(EngineError::Checkpoint(format!("{}: {e}", who.what))),

@@ -163,9 +163,12 @@ fn attach<P>(
             });
             let lowest = lows(frontier.frontier().iter());
             while lowest.is_none_or(|(_, e)| e > epoch) && (lowest.is_some() || !held.is_empty()) {
-                if lowest.is_some() && participant {
+                if participant {
                     // Every result before the cut is written: its length
-                    // is this sink's part of the checkpoint.
+                    // is this sink's part of the checkpoint (also when the
+                    // frontier jumped to empty with later rows held: its
+                    // final length would count them, and the replay after
+                    // the cut would write them again).
                     match writer.as_mut().map(|w| w.position()) {
                         Some(Ok(Some(position))) => {
                             checkpoints.report(epoch + 1, &who.id, Part::meta(serde_json::to_value(&position).unwrap_or_default()))
