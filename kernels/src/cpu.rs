@@ -382,4 +382,10 @@ impl ModelBank for CpuBank {
     fn replace_key(&mut self, k: u32, model: &BankState) -> Result<()> {
         self.state.set_key(&self.spec, k as usize, model)
     }
+
+    fn load_state(&mut self, state: BankState) -> Result<()> {
+        state.validate(&self.spec)?;
+        self.state = state;
+        Ok(())
+    }
 }

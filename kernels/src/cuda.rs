@@ -172,13 +172,22 @@ impl CudaBank {
     pub fn from_state(spec: ModelSpec, state: BankState, ordinal: usize) -> Result<Self> {
         state.validate(&spec)?;
         let (stream, [predict_fn, learn_fn, learn_warp_fn]) = load(ordinal, SOURCES[0])?;
+        let (n_keys, capacity, arrays, steps, pending) = Self::upload(&stream, &spec, state)?;
+        let layout = spec.layout();
+        Ok(Self { spec, layout, stream, predict_fn, learn_fn, learn_warp_fn, n_keys, capacity, arrays, steps, pending })
+    }
+
+    /// Device copies of a (validated) `state`: its key count, the capacity
+    /// allocated, the `f32` arrays, the steps and the pending counts.
+    #[allow(clippy::type_complexity)]
+    fn upload(stream: &Arc<CudaStream>, spec: &ModelSpec, state: BankState) -> Result<(usize, usize, [CudaSlice<f32>; 9], CudaSlice<u32>, CudaSlice<u32>)> {
         // Room for at least 64 keys, so that a growing bank does not
         // reallocate for each new key; the keys beyond n_keys hold fresh
         // models from the start.
         let n_keys = state.n_keys();
         let capacity = n_keys.max(64);
         let mut state = state;
-        state.grow(&spec, capacity);
+        state.grow(spec, capacity);
         let up = |v: &[f32]| if v.is_empty() { stream.alloc_zeros(1) } else { stream.clone_htod(v) }.map_err(driver("upload"));
         let arrays = [
             up(&state.weights)?,
@@ -193,8 +202,8 @@ impl CudaBank {
         ];
         let up_u32 = |v: &[u32]| if v.is_empty() { stream.alloc_zeros(1) } else { stream.clone_htod(v) }.map_err(driver("upload"));
         let (steps, pending) = (up_u32(&state.steps)?, up_u32(&state.pending)?);
-        let layout = spec.layout();
-        Ok(Self { spec, layout, stream, predict_fn, learn_fn, learn_warp_fn, n_keys, capacity, arrays, steps, pending })
+        stream.synchronize().map_err(driver("synchronize"))?;
+        Ok((n_keys, capacity, arrays, steps, pending))
     }
 
     /// Values per key in `arrays[i]`.
@@ -423,6 +432,13 @@ impl ModelBank for CudaBank {
             s.memcpy_htod(&model.pending, &mut self.pending.slice_mut(k..k + 1)).map_err(driver("upload"))?;
         }
         s.synchronize().map_err(driver("synchronize"))
+    }
+
+    fn load_state(&mut self, state: BankState) -> Result<()> {
+        state.validate(&self.spec)?;
+        let (n_keys, capacity, arrays, steps, pending) = Self::upload(&self.stream, &self.spec, state)?;
+        (self.n_keys, self.capacity, self.arrays, self.steps, self.pending) = (n_keys, capacity, arrays, steps, pending);
+        Ok(())
     }
 
     fn state(&mut self) -> Result<BankState> {

@@ -237,6 +237,10 @@ pub trait ModelBank: Send {
     /// spec: a fresh model (reset after drift) or another bank's key (a
     /// background model swapped in).
     fn replace_key(&mut self, k: u32, model: &BankState) -> Result<()>;
+    /// Replaces every model with `state`'s (of the same spec, any number
+    /// of keys): a restore from a checkpoint, which may hold fewer keys
+    /// than a bank warm-started from a snapshot file.
+    fn load_state(&mut self, state: BankState) -> Result<()>;
 }
 
 /// Checks a batch's shapes, key indices and labels; returns its row count.

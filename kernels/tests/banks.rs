@@ -206,6 +206,75 @@ impl ModelBank for EmulatedBank {
     fn replace_key(&mut self, k: u32, model: &BankState) -> weir_kernels::Result<()> {
         self.state.set_key(&self.spec, k as usize, model)
     }
+    fn load_state(&mut self, state: BankState) -> weir_kernels::Result<()> {
+        state.validate(&self.spec)?;
+        self.state = state;
+        Ok(())
+    }
+}
+
+/// `bank` (holding `n_keys` keys, fresh) loads the state of a CPU bank
+/// that learned half a stream, learns the other half, and ends where the
+/// CPU bank that learned it all ends: a restore from a checkpoint.
+fn check_load_state(bank: &mut dyn ModelBank, spec: ModelSpec, rng: &mut Rng) {
+    let all = batch(rng, spec.task, spec.n_features, 20, 400);
+    let (f, o) = (spec.n_features, spec.n_outputs());
+    let half = |b: &Batch, first: bool| {
+        let r = if first { 0..200 } else { 200..400 };
+        (b.keys[r.clone()].to_vec(), b.rows[r.start * f..r.end * f].to_vec(), b.labels[r].to_vec())
+    };
+    let mut whole = CpuBank::new(spec, 20).unwrap();
+    let mut out = vec![0.0; 400 * o];
+    whole.learn(&all.keys, &all.rows, &all.labels, &mut out).unwrap();
+    let mut first = CpuBank::new(spec, 20).unwrap();
+    let (k, r, l) = half(&all, true);
+    first.learn(&k, &r, &l, &mut vec![0.0; 200 * o]).unwrap();
+    bank.load_state(first.state().unwrap()).unwrap();
+    assert_eq!(bank.n_keys(), 20, "every key of the loaded state, none of the bank's own");
+    let (k, r, l) = half(&all, false);
+    let mut rest = vec![0.0; 200 * o];
+    bank.learn(&k, &r, &l, &mut rest).unwrap();
+    let device = bank.device();
+    let close = |what: &str, a: &[f32], b: &[f32]| {
+        assert_eq!(a.len(), b.len(), "{what}");
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "{device} {what}[{i}]: {x} against {y}");
+        }
+    };
+    close("outputs after the load", &rest, &out[200 * o..]);
+    let (got, want) = (bank.state().unwrap(), whole.state().unwrap());
+    close("weights", &got.weights, &want.weights);
+    close("bias", &got.bias, &want.bias);
+    close("mean", &got.mean, &want.mean);
+    close("var", &got.var, &want.var);
+    assert_eq!(got.steps, want.steps);
+    let other = ModelSpec::river_defaults(Task::Binary, spec.n_features + 1);
+    assert!(bank.load_state(BankState::new(&other, 2)).is_err(), "another spec's state is refused");
+}
+
+#[test]
+fn a_bank_loads_a_whole_state_and_goes_on_as_the_bank_that_saved_it() {
+    let mut rng = Rng::fresh("a_bank_loads_a_whole_state_and_goes_on_as_the_bank_that_saved_it");
+    for spec in specs(4) {
+        check_load_state(&mut CpuBank::new(spec, 50).unwrap(), spec, &mut rng);
+        check_load_state(&mut EmulatedBank { spec, state: BankState::new(&spec, 50) }, spec, &mut rng);
+    }
+}
+
+#[cfg(feature = "cuda")]
+#[test]
+fn a_cuda_bank_loads_a_whole_state() {
+    use weir_kernels::cuda::CudaBank;
+    if let Some(reason) = weir_kernels::cuda_unavailable() {
+        let required = std::env::var_os("WEIR_REQUIRE_CUDA").is_some();
+        assert!(!required, "WEIR_REQUIRE_CUDA is set but CUDA is unusable: {reason}");
+        eprintln!("SKIPPED a_cuda_bank_loads_a_whole_state: {reason}");
+        return;
+    }
+    let mut rng = Rng::fresh("a_cuda_bank_loads_a_whole_state");
+    for spec in specs(4) {
+        check_load_state(&mut CudaBank::new(spec, 50, 0).unwrap(), spec, &mut rng);
+    }
 }
 
 #[test]

@@ -27,9 +27,14 @@ pub(crate) fn write_i64(bytes: &mut Vec<u8>, value: i64) {
 /// Appends `batch` to a snapshot as its length and an Arrow IPC stream.
 pub(crate) fn write_batch(bytes: &mut Vec<u8>, batch: RecordBatch) -> Result<()> {
     let ipc = Batch(batch).to_ipc().map_err(|source| OperatorError::Arrow { operator: "snapshot".into(), source })?;
-    bytes.extend((ipc.len() as u64).to_le_bytes());
-    bytes.extend(ipc);
+    write_bytes(bytes, &ipc);
     Ok(())
+}
+
+/// Appends a byte string (such as what [`encode`] made) and its length.
+pub(crate) fn write_bytes(bytes: &mut Vec<u8>, part: &[u8]) {
+    bytes.extend((part.len() as u64).to_le_bytes());
+    bytes.extend(part);
 }
 
 /// Reads a join's snapshot back, every shortfall an error naming it.
@@ -74,8 +79,8 @@ impl<'a> Reader<'a> {
         Ok(self.take(1)?[0] != 0)
     }
 
-    /// A length-prefixed byte string.
-    fn bytes(&mut self) -> Result<&'a [u8]> {
+    /// A byte string [`write_bytes`] wrote.
+    pub(crate) fn bytes(&mut self) -> Result<&'a [u8]> {
         let len = usize::try_from(self.i64()?).map_err(|e| self.bad(e.to_string()))?;
         self.take(len)
     }

@@ -19,8 +19,9 @@
 //! An adapting model learns its rows in chunks of 64 (in order), and
 //! adaptation takes effect at the end of the chunk in which the detector
 //! fires; a background model has learned every row of its key since the
-//! warning, that chunk's included. Detector and background state is not in
-//! snapshots: after a restore, detectors start afresh.
+//! warning, that chunk's included. Detector and background state is in
+//! checkpoints ([`SavedDrift`]) but not in `'snapshot.path'` files: after
+//! a warm start from a file, detectors start afresh.
 
 use weir_kernels::{BankState, CpuBank, KernelError, ModelBank, ModelSpec, Task};
 
@@ -112,7 +113,43 @@ struct Events {
     drifted: Vec<u32>,
 }
 
+/// A model's drift state in a checkpoint: each key's detector (as
+/// [`DriftDetector::save`] wrote it), values seen, warning and background
+/// flags, and the background models.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct SavedDrift {
+    keys: Vec<(Vec<u8>, u64, bool, bool)>,
+    background: Option<crate::model::SavedBank>,
+}
+
 impl ModelDrift {
+    /// Everything the detectors and background models hold (the pending
+    /// alerts are always empty between two operator calls).
+    pub(crate) fn save(&mut self) -> crate::Result<SavedDrift> {
+        let keys = self.keys.iter().map(|k| Ok((k.detector.save()?, k.seen, k.warned, k.background))).collect::<crate::Result<Vec<_>>>()?;
+        let background = match &mut self.background {
+            Some(b) => Some(b.state().map_err(|source| crate::OperatorError::Snapshot { operator: "train".into(), reason: source.to_string() })?.into()),
+            None => None,
+        };
+        Ok(SavedDrift { keys, background })
+    }
+
+    /// Puts back what [`ModelDrift::save`] saved.
+    pub(crate) fn load(&mut self, saved: SavedDrift) -> crate::Result<()> {
+        let bad = |reason: String| crate::OperatorError::Snapshot { operator: "train".into(), reason };
+        self.keys.clear();
+        for (bytes, seen, warned, background) in saved.keys {
+            let mut detector = self.spec.detector.build();
+            detector.load(&bytes)?;
+            self.keys.push(KeyDrift { detector, seen, warned, background });
+        }
+        self.background = match saved.background {
+            Some(b) => Some(CpuBank::from_state(self.model_spec, b.into()).map_err(|e| bad(format!("background models: {e}")))?),
+            None => None,
+        };
+        Ok(())
+    }
+
     pub(crate) fn new(spec: ModelDriftSpec, model_spec: ModelSpec) -> Self {
         Self {
             fresh: BankState::new(&model_spec, 1),

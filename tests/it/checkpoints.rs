@@ -14,8 +14,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Windows (tumbling and sliding), `OVER` frames of every kind, an
-/// interval join and a windowed drift monitor, from `source`, into files
-/// under `out`. The monitor's reference is an event-time range and its
+/// interval join, a windowed drift monitor and a per-key model learning
+/// in event-time order (saved to its `'snapshot.path'` file as it
+/// learns), from `source`, into files under `out`. The monitor's reference is an event-time range and its
 /// statistic does not depend on the order of a window's values, so its
 /// alerts are the same in any two runs (a point detector's are not with
 /// two workers: it follows the arrival order of a key's rows from the two
@@ -51,7 +52,12 @@ fn pipeline(source: &str, out: &Path, settings: &str) -> String {
         INSERT INTO pairs
           SELECT a.sensor_id, a.ts AS first_ts, b.ts AS second_ts, b.speed - a.speed AS change
           FROM traffic a JOIN traffic b ON a.sensor_id = b.sensor_id
-            AND b.ts > a.ts AND b.ts <= a.ts + INTERVAL '3' SECOND;",
+            AND b.ts > a.ts AND b.ts <= a.ts + INTERVAL '3' SECOND;
+        CREATE MODEL slow INPUT (speed DOUBLE, occupancy DOUBLE) OUTPUT (slow BOOLEAN)
+          WITH ('task' = 'classification', 'optimizer' = 'adam', 'scaler' = 'standard', 'device' = 'cpu',
+                'partition_by' = 'sensor_id', 'snapshot.path' = '{m}', 'snapshot.interval' = '50 ms');
+        INSERT INTO slow SELECT sensor_id, ts, speed, occupancy, speed < 50 AND volume > 5 AS slow FROM traffic;",
+        m = file(MODEL),
         w = file("windows.json"),
         h = file("hops.csv"),
         f = file("features.json"),
@@ -72,9 +78,13 @@ fn generator(events: u64, rate: u64) -> String {
 
 const OUTPUTS: [&str; 5] = ["windows.json", "hops.csv", "features.json", "pairs.json", "alerts.json"];
 
-/// Every output file's lines, sorted (a CSV header once).
+/// The model's `'snapshot.path'` file.
+const MODEL: &str = "slow.model.json";
+
+/// Every output file's lines, sorted (a CSV header once), then the model
+/// file's rows learned and each key's saved model, sorted by key.
 fn outputs(dir: &Path) -> Vec<(String, Vec<String>)> {
-    OUTPUTS
+    let mut all: Vec<(String, Vec<String>)> = OUTPUTS
         .iter()
         .map(|name| {
             let text = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
@@ -82,7 +92,18 @@ fn outputs(dir: &Path) -> Vec<(String, Vec<String>)> {
             lines.sort();
             (name.to_string(), lines)
         })
-        .collect()
+        .collect();
+    let model: serde_json::Value = std::fs::read_to_string(dir.join(MODEL))
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default();
+    let mut lines: Vec<String> = model["keys"].as_array().into_iter().flatten().map(|k| k.to_string()).collect();
+    lines.sort();
+    if let Some(rows) = model["rows_learned"].as_u64() {
+        lines.insert(0, format!("rows_learned {rows}"));
+    }
+    all.push((MODEL.to_string(), lines));
+    all
 }
 
 fn checkpoint_settings(dir: &Path, interval: &str, retained: usize) -> String {
@@ -456,16 +477,17 @@ fn weir_checkpoints_lists_each_checkpoint_with_its_positions() {
 }
 
 #[test]
-fn an_operator_that_cannot_be_checkpointed_is_refused_before_the_run() {
+fn a_model_trained_by_two_inserts_is_refused_before_the_run() {
     let root = tempfile::tempdir().expect("tempdir");
     let sql = format!(
         "{}
          {}
          CREATE MODEL m INPUT (speed DOUBLE) OUTPUT (congested BOOLEAN) WITH ('task' = 'classification', 'partition_by' = 'sensor_id');
-         INSERT INTO m SELECT sensor_id, speed, congested FROM traffic;",
+         INSERT INTO m SELECT sensor_id, speed, congested FROM traffic WHERE speed < 50;
+         INSERT INTO m SELECT sensor_id, speed, congested FROM traffic WHERE speed >= 50;",
         checkpoint_settings(&root.path().join("c"), "1 s", 1),
         generator(100, 0)
     );
     let e = run_in_process(&sql, false).expect_err("refused").to_string();
-    assert!(e.contains("INSERT INTO m (line") && e.contains("train") && e.contains("cannot be checkpointed yet"), "{e}");
+    assert!(e.contains("INSERT INTO m (line") && e.contains("trains model 'm', which the INSERT at line") && e.contains("UNION ALL"), "{e}");
 }

@@ -123,6 +123,7 @@ pub fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunReport> {
     let checkpoints = Arc::new(match config {
         Some(config) => {
             sources::check_resumable(&pipeline)?;
+            models::check_resumable(&pipeline)?;
             crate::checkpoint::Checkpoints::open(config, (workers, &options.name), &notice)?
         }
         None => crate::checkpoint::Checkpoints::off(),
@@ -131,9 +132,8 @@ pub fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunReport> {
     let coordinator = checkpoints.spawn();
     let running = crate::metrics::metrics().pipelines_running.clone();
     running.inc();
-    let base_rows = snapshots::base_rows(&pipeline)?;
     let saving = Arc::new(AtomicBool::new(false));
-    let saver = snapshots::periodic(Arc::clone(&pipeline), Arc::clone(&shared), base_rows.clone(), Arc::clone(&saving));
+    let saver = snapshots::periodic(Arc::clone(&pipeline), Arc::clone(&shared), Arc::clone(&saving));
     let (p, s) = (Arc::clone(&pipeline), Arc::clone(&shared));
     let guards = timely::execute(timely::Config::process(workers), move |worker| {
         let index = worker.index();
@@ -197,7 +197,7 @@ pub fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunReport> {
     if let Some(saver) = saver {
         let _ = saver.join();
     }
-    if let Err(e) = snapshots::save_all(&pipeline, &shared, &base_rows) {
+    if let Err(e) = snapshots::save_all(&pipeline, &shared) {
         shared.fail(e);
     }
     if let Err(e) = shared.failed.finish() {

@@ -13,6 +13,23 @@ use super::shared::Shared;
 use crate::EngineError;
 use crate::plan::Pipeline;
 
+/// Refuses, with checkpoints on, a model trained by two `INSERT`
+/// statements: both training operators of a worker would save the one
+/// bank they share, each at its own moment of the epoch, which is not a
+/// consistent cut.
+pub(super) fn check_resumable(pipeline: &Pipeline) -> crate::Result<()> {
+    for (i, sink) in pipeline.sinks.iter().enumerate() {
+        let Some(model) = sink.trains() else { continue };
+        if let Some(first) = pipeline.sinks[..i].iter().find(|s| s.trains() == Some(model)) {
+            return Err(EngineError::Checkpoint(format!(
+                "INSERT INTO {model} (line {}) trains model '{model}', which the INSERT at line {} trains too; with checkpoints a model is trained by one statement (combine them with UNION ALL)",
+                sink.line, first.line
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The models of one worker, by name.
 pub(super) type Models = HashMap<String, SharedModel>;
 
@@ -22,9 +39,9 @@ pub(super) fn open(pipeline: &Pipeline, index: usize, workers: usize, shared: &A
     let mut models = Models::new();
     for m in &pipeline.models {
         let per_key = m.partition_by.is_some();
-        let (saved, names) = match super::snapshots::load(m, index, workers) {
-            Ok(Some((state, names))) => (Some(state), names),
-            Ok(None) => (None, Vec::new()),
+        let (saved, names, base_rows) = match super::snapshots::load(m, index, workers) {
+            Ok(Some(warm)) => (Some(warm.state), warm.names, if index == 0 { warm.rows_learned } else { 0 }),
+            Ok(None) => (None, Vec::new(), 0),
             Err(e) => {
                 shared.fail(e);
                 continue;
@@ -42,6 +59,7 @@ pub(super) fn open(pipeline: &Pipeline, index: usize, workers: usize, shared: &A
                     .with_keys(names)
                     .with_output(m.output_type.clone(), m.classes.clone())
                     .with_drift(m.drift.clone())
+                    .with_base_rows(base_rows)
                     .shared();
                 if let Ok(mut all) = shared.models.lock() {
                     all.push((m.name.clone(), Arc::clone(&state)));

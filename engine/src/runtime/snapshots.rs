@@ -83,9 +83,20 @@ pub(crate) fn header(model: &ModelPlan) -> ModelSnapshot {
     }
 }
 
-/// The saved keys that worker `index` of `workers` owns, as a bank state
-/// and the key of each entry, or `None` without a snapshot file.
-pub(super) fn load(model: &ModelPlan, index: usize, workers: usize) -> Result<Option<(BankState, Vec<Option<String>>)>> {
+/// What a worker starts warm from: the part of a model's snapshot file
+/// it owns.
+pub(super) struct Warm {
+    /// The owned keys' models, as a bank.
+    pub(super) state: BankState,
+    /// The key of each entry of `state`.
+    pub(super) names: Vec<Option<String>>,
+    /// The rows the file says were learned (by every worker).
+    pub(super) rows_learned: u64,
+}
+
+/// The saved keys that worker `index` of `workers` owns, or `None`
+/// without a snapshot file.
+pub(super) fn load(model: &ModelPlan, index: usize, workers: usize) -> Result<Option<Warm>> {
     let Some(path) = &model.snapshot else { return Ok(None) };
     let Some(snapshot) = read(model, path)? else { return Ok(None) };
     let owned: Vec<usize> = match &model.key_type {
@@ -99,7 +110,7 @@ pub(super) fn load(model: &ModelPlan, index: usize, workers: usize) -> Result<Op
         key.append_to(&mut state, &model.spec).map_err(|e| error(model, e))?;
         names.push(key.key.clone());
     }
-    Ok(Some((state, names)))
+    Ok(Some(Warm { state, names, rows_learned: snapshot.rows_learned }))
 }
 
 /// Which entries hash to worker `index`: the same hash as the exchange in
@@ -123,22 +134,25 @@ fn owned_keys(snapshot: &ModelSnapshot, key_type: &DataType, index: usize, worke
 }
 
 /// Writes every model with a `'snapshot.path'`, merging all workers' banks.
-pub(super) fn save_all(pipeline: &Pipeline, shared: &Shared, base_rows: &[u64]) -> Result<()> {
-    for (model, base) in pipeline.models.iter().zip(base_rows) {
+/// Rows learned are the file's count when the model first started from it
+/// ([`ModelState::base_rows`](weir_operators::ModelState::base_rows), which
+/// a checkpoint keeps) plus the rows learned since.
+pub(super) fn save_all(pipeline: &Pipeline, shared: &Shared) -> Result<()> {
+    for model in &pipeline.models {
         let Some(path) = &model.snapshot else { continue };
         let states: Vec<_> = match shared.models.lock() {
             Ok(all) => all.iter().filter(|(name, _)| *name == model.name).map(|(_, s)| Arc::clone(s)).collect(),
             Err(_) => return Err(error(model, "the model registry is poisoned")),
         };
         let mut keys = Vec::new();
-        let mut rows = *base;
+        let mut rows = 0;
         for state in states {
             let mut state = match state.lock() {
                 Ok(s) => s,
                 Err(poisoned) => poisoned.into_inner(),
             };
             keys.extend(state.snapshot_keys().map_err(|e| error(model, e))?);
-            rows += state.metrics.rows;
+            rows += state.base_rows + state.metrics.rows;
         }
         let snapshot = ModelSnapshot { keys, rows_learned: rows, ..header(model) };
         let text = serde_json::to_string(&snapshot).map_err(|e| error(model, e))?;
@@ -147,28 +161,16 @@ pub(super) fn save_all(pipeline: &Pipeline, shared: &Shared, base_rows: &[u64]) 
     Ok(())
 }
 
-/// Rows learned according to each model's existing snapshot (0 without one).
-pub(super) fn base_rows(pipeline: &Pipeline) -> Result<Vec<u64>> {
-    pipeline
-        .models
-        .iter()
-        .map(|m| match &m.snapshot {
-            Some(path) => Ok(read(m, path)?.map_or(0, |s| s.rows_learned)),
-            None => Ok(0),
-        })
-        .collect()
-}
-
 /// Rewrites the snapshots every model's interval (the shortest) until
 /// `done` is raised; failures are logged, and the final save reports them.
-pub(super) fn periodic(pipeline: Arc<Pipeline>, shared: Arc<Shared>, base: Vec<u64>, done: Arc<AtomicBool>) -> Option<std::thread::JoinHandle<()>> {
+pub(super) fn periodic(pipeline: Arc<Pipeline>, shared: Arc<Shared>, done: Arc<AtomicBool>) -> Option<std::thread::JoinHandle<()>> {
     let interval = pipeline.models.iter().filter(|m| m.snapshot.is_some()).map(|m| m.snapshot_interval).min()?;
     Some(std::thread::spawn(move || {
         let mut last = Instant::now();
         while !done.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(50));
             if last.elapsed() >= interval {
-                if let Err(e) = save_all(&pipeline, &shared, &base) {
+                if let Err(e) = save_all(&pipeline, &shared) {
                     tracing::warn!("{e}");
                 }
                 last = Instant::now();

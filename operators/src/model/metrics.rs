@@ -10,7 +10,7 @@ use weir_kernels::Task;
 
 /// Prequential (test-then-train) metrics: every training row is scored
 /// before it is learned, so these estimate accuracy on unseen data.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Prequential {
     /// Rows learned.
     pub rows: u64,
@@ -163,7 +163,7 @@ pub(crate) fn argmax(p: &[f32]) -> usize {
 pub const RECENT_ROWS: f64 = 1000.0;
 
 /// Exponentially weighted means of the recent rows' errors.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(super) struct Recent {
     pub(super) accuracy: Option<f64>,
     pub(super) log_loss: Option<f64>,
@@ -184,7 +184,7 @@ impl Recent {
 }
 
 /// One key's prequential metrics: over all rows and over recent ones.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(super) struct KeyMetrics {
     pub(super) total: Prequential,
     pub(super) recent: Recent,

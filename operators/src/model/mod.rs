@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 
 mod metrics;
 mod predict;
+mod saved;
 mod state;
 mod train;
 
@@ -25,6 +26,8 @@ pub use metrics::{metrics_schema, LastMinute, Prequential, RECENT_ROWS};
 pub(crate) use metrics::argmax;
 use metrics::KeyMetrics;
 pub use predict::Predict;
+pub(crate) use saved::SavedBank;
+use saved::SavedModel;
 pub use state::ModelState;
 use state::{complete, feature_columns, lock, push_row};
 pub use train::Train;

@@ -29,6 +29,11 @@ pub struct ModelState {
     pub recent: LastMinute,
     /// Rows scored by `ML_PREDICT`.
     pub rows_scored: u64,
+    /// Rows learned before this run's lineage began: the count in the
+    /// `'snapshot.path'` file the model first started warm from (on the
+    /// worker that holds the count; 0 on the others). A checkpoint keeps
+    /// it, so a restored run does not count the file's later saves twice.
+    pub base_rows: u64,
     /// Where the bank runs and why (from `open_bank`).
     pub device: String,
     /// A multiclass model's class names, in output order.
@@ -82,6 +87,7 @@ impl ModelState {
             metrics: Prequential::default(),
             recent: LastMinute::default(),
             rows_scored: 0,
+            base_rows: 0,
             device,
             classes: Vec::new(),
             class_index: HashMap::new(),
@@ -98,6 +104,12 @@ impl ModelState {
     pub fn with_drift(mut self, spec: Option<crate::model_drift::ModelDriftSpec>) -> Self {
         let model_spec = *self.bank.spec();
         self.drift = spec.map(|s| crate::model_drift::ModelDrift::new(s, model_spec));
+        self
+    }
+
+    /// Sets [`ModelState::base_rows`].
+    pub fn with_base_rows(mut self, rows: u64) -> Self {
+        self.base_rows = rows;
         self
     }
 
@@ -173,6 +185,40 @@ impl ModelState {
             }
         }
         Ok(names.into_iter().enumerate().map(|(i, key)| crate::model_snapshot::KeySnapshot::from_state(key, &state, i, &spec)).collect())
+    }
+
+    /// What learning changed, for a checkpoint (see [`super::saved`]).
+    pub(super) fn save(&mut self) -> Result<super::SavedModel> {
+        let bank = self.bank.state().map_err(|e| self.error(e))?.into();
+        let drift = match &mut self.drift {
+            Some(d) => Some(d.save()?),
+            None => None,
+        };
+        Ok(super::SavedModel { names: self.names.clone(), bank, per_key: self.per_key.clone(), metrics: self.metrics.clone(), base_rows: self.base_rows, drift })
+    }
+
+    /// Replaces the whole model with a checkpoint's: a bank warm-started
+    /// from its `'snapshot.path'` file may hold keys the checkpoint has not
+    /// learned yet, and keys scored since are made again by the replay.
+    pub(super) fn load(&mut self, saved: super::SavedModel) -> Result<()> {
+        let n_keys = saved.bank.n_keys();
+        if saved.names.len() != n_keys && !(saved.names.is_empty() && n_keys <= 1) {
+            return Err(OperatorError::Snapshot { operator: "train".into(), reason: format!("{} key names for {n_keys} models", saved.names.len()) });
+        }
+        self.bank.load_state(saved.bank.into()).map_err(|e| self.error(e))?;
+        self.keys = saved.names.iter().enumerate().filter_map(|(i, k)| k.clone().map(|k| (k, i as u32))).collect();
+        self.names = saved.names;
+        self.per_key = saved.per_key;
+        self.metrics = saved.metrics;
+        self.base_rows = saved.base_rows;
+        match (&mut self.drift, saved.drift) {
+            (Some(d), Some(saved)) => d.load(saved)?,
+            (None, None) => {}
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(OperatorError::Snapshot { operator: "train".into(), reason: "the model's drift detector was added or removed".into() });
+            }
+        }
+        Ok(())
     }
 
     pub(super) fn error(&self, source: weir_kernels::KernelError) -> OperatorError {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::array::UInt32Array;
 use datafusion::arrow::compute::kernels::boolean::not;
-use datafusion::arrow::compute::{cast, concat_batches, filter_record_batch, take};
+use datafusion::arrow::compute::{cast, concat_batches, filter_record_batch, lexsort_to_indices, take, SortColumn};
 use datafusion::arrow::datatypes::{DataType, TimeUnit, TimestampMillisecondType};
 use weir_kernels::Task;
 
@@ -63,8 +63,8 @@ impl Train {
     }
 
     /// Learns in event-time order of column `time`: rows wait until the
-    /// watermark passes them, then are learned sorted by time (ties in
-    /// arrival order).
+    /// watermark passes them, then are learned sorted by time (ties by key,
+    /// label and features, never by arrival).
     pub fn in_event_time_order(mut self, time: usize) -> Self {
         self.time = Some(time);
         self
@@ -91,12 +91,16 @@ impl Train {
         if now.num_rows() == 0 {
             return Ok(());
         }
+        // Ties in time are broken by the key, the label and the features,
+        // so the order does not depend on arrival: two runs (or a run and
+        // its replay after a restore) learn the same sequence.
         let order: UInt32Array = {
-            let times = cast(now.column(time), &DataType::Timestamp(TimeUnit::Millisecond, None)).map_err(arrow)?;
-            let times = times.as_primitive::<TimestampMillisecondType>();
-            let mut idx: Vec<u32> = (0..now.num_rows() as u32).collect();
-            idx.sort_by_key(|&i| times.is_valid(i as usize).then(|| times.value(i as usize)));
-            idx.into()
+            let mut columns = vec![time];
+            columns.extend(self.key);
+            columns.push(self.label);
+            columns.extend(&self.features);
+            let sort: Vec<SortColumn> = columns.iter().map(|&c| SortColumn { values: Arc::clone(now.column(c)), options: None }).collect();
+            lexsort_to_indices(&sort, None).map_err(arrow)?
         };
         let columns = now.columns().iter().map(|c| take(c, &order, None)).collect::<std::result::Result<Vec<_>, _>>().map_err(arrow)?;
         let sorted = RecordBatch::try_new(now.schema(), columns).map_err(arrow)?;
@@ -218,9 +222,40 @@ impl Train {
     }
 }
 
+/// The encoding of [`Train`]'s snapshots.
+const SNAPSHOT_VERSION: u32 = 1;
+
 impl Operator for Train {
     fn name(&self) -> &str {
         "train"
+    }
+
+    /// The worker's model (bank, keys, metrics, drift detectors and
+    /// background models), the rows waiting for the watermark and the
+    /// watermark. `Train` is the model's one participant: `ML_PREDICT`
+    /// only adds untrained keys, which a replay adds again.
+    fn snapshot(&mut self) -> Result<Option<crate::StateSnapshot>> {
+        let saved = lock(&self.model).save()?;
+        let mut bytes = Vec::new();
+        crate::codec::write_bytes(&mut bytes, &crate::codec::encode("train", &saved)?);
+        crate::codec::write_i64(&mut bytes, self.watermark);
+        match self.pending.first() {
+            Some(first) => {
+                bytes.push(1);
+                let all = concat_batches(&first.schema(), &self.pending).map_err(|source| OperatorError::Arrow { operator: "train".into(), source })?;
+                crate::codec::write_batch(&mut bytes, all)?;
+            }
+            None => bytes.push(0),
+        }
+        Ok(Some(crate::StateSnapshot { version: SNAPSHOT_VERSION, bytes }))
+    }
+
+    fn restore(&mut self, snapshot: crate::StateSnapshot) -> Result<()> {
+        let mut reader = crate::codec::Reader::new("train", &snapshot, SNAPSHOT_VERSION)?;
+        let saved = crate::codec::decode("train", reader.bytes()?)?;
+        self.watermark = reader.i64()?;
+        self.pending = if reader.flag()? { vec![reader.batch()?] } else { Vec::new() };
+        lock(&self.model).load(saved)
     }
 
     fn process(&mut self, batch: RecordBatch, out: &mut Vec<RecordBatch>) -> Result<()> {
@@ -243,5 +278,85 @@ impl Operator for Train {
     fn retained(&self) -> Option<i64> {
         // Rows wait for the watermark to pass them (they arrived ahead of it).
         (!self.pending.is_empty()).then(|| self.watermark.saturating_add(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{BooleanArray, Float64Array, Int64Array, RecordBatch, TimestampMillisecondArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    use weir_kernels::{ModelSpec, Task};
+
+    use super::Train;
+    use crate::drift::DetectorSpec;
+    use crate::model::ModelState;
+    use crate::model_drift::{ModelDriftSpec, OnDrift};
+    use crate::replay::{assert_restores, Step};
+    use crate::Operator;
+
+    /// `rows` labelled rows of three sensors, `(sensor, x1, x2, label, ts)`,
+    /// each `batch` rows a batch and a watermark after it; the concept
+    /// flips halfway, so drift detectors fire and adapt.
+    fn steps(rows: i64, batch: i64) -> Vec<Step> {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("sensor", DataType::Int64, false),
+            Field::new("x1", DataType::Float64, false),
+            Field::new("x2", DataType::Float64, false),
+            Field::new("label", DataType::Boolean, false),
+            Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), false),
+        ]));
+        let mut steps = Vec::new();
+        for start in (0..rows).step_by(batch as usize) {
+            let i: Vec<i64> = (start..(start + batch).min(rows)).collect();
+            let x1: Vec<f64> = i.iter().map(|i| ((i * 7919) % 200) as f64 / 100.0 - 1.0).collect();
+            let x2: Vec<f64> = i.iter().map(|i| ((i * 104_729) % 200) as f64 / 100.0 - 1.0).collect();
+            let label: Vec<bool> = i.iter().zip(&x1).map(|(i, x)| (*x > 0.0) != (*i >= rows / 2)).collect();
+            // Up to 5 rows out of order, and ties in time.
+            let ts: Vec<i64> = i.iter().map(|i| 1_000 * (i / 2) - (i * 31 % 5) * 1_000).collect();
+            let batch = RecordBatch::try_new(
+                Arc::clone(&schema),
+                vec![
+                    Arc::new(Int64Array::from(i.iter().map(|i| i % 3).collect::<Vec<_>>())),
+                    Arc::new(Float64Array::from(x1)),
+                    Arc::new(Float64Array::from(x2)),
+                    Arc::new(BooleanArray::from(label)),
+                    Arc::new(TimestampMillisecondArray::from(ts.clone())),
+                ],
+            )
+            .expect("batch");
+            let watermark = ts.iter().max().copied().unwrap_or(0) - 6_000;
+            steps.push(Step::Rows(0, batch));
+            steps.push(Step::Watermark(watermark));
+        }
+        steps
+    }
+
+    /// A fresh operator over a fresh model each time: a restore replaces
+    /// the whole model, as a restarted process has it.
+    fn make(keyed: bool, event_time: bool, drift: Option<ModelDriftSpec>) -> impl Fn() -> Box<dyn Operator> {
+        move || {
+            let spec = ModelSpec::river_defaults(Task::Binary, 2);
+            let opened = weir_kernels::open_bank(spec, None, weir_kernels::DeviceRequest::Cpu, keyed).expect("bank");
+            let model = ModelState::new("m", opened.bank, opened.choice).with_drift(drift.clone()).shared();
+            let train = Train::new(model, keyed.then_some(0), vec![1, 2], 3);
+            Box::new(if event_time { train.in_event_time_order(4) } else { train })
+        }
+    }
+
+    #[test]
+    fn a_model_restores_as_if_it_had_never_stopped() {
+        let steps = steps(600, 50);
+        let ddm = DetectorSpec::Ddm { warm_start: 30, warning_threshold: 2.0, drift_threshold: 3.0 };
+        for keyed in [false, true] {
+            for event_time in [false, true] {
+                assert_restores(&make(keyed, event_time, None), &steps);
+                for on_drift in [OnDrift::None, OnDrift::Reset, OnDrift::Background] {
+                    let drift = Some(ModelDriftSpec { detector: ddm.clone(), on_drift });
+                    assert_restores(&make(keyed, event_time, drift), &steps);
+                }
+            }
+        }
     }
 }
