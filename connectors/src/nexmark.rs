@@ -23,7 +23,7 @@ use nexmark::config::NexmarkConfig;
 use nexmark::event::{Event, EventType};
 use nexmark::EventGenerator;
 
-use crate::source::{BadRecords, Cancel, Source, SourceSpec, SourceStatus, Split};
+use crate::source::{BadRecords, Cancel, Position, Source, SourceSpec, SourceStatus, Split};
 use crate::{ConnectorError, Result};
 
 /// Rows per batch.
@@ -128,6 +128,10 @@ impl NexmarkSpec {
 }
 
 impl SourceSpec for NexmarkSpec {
+    fn resumable(&self) -> bool {
+        true
+    }
+
     fn schema(&self) -> SchemaRef {
         Arc::clone(&self.schema)
     }
@@ -154,7 +158,7 @@ impl SourceSpec for NexmarkSpec {
             .with_type_filter(self.table.event_type())
             .with_offset(split.worker as u64)
             .with_step(split.workers.max(1) as u64);
-        Ok(Box::new(NexmarkSource { spec: self.clone(), full, projection, generator }))
+        Ok(Box::new(NexmarkSource { spec: self.clone(), full, projection, generator, split }))
     }
 }
 
@@ -163,6 +167,7 @@ struct NexmarkSource {
     full: SchemaRef,
     projection: Vec<usize>,
     generator: EventGenerator,
+    split: Split,
 }
 
 /// Builders of one batch of a table's columns (one value per batch, so
@@ -266,6 +271,32 @@ impl Source for NexmarkSource {
         out.push(batch);
         Ok(SourceStatus::Active)
     }
+
+    /// The index of the next event of the table's type this split makes
+    /// (`worker + k * workers`): the sequence is a function of it, so a
+    /// fresh generator started there goes on with the same events.
+    fn position(&self) -> Option<Position> {
+        let next = self.generator.offset();
+        let global = self.generator.global_offset();
+        Some(Position::new(vec![i64::try_from(next).unwrap_or(i64::MAX)], format!("{} {next} (event {global})", self.spec.table.name())))
+    }
+
+    fn resume(&mut self, position: &Position) -> Result<()> {
+        let next = position.value(0).and_then(|v| u64::try_from(v).ok()).ok_or_else(|| {
+            ConnectorError::Resume(format!("a nexmark position is one event index, not {:?}", position.values))
+        })?;
+        let (worker, workers) = (self.split.worker as u64, self.split.workers.max(1) as u64);
+        if next % workers != worker {
+            return Err(ConnectorError::Resume(format!(
+                "event {next} is not this split's (worker {worker} of {workers}): the worker count changed"
+            )));
+        }
+        self.generator = EventGenerator::new(self.spec.config())
+            .with_type_filter(self.spec.table.event_type())
+            .with_offset(next)
+            .with_step(workers);
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -301,6 +332,34 @@ mod tests {
             assert_eq!(one.iter().map(RecordBatch::num_rows).sum::<usize>(), expected, "{table:?}");
             let three = read(&spec(table, 10_000), 3);
             assert_eq!(column(&three, 0), column(&one, 0), "{table:?} on 3 workers");
+        }
+    }
+
+    #[test]
+    fn a_reader_resumed_from_a_position_goes_on_with_the_same_events() {
+        for table in [NexmarkTable::Person, NexmarkTable::Auction, NexmarkTable::Bid] {
+            let spec = spec(table, 50_000);
+            let whole = read(&spec, 2);
+            let mut parts = Vec::new();
+            for worker in 0..2 {
+                let split = Split { worker, workers: 2 };
+                let bad = || Arc::new(BadRecords::new("t"));
+                let mut first = spec.open(split, bad(), &Cancel::default()).expect("opens");
+                // Two batches, then a fresh reader from the position.
+                for _ in 0..2 {
+                    first.poll(&mut parts).expect("polls");
+                }
+                let position = first.position().expect("a position");
+                let mut second = spec.open(split, bad(), &Cancel::default()).expect("opens");
+                second.resume(&position).expect("resumes");
+                while let SourceStatus::Active = second.poll(&mut parts).expect("polls") {}
+                let other = Split { worker: 1 - worker, workers: 2 };
+                let mut wrong = spec.open(other, bad(), &Cancel::default()).expect("opens");
+                assert!(wrong.resume(&position).is_err(), "another split's position is refused");
+            }
+            let rows = |b: &[RecordBatch]| b.iter().map(RecordBatch::num_rows).sum::<usize>();
+            assert_eq!(rows(&parts), rows(&whole), "{table:?}");
+            assert_eq!(column(&parts, 0), column(&whole, 0), "{table:?}");
         }
     }
 

@@ -78,21 +78,20 @@ fn generator(events: u64, rate: u64) -> String {
 
 const OUTPUTS: [&str; 5] = ["windows.json", "hops.csv", "features.json", "pairs.json", "alerts.json"];
 
+/// A file's lines, sorted (none if it is missing).
+fn sorted_lines(path: &Path) -> Vec<String> {
+    let mut lines: Vec<String> = std::fs::read_to_string(path).unwrap_or_default().lines().map(str::to_string).collect();
+    lines.sort();
+    lines
+}
+
 /// The model's `'snapshot.path'` file.
 const MODEL: &str = "slow.model.json";
 
 /// Every output file's lines, sorted (a CSV header once), then the model
 /// file's rows learned and each key's saved model, sorted by key.
 fn outputs(dir: &Path) -> Vec<(String, Vec<String>)> {
-    let mut all: Vec<(String, Vec<String>)> = OUTPUTS
-        .iter()
-        .map(|name| {
-            let text = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
-            let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-            lines.sort();
-            (name.to_string(), lines)
-        })
-        .collect();
+    let mut all: Vec<(String, Vec<String>)> = OUTPUTS.iter().map(|name| (name.to_string(), sorted_lines(&dir.join(name)))).collect();
     let model: serde_json::Value = std::fs::read_to_string(dir.join(MODEL))
         .ok()
         .and_then(|text| serde_json::from_str(&text).ok())
@@ -161,8 +160,9 @@ fn uninterrupted(source: &str, root: &Path) -> Vec<(String, Vec<String>)> {
 
 /// Kills `weir run` (SIGKILL) `kills` times, each time after it completed
 /// a checkpoint newer than any before plus a seeded random delay (so some
-/// kills land while a checkpoint is being written or while a restarted run
-/// restores), then lets it finish; returns the outputs.
+/// kills land while a checkpoint is being written), and every other
+/// restart also once 20 to 120 ms after it starts, while it restores;
+/// then lets it finish; returns the outputs.
 fn killed_and_restarted(source: &str, root: &Path, kills: usize, seed: u64) -> Vec<(String, Vec<String>)> {
     let out = root.join("killed");
     let checkpoints = root.join("checkpoints");
@@ -173,7 +173,21 @@ fn killed_and_restarted(source: &str, root: &Path, kills: usize, seed: u64) -> V
     let mut killed = 0;
     let mut newest = 0;
     let started = Instant::now();
+    let mut in_recovery = 0;
     while killed < kills {
+        if killed % 2 == 1 {
+            // Every other restart is first killed while it starts and
+            // restores, before it can complete a checkpoint of its own.
+            let mut child = weir(&path, &["--quiet"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("weir runs");
+            std::thread::sleep(Duration::from_millis(20 + rng.below(100)));
+            let before = complete(&checkpoints).last().copied().unwrap_or(0);
+            if child.try_wait().ok().flatten().is_none() && before == newest {
+                in_recovery += 1;
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            newest = complete(&checkpoints).last().copied().unwrap_or(newest);
+        }
         let mut child = weir(&path, &["--quiet"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("weir runs");
         // Poll for a checkpoint newer than the last one seen.
         let ended = loop {
@@ -198,6 +212,7 @@ fn killed_and_restarted(source: &str, root: &Path, kills: usize, seed: u64) -> V
         killed += 1;
     }
     assert!(killed >= kills.min(2), "the run ended before it was killed twice: make it longer");
+    assert!(in_recovery >= 1, "no run was killed while it restored");
     let last = weir(&path, &[]).output().expect("weir runs");
     let stderr = String::from_utf8_lossy(&last.stderr);
     assert!(last.status.success(), "the last run failed: {stderr}");
@@ -275,6 +290,62 @@ fn a_file_pipeline_killed_and_resumed_writes_each_row_once() {
     assert_same(&outputs(&out), &expected);
 }
 
+/// Nexmark: each split's next event index is its position; a window
+/// join of two generated tables and a keyed window over a third, killed
+/// after each checkpoint, write what one run writes.
+#[test]
+fn a_nexmark_pipeline_killed_after_each_checkpoint_writes_each_result_once() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let table = |name: &str, kind: &str, columns: &str| {
+        format!(
+            "CREATE TABLE {name} ({columns}, WATERMARK FOR date_time AS date_time - INTERVAL '4' SECOND)
+               WITH ('connector' = 'nexmark', 'nexmark.table.type' = '{kind}', 'nexmark.event.num' = '400000');"
+        )
+    };
+    let pipeline = |out: &Path, settings: &str| {
+        format!(
+            "{settings}
+            {}
+            {}
+            {}
+            CREATE TABLE q8 WITH ('connector' = 'file', 'path' = '{}', 'format' = 'json');
+            CREATE TABLE hot WITH ('connector' = 'file', 'path' = '{}', 'format' = 'json');
+            INSERT INTO q8 SELECT P.id, P.name, P.starttime FROM (
+                SELECT id, name, window_start AS starttime, window_end AS endtime
+                FROM TUMBLE(person, date_time, INTERVAL '10' SECOND) GROUP BY id, name, window_start, window_end) P
+              JOIN (SELECT seller, window_start AS starttime, window_end AS endtime
+                FROM TUMBLE(auction, date_time, INTERVAL '10' SECOND) GROUP BY seller, window_start, window_end) A
+              ON P.id = A.seller AND P.starttime = A.starttime AND P.endtime = A.endtime;
+            INSERT INTO hot SELECT auction, window_start, COUNT(*) AS n, MAX(price) AS top
+              FROM TUMBLE(bid, date_time, INTERVAL '2' SECOND) GROUP BY auction, window_start, window_end;",
+            table("person", "Person", "id BIGINT, name STRING, date_time TIMESTAMP"),
+            table("auction", "Auction", "id BIGINT, seller BIGINT, date_time TIMESTAMP"),
+            table("bid", "Bid", "auction BIGINT, price BIGINT, date_time TIMESTAMP"),
+            out.join("q8.json").display(),
+            out.join("hot.json").display(),
+        )
+    };
+    let read = |dir: &Path| -> Vec<Vec<String>> { ["q8.json", "hot.json"].iter().map(|f| sorted_lines(&dir.join(f))).collect() };
+    let once = root.path().join("once");
+    std::fs::create_dir_all(&once).expect("dir");
+    let path = root.path().join("once.sql");
+    std::fs::write(&path, pipeline(&once, "")).expect("write");
+    assert!(weir(&path, &["--quiet"]).status().expect("weir runs").success(), "the uninterrupted run failed");
+    let expected = read(&once);
+    assert!(expected.iter().all(|lines| lines.len() > 10), "every output has rows: {:?}", expected.iter().map(Vec::len).collect::<Vec<_>>());
+    let out = root.path().join("killed");
+    let checkpoints = root.path().join("checkpoints");
+    std::fs::create_dir_all(&out).expect("dir");
+    let path = root.path().join("killed.sql");
+    std::fs::write(&path, pipeline(&out, &checkpoint_settings(&checkpoints, "5 ms", 1))).expect("write");
+    let kills = killed_after_each_checkpoint(&path, &checkpoints, 5);
+    assert!(kills >= 2, "killed {kills} times: the events are generated too fast to test resuming");
+    let got = read(&out);
+    for (name, (got, want)) in ["q8.json", "hot.json"].iter().zip(got.iter().zip(&expected)) {
+        assert!(got == want, "{name}: {} lines, expected {}", got.len(), want.len());
+    }
+}
+
 /// Runs `weir run` on `path` and kills it (SIGKILL) as soon as it
 /// completes a checkpoint newer than the last, `kills` times (fewer if a
 /// run finishes first), then runs it to its end; returns the kills. A
@@ -338,16 +409,7 @@ fn a_kafka_pipeline_killed_after_each_checkpoint_writes_each_result_once() {
         )
     };
     let root = tempfile::tempdir().expect("tempdir");
-    let read = |dir: &Path| -> Vec<Vec<String>> {
-        ["windows.json", "features.json"]
-            .iter()
-            .map(|f| {
-                let mut lines: Vec<String> = std::fs::read_to_string(dir.join(f)).unwrap_or_default().lines().map(str::to_string).collect();
-                lines.sort();
-                lines
-            })
-            .collect()
-    };
+    let read = |dir: &Path| -> Vec<Vec<String>> { ["windows.json", "features.json"].iter().map(|f| sorted_lines(&dir.join(f))).collect() };
     let once = root.path().join("once");
     std::fs::create_dir_all(&once).expect("dir");
     let sql = source.replace("'checkpointed'", "'once'") + &queries(&once);

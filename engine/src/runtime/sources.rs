@@ -150,7 +150,7 @@ impl Watermarks {
 pub(super) fn check_resumable(pipeline: &Pipeline) -> crate::Result<()> {
     match pipeline.sources.iter().find(|s| !s.spec.resumable()) {
         Some(s) => Err(EngineError::Checkpoint(format!(
-            "table '{}' ({}) cannot resume from a checkpoint; checkpoints need every source to (file, generator, kafka)",
+            "table '{}' ({}) cannot resume from a checkpoint; checkpoints need every source to (file, generator, nexmark, kafka)",
             s.table,
             s.spec.describe()
         ))),
