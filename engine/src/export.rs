@@ -38,19 +38,29 @@ pub enum ExportFormat {
     Safetensors,
 }
 
-/// The snapshot of `model` in `pipeline`, read from its `'snapshot.path'`
-/// and checked against the declaration.
-pub fn read_model(pipeline: &Pipeline, model: &str) -> Result<ModelSnapshot> {
+/// The snapshot of `model` in `pipeline`, and where it came from: the
+/// newest complete checkpoint when the pipeline checkpoints and one holds
+/// the model's training state, else its `'snapshot.path'` file, checked
+/// against the declaration.
+pub fn read_model(pipeline: &Pipeline, model: &str) -> Result<(ModelSnapshot, String)> {
     let fail = |why: String| EngineError::Runtime(format!("model '{model}': {why}"));
     let Some(plan) = pipeline.models.iter().find(|m| m.name == model) else {
         let known: Vec<&str> = pipeline.models.iter().map(|m| m.name.as_str()).collect();
         return Err(fail(format!("the pipeline declares no such model (it declares: {})", known.join(", "))));
     };
+    // A checkpoint is consistent with what the sources read; a snapshot
+    // file saved after it (by a run that then crashed) is not.
+    if let Some(dir) = &pipeline.settings.checkpoints.dir
+        && let Some((id, snapshot)) = crate::checkpoint::model(dir, plan)?
+    {
+        return Ok((snapshot, format!("checkpoint {id} in {dir}")));
+    }
     let Some(path) = &plan.snapshot else {
-        return Err(fail("it has no 'snapshot.path', so nothing of it is saved to export".into()));
+        return Err(fail("it has no 'snapshot.path' and no checkpoint holds it, so nothing of it is saved to export".into()));
     };
-    crate::runtime::snapshots::read(plan, path)?
-        .ok_or_else(|| fail(format!("no snapshot at {} yet: run the pipeline first", path.display())))
+    let snapshot = crate::runtime::snapshots::read(plan, path)?
+        .ok_or_else(|| fail(format!("no snapshot at {} yet: run the pipeline first", path.display())))?;
+    Ok((snapshot, path.display().to_string()))
 }
 
 /// `snapshot` in `format`.

@@ -267,13 +267,17 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 Format::Json => export::ExportFormat::Json,
                 Format::Safetensors => export::ExportFormat::Safetensors,
             };
-            let bytes = export::read_model(&plan, &model).and_then(|snapshot| export::export(&snapshot, format))?;
+            let (snapshot, from) = export::read_model(&plan, &model)?;
+            let bytes = export::export(&snapshot, format)?;
             match output {
                 Some(path) => {
                     std::fs::write(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
-                    eprintln!("weir: wrote model {model} to {} ({} bytes)", path.display(), bytes.len());
+                    eprintln!("weir: wrote model {model} from {from} to {} ({} bytes)", path.display(), bytes.len());
                 }
-                None => emit_bytes(&bytes)?,
+                None => {
+                    eprintln!("weir: model {model} from {from}");
+                    emit_bytes(&bytes)?
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -92,17 +92,19 @@ const MODEL: &str = "slow.model.json";
 /// file's rows learned and each key's saved model, sorted by key.
 fn outputs(dir: &Path) -> Vec<(String, Vec<String>)> {
     let mut all: Vec<(String, Vec<String>)> = OUTPUTS.iter().map(|name| (name.to_string(), sorted_lines(&dir.join(name)))).collect();
-    let model: serde_json::Value = std::fs::read_to_string(dir.join(MODEL))
-        .ok()
-        .and_then(|text| serde_json::from_str(&text).ok())
-        .unwrap_or_default();
+    let model = std::fs::read_to_string(dir.join(MODEL)).ok().and_then(|text| serde_json::from_str(&text).ok()).unwrap_or_default();
+    all.push((MODEL.to_string(), model_lines(&model)));
+    all
+}
+
+/// A model snapshot document's rows learned and keys, sorted by key.
+fn model_lines(model: &serde_json::Value) -> Vec<String> {
     let mut lines: Vec<String> = model["keys"].as_array().into_iter().flatten().map(|k| k.to_string()).collect();
     lines.sort();
     if let Some(rows) = model["rows_learned"].as_u64() {
         lines.insert(0, format!("rows_learned {rows}"));
     }
-    all.push((MODEL.to_string(), lines));
-    all
+    lines
 }
 
 fn checkpoint_settings(dir: &Path, interval: &str, retained: usize) -> String {
@@ -288,6 +290,14 @@ fn a_file_pipeline_killed_and_resumed_writes_each_row_once() {
     assert!(again.status.success(), "{stderr}");
     assert!(stderr.contains("read 0 rows from traffic"), "{stderr}");
     assert_same(&outputs(&out), &expected);
+    // `weir model export` reads the model out of the last checkpoint: the
+    // same model as the file the finished run saved.
+    let export = Command::new(env!("CARGO_BIN_EXE_weir")).args(["model", "export", path.to_str().expect("utf8"), "slow"]).output().expect("weir runs");
+    let stderr = String::from_utf8_lossy(&export.stderr);
+    assert!(export.status.success() && stderr.contains("from checkpoint"), "{stderr}");
+    let doc: serde_json::Value = serde_json::from_slice(&export.stdout).expect("a JSON model");
+    let file = expected.iter().find(|(name, _)| name == MODEL).map(|(_, lines)| lines.clone()).unwrap_or_default();
+    assert!(!file.is_empty() && model_lines(&doc) == file, "the checkpoint's model differs from the file's");
 }
 
 /// Nexmark: each split's next event index is its position; a window

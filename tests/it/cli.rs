@@ -355,7 +355,7 @@ fn model_export_writes_json_and_safetensors_from_the_snapshot() {
 
     let unsaved = weir(&["model", "export", p, "unsaved"]);
     assert_eq!(unsaved.status.code(), Some(1));
-    assert!(text(&unsaved.stderr).contains("no 'snapshot.path'"), "{}", text(&unsaved.stderr));
+    assert!(text(&unsaved.stderr).contains("no 'snapshot.path' and no checkpoint holds it"), "{}", text(&unsaved.stderr));
 }
 
 /// `weir check p.sql | head`: a reader that goes away early is not a crash.

@@ -18,7 +18,7 @@ use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::manifest::{self, Entry, Manifest, Part, Unusable, Who, FORMAT};
+use super::manifest::{self, Entry, Manifest, Part, Who, FORMAT};
 use super::store::{Store, MANIFEST, STATE};
 use super::CheckpointConfig;
 use crate::{lock, EngineError, Result};
@@ -129,22 +129,14 @@ impl Checkpoints {
         let store = Arc::new(Store::open(&config.dir)?);
         let ids = store.ids()?;
         let newest = ids.last().copied().unwrap_or(0);
-        let mut restored = None;
-        if !config.fresh {
-            for &id in ids.iter().rev() {
-                match manifest::read(&store, id)? {
-                    Ok(r) => {
-                        restored = Some(r);
-                        break;
-                    }
-                    Err(Unusable::Incomplete) => {}
-                    Err(Unusable::Damaged(why)) => {
-                        notice(&format!("warning: checkpoint {id} in {} is damaged ({why}); trying the one before", config.dir));
-                        tracing::warn!(checkpoint = id, dir = %config.dir, %why, "damaged checkpoint skipped");
-                    }
-                }
-            }
-        }
+        let restored = if config.fresh {
+            None
+        } else {
+            manifest::newest(&store, &|id, why| {
+                notice(&format!("warning: checkpoint {id} in {} is damaged ({why}); trying the one before", config.dir));
+                tracing::warn!(checkpoint = id, dir = %config.dir, %why, "damaged checkpoint skipped");
+            })?
+        };
         let Some(r) = restored else {
             if config.fresh && !ids.is_empty() {
                 notice(&format!("starting fresh (--fresh): the checkpoints in {} are not read", config.dir));

@@ -145,6 +145,19 @@ pub(crate) fn read(store: &Store, id: u64) -> Result<std::result::Result<Restore
     Ok(Ok(Restored { manifest, parts }))
 }
 
+/// The newest complete checkpoint in `store` whose parts match their
+/// checksums; each damaged one passed over is told to `damaged`.
+pub(crate) fn newest(store: &Store, damaged: &dyn Fn(u64, &str)) -> Result<Option<Restored>> {
+    for &id in store.ids()?.iter().rev() {
+        match read(store, id)? {
+            Ok(r) => return Ok(Some(r)),
+            Err(Unusable::Incomplete) => {}
+            Err(Unusable::Damaged(why)) => damaged(id, &why),
+        }
+    }
+    Ok(None)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

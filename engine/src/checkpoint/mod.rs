@@ -111,6 +111,32 @@ impl CheckpointConfig {
     }
 }
 
+/// A model as the newest complete checkpoint in `dir` holds it: every
+/// worker's keys from its `train` operator's state, in the snapshot
+/// document `weir model export` writes; with that checkpoint's id. `None`
+/// when there is no checkpoint or none of it trains `model` (a model
+/// only scored, or one trained by a pipeline never checkpointed).
+pub(crate) fn model(dir: &str, model: &crate::plan::ModelPlan) -> crate::Result<Option<(u64, weir_operators::ModelSnapshot)>> {
+    let store = store::Store::open(dir)?;
+    let Some(restored) = manifest::newest(&store, &|id, why| tracing::warn!(checkpoint = id, %why, "damaged checkpoint skipped"))? else {
+        return Ok(None);
+    };
+    // A training operator's plan line starts with `train <model> (`.
+    let prefix = format!("train {} (", model.name);
+    let mut keys = Vec::new();
+    let mut rows = 0;
+    let mut found = false;
+    for (entry, part) in restored.parts.values().filter(|(e, _)| e.id.starts_with("operator ") && e.signature.starts_with(&prefix)) {
+        found = true;
+        let snapshot = weir_operators::StateSnapshot { version: part.version, bytes: part.bytes.clone() };
+        let (k, r) = weir_operators::Train::checkpointed_keys(&snapshot, &model.spec)
+            .map_err(|e| crate::EngineError::Checkpoint(format!("checkpoint {} in {dir}: {}: {e}", restored.manifest.id, entry.what)))?;
+        keys.extend(k);
+        rows += r;
+    }
+    Ok(found.then(|| (restored.manifest.id, weir_operators::ModelSnapshot { keys, rows_learned: rows, ..crate::runtime::snapshots::header(model) })))
+}
+
 /// `weir checkpoints DIR`: every checkpoint in the directory, newest
 /// last, with when it completed, its size, and each source's position;
 /// incomplete and damaged ones say so.

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Float32Type};
-use weir_kernels::{ModelBank, Task};
+use weir_kernels::{BankState, ModelBank, ModelSpec, Task};
 
 use crate::error::{OperatorError, Result};
 
@@ -177,14 +177,7 @@ impl ModelState {
     /// Every key's numbers, for a snapshot.
     pub fn snapshot_keys(&mut self) -> Result<Vec<crate::model_snapshot::KeySnapshot>> {
         let state = self.bank.state().map_err(|e| self.error(e))?;
-        let spec = *self.bank.spec();
-        let mut names: Vec<Option<String>> = vec![None; state.n_keys()];
-        for (k, &i) in &self.keys {
-            if let Some(slot) = names.get_mut(i as usize) {
-                *slot = Some(k.clone());
-            }
-        }
-        Ok(names.into_iter().enumerate().map(|(i, key)| crate::model_snapshot::KeySnapshot::from_state(key, &state, i, &spec)).collect())
+        Ok(key_snapshots(&self.names, &state, self.bank.spec()))
     }
 
     /// What learning changed, for a checkpoint (see [`super::saved`]).
@@ -283,3 +276,8 @@ pub(super) fn push_row(columns: &[ArrayRef], r: usize, rows: &mut Vec<f32>) {
     rows.extend(columns.iter().map(|c| c.as_primitive::<Float32Type>().value(r)));
 }
 
+/// Every entry of `state` as a snapshot's key, named by `names` (an entry
+/// past them, a global model's one, has no key).
+pub(super) fn key_snapshots(names: &[Option<String>], state: &BankState, spec: &ModelSpec) -> Vec<crate::model_snapshot::KeySnapshot> {
+    (0..state.n_keys()).map(|i| crate::model_snapshot::KeySnapshot::from_state(names.get(i).cloned().flatten(), state, i, spec)).collect()
+}

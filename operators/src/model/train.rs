@@ -225,6 +225,19 @@ impl Train {
 /// The encoding of [`Train`]'s snapshots.
 const SNAPSHOT_VERSION: u32 = 1;
 
+impl Train {
+    /// The keys' models in one worker's [`Train`] snapshot, as a model
+    /// snapshot's keys, and the rows that worker's model counts as learned
+    /// (including a warm start's): what `weir model export` reads out of a
+    /// checkpoint. `spec` is the model's declaration.
+    pub fn checkpointed_keys(snapshot: &crate::StateSnapshot, spec: &weir_kernels::ModelSpec) -> Result<(Vec<crate::KeySnapshot>, u64)> {
+        let mut reader = crate::codec::Reader::new("train", snapshot, SNAPSHOT_VERSION)?;
+        let saved: super::SavedModel = crate::codec::decode("train", reader.bytes()?)?;
+        let state: weir_kernels::BankState = saved.bank.into();
+        Ok((super::state::key_snapshots(&saved.names, &state, spec), saved.base_rows + saved.metrics.rows))
+    }
+}
+
 impl Operator for Train {
     fn name(&self) -> &str {
         "train"
@@ -343,6 +356,27 @@ mod tests {
             let train = Train::new(model, keyed.then_some(0), vec![1, 2], 3);
             Box::new(if event_time { train.in_event_time_order(4) } else { train })
         }
+    }
+
+    #[test]
+    fn a_snapshot_reads_back_as_the_model_file_would_write_it() {
+        let op = make(true, false, None);
+        let mut train = op();
+        let mut out = Vec::new();
+        for step in steps(300, 50) {
+            if let Step::Rows(_, batch) = step {
+                train.process(batch, &mut out).expect("learns");
+            }
+        }
+        let snapshot = train.snapshot().expect("snapshot").expect("state");
+        let spec = ModelSpec::river_defaults(Task::Binary, 2);
+        let (keys, rows) = Train::checkpointed_keys(&snapshot, &spec).expect("reads");
+        assert_eq!(rows, 300);
+        let names: Vec<Option<String>> = keys.iter().map(|k| k.key.clone()).collect();
+        assert_eq!(names, [Some("0".to_string()), Some("1".to_string()), Some("2".to_string())]);
+        assert!(keys.iter().all(|k| k.weights.iter().any(|w| *w != 0.0)), "every key learned");
+        let other = crate::StateSnapshot { version: snapshot.version + 1, bytes: snapshot.bytes.clone() };
+        assert!(Train::checkpointed_keys(&other, &spec).is_err(), "another encoding is refused");
     }
 
     #[test]
