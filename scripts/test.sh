@@ -40,6 +40,14 @@ if ! "$PYTHON" -c 'import confluent_kafka, fastavro' 2>/dev/null; then
 fi
 export WEIR_PYTHON="$PYTHON"
 
+# The S3 checkpoint test keeps checkpoints in moto's S3-compatible server
+# (PyPI), which it starts on a free loopback port.
+if ! "$PYTHON" -c 'import moto.server, flask_cors' 2>/dev/null; then
+  echo "==> installing moto's S3 server (Python) for the S3 checkpoint test"
+  "$PYTHON" -m pip install --quiet 'moto[server]==5.2.1' \
+    || "$PYTHON" -m pip install --quiet --break-system-packages 'moto[server]==5.2.1'
+fi
+
 # The metrics test scrapes Weir with a real Prometheus server: Debian's
 # package, unpacked (no root, no service) into the tools cache.
 PROMETHEUS="$TOOLS/prometheus/prometheus"

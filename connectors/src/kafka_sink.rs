@@ -10,8 +10,13 @@
 //! on in short steps, for at most the delivery timeout (librdkafka's
 //! `delivery.timeout.ms`, 300 s unless the table says otherwise, plus a
 //! margin), and not at all once the pipeline has failed ([`Cancel`]).
+//!
+//! `'sink.delivery-guarantee'` (Flink's option): `at-least-once` (the
+//! default) waits for acknowledgements before sources commit; `none` does
+//! not wait (only at the end); `exactly-once` stages each checkpoint's
+//! messages and publishes them once it completes ([`crate::kafka_staged`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,7 +28,8 @@ use rdkafka::ClientContext;
 
 use crate::encode::{write_csv, write_json};
 use crate::kafka_source::kafka_err;
-use crate::source::{Cancel, Sink, SinkSpec, Split};
+use crate::kafka_staged::{self, Stage, Staged};
+use crate::source::{Cancel, Position, Publisher, Resume, Sink, SinkSpec, Split};
 use crate::{ConnectorError, Result};
 
 /// librdkafka's default `delivery.timeout.ms`.
@@ -115,6 +121,30 @@ pub enum KafkaFormat {
     Raw,
 }
 
+/// `'sink.delivery-guarantee'`, as Flink names its values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeliveryGuarantee {
+    /// Publish each checkpoint's messages once it completes, tagged so
+    /// that a restart publishes each once (needs checkpoints).
+    ExactlyOnce,
+    /// Wait for acknowledgements before sources commit (the default).
+    #[default]
+    AtLeastOnce,
+    /// Do not wait for acknowledgements, except at the end.
+    None,
+}
+
+impl DeliveryGuarantee {
+    /// The option's value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ExactlyOnce => "exactly-once",
+            Self::AtLeastOnce => "at-least-once",
+            Self::None => "none",
+        }
+    }
+}
+
 /// A configured Kafka sink.
 #[derive(Debug, Clone)]
 pub struct KafkaSinkSpec {
@@ -126,6 +156,11 @@ pub struct KafkaSinkSpec {
     pub key_fields: Vec<String>,
     /// The value format.
     pub format: KafkaFormat,
+    /// `'sink.delivery-guarantee'`.
+    pub guarantee: DeliveryGuarantee,
+    /// `'sink.transactional-id-prefix'`: exactly once, each checkpoint's
+    /// messages in one transaction of the producer `<prefix>-<worker>`.
+    pub transactional_id_prefix: Option<String>,
 }
 
 /// Remembers the first failed delivery for the pipeline to report.
@@ -162,22 +197,88 @@ impl SinkSpec for KafkaSinkSpec {
             KafkaFormat::Avro(_) => "avro",
             KafkaFormat::Raw => "raw",
         };
-        format!("kafka topic={} servers={servers} format={format}{keys}", self.topic)
+        let guarantee = match self.guarantee {
+            DeliveryGuarantee::AtLeastOnce => String::new(),
+            g => format!(" sink.delivery-guarantee={}", g.name()),
+        };
+        let guarantee = match &self.transactional_id_prefix {
+            Some(prefix) => format!("{guarantee} sink.transactional-id-prefix={prefix}"),
+            None => guarantee,
+        };
+        format!("kafka topic={} servers={servers} format={format}{keys}{guarantee}", self.topic)
     }
 
     fn parallel(&self) -> bool {
         true
     }
 
-    fn open(&self, _split: Split, cancel: &Cancel) -> Result<Box<dyn Sink>> {
+    fn resumable(&self) -> bool {
+        self.guarantee == DeliveryGuarantee::ExactlyOnce
+    }
+
+    fn needs_checkpoints(&self) -> Option<String> {
+        (self.guarantee == DeliveryGuarantee::ExactlyOnce).then(|| {
+            "'sink.delivery-guarantee' = 'exactly-once' publishes what each checkpoint completes, so the pipeline must checkpoint".to_string()
+        })
+    }
+
+    fn open(&self, split: Split, cancel: &Cancel) -> Result<Box<dyn Sink>> {
+        self.open_from(split, cancel, "", None)
+    }
+
+    /// Exactly once: the writer publishes what the checkpoint it resumes
+    /// from had sealed and not yet published (reading the topic's tail
+    /// for what the crashed run did publish), then stages from there.
+    fn open_from(&self, split: Split, cancel: &Cancel, writer: &str, resume: Option<Resume<'_>>) -> Result<Box<dyn Sink>> {
         let mut config = ClientConfig::new();
         config.set("enable.idempotence", "true").set("linger.ms", "5");
         for (k, v) in &self.properties {
             config.set(k, v);
         }
+        let transactional = self.guarantee == DeliveryGuarantee::ExactlyOnce && self.transactional_id_prefix.is_some();
+        if let Some(prefix) = self.transactional_id_prefix.as_ref().filter(|_| transactional) {
+            config.set("transactional.id", format!("{prefix}-{}", split.worker));
+        }
         let producer: BaseProducer<Deliveries> =
             config.create_with_context(Deliveries::default()).map_err(kafka_err(format!("creating the producer for '{}'", self.topic)))?;
-        Ok(Box::new(KafkaSink { spec: self.clone(), producer: Arc::new(producer), cancel: cancel.clone(), patience: patience(&self.properties) }))
+        if transactional {
+            // Fences a crashed writer with the same id and aborts what it
+            // left open.
+            producer
+                .init_transactions(kafka_staged::TIMEOUT)
+                .map_err(kafka_err(format!("starting transactions on '{}' (does the cluster support them?)", self.topic)))?;
+        }
+        let producer = Arc::new(producer);
+        let patience = patience(&self.properties);
+        let stage = match self.guarantee {
+            DeliveryGuarantee::ExactlyOnce => {
+                if writer.is_empty() {
+                    return Err(ConnectorError::Resume(self.needs_checkpoints().unwrap_or_default()));
+                }
+                let stage = Arc::new(Stage {
+                    topic: self.topic.clone(),
+                    writer: writer.to_string(),
+                    sealed: Mutex::new(Vec::new()),
+                    cancel: cancel.clone(),
+                    patience,
+                    transactional,
+                });
+                if let Some(Resume { position, staged }) = resume {
+                    let sealed = kafka_staged::decode(staged)?;
+                    if !sealed.is_empty() {
+                        let published = kafka_staged::published(&self.properties, &self.topic, writer, position, cancel)?;
+                        let total: usize = sealed.iter().map(|s| s.messages.len()).sum();
+                        tracing::info!(topic = %self.topic, writer, staged = total, already = published.len(), "kafka sink: publishing what the checkpoint staged");
+                        *stage.sealed.lock().map_err(|_| ConnectorError::Resume("a poisoned stage".into()))? = sealed;
+                        stage.publish(&producer, u64::MAX, &published)?;
+                    }
+                }
+                Some(stage)
+            }
+            _ if resume.is_some() => return Err(ConnectorError::Resume("only an exactly-once Kafka sink continues from a checkpoint".into())),
+            _ => None,
+        };
+        Ok(Box::new(KafkaSink { spec: self.clone(), producer, cancel: cancel.clone(), patience, stage, pending: Vec::new() }))
     }
 }
 
@@ -186,6 +287,10 @@ struct KafkaSink {
     producer: Arc<BaseProducer<Deliveries>>,
     cancel: Cancel,
     patience: Duration,
+    /// Exactly once: the sealed messages, shared with the publisher.
+    stage: Option<Arc<Stage>>,
+    /// Exactly once: what was written since the last cut.
+    pending: Vec<Staged>,
 }
 
 impl KafkaSink {
@@ -247,26 +352,42 @@ impl KafkaSink {
     }
 }
 
+/// Each row's encoded value and, with `'key.fields'`, each row's key.
+type Encoded = (Vec<Vec<u8>>, Option<Vec<Vec<u8>>>);
+
+impl KafkaSink {
+    /// Each row's value and, with `'key.fields'`, its key.
+    fn encode(&self, batch: &RecordBatch) -> Result<Encoded> {
+        let values = Self::values(batch, &self.spec.format)?;
+        if self.spec.key_fields.is_empty() {
+            return Ok((values, None));
+        }
+        let indices = self
+            .spec
+            .key_fields
+            .iter()
+            .map(|k| {
+                batch.schema().index_of(k).map_err(|_| ConnectorError::Schema {
+                    connector: "kafka".into(),
+                    reason: format!("'key.fields' names '{k}', which the query does not produce"),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let projected = batch.project(&indices).map_err(|e| ConnectorError::Schema { connector: "kafka".into(), reason: e.to_string() })?;
+        Ok((values, Some(Self::values(&projected, &KafkaFormat::Json)?)))
+    }
+}
+
 impl Sink for KafkaSink {
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        let values = Self::values(batch, &self.spec.format)?;
-        let keys = if self.spec.key_fields.is_empty() {
-            None
-        } else {
-            let indices = self
-                .spec
-                .key_fields
-                .iter()
-                .map(|k| {
-                    batch.schema().index_of(k).map_err(|_| ConnectorError::Schema {
-                        connector: "kafka".into(),
-                        reason: format!("'key.fields' names '{k}', which the query does not produce"),
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?;
-            let projected = batch.project(&indices).map_err(|e| ConnectorError::Schema { connector: "kafka".into(), reason: e.to_string() })?;
-            Some(Self::values(&projected, &KafkaFormat::Json)?)
-        };
+        let (values, keys) = self.encode(batch)?;
+        if self.stage.is_some() {
+            match keys {
+                Some(keys) => self.pending.extend(keys.into_iter().map(Some).zip(values)),
+                None => self.pending.extend(values.into_iter().map(|v| (None, v))),
+            }
+            return Ok(());
+        }
         let mut key_lines = keys.as_ref().map(|k| k.iter());
         for value in &values {
             let key = key_lines.as_mut().and_then(Iterator::next).map(Vec::as_slice);
@@ -286,11 +407,55 @@ impl Sink for KafkaSink {
     }
 
     fn finish(&mut self) -> Result<()> {
-        self.sync()
+        if self.stage.is_some() {
+            // What is left is sealed into the last checkpoint.
+            return self.check();
+        }
+        flush(&self.producer, &format!("'{}'", self.spec.topic), &self.cancel, self.patience)?;
+        self.check()
     }
 
     fn sync(&mut self) -> Result<()> {
-        flush(&self.producer, &format!("'{}'", self.spec.topic), &self.cancel, self.patience)?;
-        self.check()
+        match (self.spec.guarantee, &self.stage) {
+            // Nothing is the writer's to deliver before its checkpoint
+            // completes; with `none`, nothing is waited for.
+            (_, Some(_)) | (DeliveryGuarantee::None, _) => self.flush(),
+            _ => {
+                flush(&self.producer, &format!("'{}'", self.spec.topic), &self.cancel, self.patience)?;
+                self.check()
+            }
+        }
+    }
+
+    fn position(&mut self) -> Result<Option<Position>> {
+        if self.stage.is_none() {
+            self.sync()?;
+            return Ok(None);
+        }
+        self.check()?;
+        kafka_staged::end_offsets(&self.producer, &self.spec.topic).map(Some)
+    }
+
+    fn seal(&mut self, checkpoint: u64) -> Result<Vec<u8>> {
+        Ok(match &self.stage {
+            Some(stage) => stage.seal(checkpoint, std::mem::take(&mut self.pending)),
+            None => Vec::new(),
+        })
+    }
+
+    fn publisher(&self) -> Option<Publisher> {
+        let stage = Arc::clone(self.stage.as_ref()?);
+        let producer = Arc::clone(&self.producer);
+        Some(Arc::new(move |checkpoint| {
+            stage.publish(&producer, checkpoint, &HashSet::new())?;
+            let failed = match producer.context().failed.lock() {
+                Ok(f) => f.clone(),
+                Err(poisoned) => poisoned.into_inner().clone(),
+            };
+            match failed {
+                Some(reason) => Err(ConnectorError::Kafka { context: format!("publishing to '{}'", stage.topic), reason }),
+                None => Ok(()),
+            }
+        }))
     }
 }

@@ -12,7 +12,7 @@ use crate::decode::Format;
 use crate::file_source::FileSourceSpec;
 use crate::generator::{self, GeneratorOptions};
 use crate::generator_source::GeneratorSpec;
-use crate::kafka_sink::{KafkaFormat, KafkaSinkSpec};
+use crate::kafka_sink::{DeliveryGuarantee, KafkaFormat, KafkaSinkSpec};
 use crate::kafka_source::{Bounded, KafkaMetadata, KafkaSourceSpec, Startup, ValueFormat, KAFKA_METADATA, METADATA_FIELD_KEY};
 use crate::options::{OptionReader, OptionSpec};
 use crate::sinks::{BlackholeSinkSpec, FileMode, FileSinkSpec, SinkFormat, StdoutSinkSpec};
@@ -113,6 +113,16 @@ pub const KAFKA_SINK_OPTIONS: &[OptionSpec] = &[
     OptionSpec { key: "format", default: Some("json"), doc: "'json', 'csv', 'avro' or 'raw' (one column, its text as the value) message values" },
     OptionSpec { key: "avro.schema", default: None, doc: "with format 'avro': the Avro schema to write (JSON); derived from the columns when not given" },
     OptionSpec { key: "key.fields", default: None, doc: "columns, separated by ';', whose values (a JSON object) key each message" },
+    OptionSpec {
+        key: "sink.delivery-guarantee",
+        default: Some("at-least-once"),
+        doc: "'at-least-once' (wait for acknowledgements before sources commit), 'exactly-once' (publish each checkpoint's messages once it completes; needs checkpoints) or 'none'",
+    },
+    OptionSpec {
+        key: "sink.transactional-id-prefix",
+        default: None,
+        doc: "with 'exactly-once': also publish each checkpoint's messages in one Kafka transaction, by producers '<prefix>-<worker>' (for clusters that commit transactions)",
+    },
 ];
 
 /// Every source connector and its options.
@@ -470,7 +480,20 @@ pub fn sink_spec(connector: &str, options: &BTreeMap<String, String>) -> Result<
                 .get("key.fields")
                 .map(|k| k.split(';').map(|f| f.trim().to_string()).filter(|f| !f.is_empty()).collect())
                 .unwrap_or_default();
-            Ok(Arc::new(KafkaSinkSpec { topic, properties, key_fields, format }))
+            let guarantee = match r.choice("sink.delivery-guarantee", &["exactly-once", "at-least-once", "none"])? {
+                Some("exactly-once") => DeliveryGuarantee::ExactlyOnce,
+                Some("none") => DeliveryGuarantee::None,
+                _ => DeliveryGuarantee::AtLeastOnce,
+            };
+            let transactional_id_prefix = r.get("sink.transactional-id-prefix").map(str::to_string);
+            if transactional_id_prefix.is_some() && guarantee != DeliveryGuarantee::ExactlyOnce {
+                return Err(r.invalid(
+                    "sink.transactional-id-prefix",
+                    transactional_id_prefix.as_deref().unwrap_or_default(),
+                    "only with 'sink.delivery-guarantee' = 'exactly-once'",
+                ));
+            }
+            Ok(Arc::new(KafkaSinkSpec { topic, properties, key_fields, format, guarantee, transactional_id_prefix }))
         }
         "blackhole" => {
             OptionReader::new(connector, BLACKHOLE_OPTIONS, options)?;

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use datafusion::arrow::array::RecordBatch;
 
 use crate::encode::{write_csv, write_json, TableWriter};
-use crate::source::{Cancel, Position, Sink, SinkSpec, Split};
+use crate::source::{Cancel, Position, Resume, Sink, SinkSpec, Split};
 use crate::{ConnectorError, Result};
 
 /// How a sink lays out rows.
@@ -79,15 +79,15 @@ impl SinkSpec for FileSinkSpec {
         false
     }
     fn open(&self, split: Split, cancel: &Cancel) -> Result<Box<dyn Sink>> {
-        self.open_from(split, cancel, None)
+        self.open_from(split, cancel, "", None)
     }
 
     /// From a checkpoint: the file is cut back to the length it had when
     /// the checkpoint was taken (whatever the mode), so the rows the
     /// replay writes again are there once.
-    fn open_from(&self, _split: Split, _cancel: &Cancel, position: Option<&Position>) -> Result<Box<dyn Sink>> {
+    fn open_from(&self, _split: Split, _cancel: &Cancel, _writer: &str, resume: Option<Resume<'_>>) -> Result<Box<dyn Sink>> {
         let io = |source| ConnectorError::Io { path: self.path.clone(), source };
-        if let Some(position) = position {
+        if let Some(Resume { position, .. }) = resume {
             let length = position.value(0).and_then(|v| u64::try_from(v).ok()).ok_or_else(|| {
                 ConnectorError::Resume(format!("a file sink's position is its length, not {:?}", position.values))
             })?;

@@ -230,6 +230,36 @@ pub trait Sink: Send {
         self.sync()?;
         Ok(None)
     }
+
+    /// For a sink that publishes only what a complete checkpoint holds
+    /// (an exactly-once Kafka sink): seals what was written since the last
+    /// cut as the output of checkpoint `checkpoint`, and encodes every
+    /// sealed message not yet published, for the checkpoint. Called right
+    /// after [`Sink::position`]; others hold nothing back (empty).
+    fn seal(&mut self, checkpoint: u64) -> Result<Vec<u8>> {
+        let _ = checkpoint;
+        Ok(Vec::new())
+    }
+
+    /// What publishes a sealed checkpoint's output once that checkpoint is
+    /// complete (called off the worker's thread); `None` for sinks that
+    /// write as they go.
+    fn publisher(&self) -> Option<Publisher> {
+        None
+    }
+}
+
+/// Publishes a sink's output of every checkpoint up to the one given, now
+/// complete (see [`Sink::seal`]).
+pub type Publisher = std::sync::Arc<dyn Fn(u64) -> Result<()> + Send + Sync>;
+
+/// What a sink continues from: its part of a checkpoint.
+#[derive(Debug, Clone, Copy)]
+pub struct Resume<'a> {
+    /// Where its output stood ([`Sink::position`]).
+    pub position: &'a Position,
+    /// What it had sealed and not yet published ([`Sink::seal`]).
+    pub staged: &'a [u8],
 }
 
 /// A configured sink connector.
@@ -249,13 +279,24 @@ pub trait SinkSpec: Send + Sync + std::fmt::Debug {
         false
     }
 
-    /// Opens the writer to continue from a [`Sink::position`] of an earlier
-    /// run (a checkpoint), dropping what was written after it. Sinks
-    /// without positions open as usual.
-    fn open_from(&self, split: Split, cancel: &Cancel, position: Option<&Position>) -> Result<Box<dyn Sink>> {
-        match position {
+    /// Why this sink cannot run in a pipeline without checkpoints, if it
+    /// cannot (an exactly-once Kafka sink publishes what checkpoints
+    /// complete).
+    fn needs_checkpoints(&self) -> Option<String> {
+        None
+    }
+
+    /// Opens the writer of a run that checkpoints, to continue from its
+    /// part of a checkpoint of an earlier run (`resume`), dropping what
+    /// was written after it. `writer` names this writer, the same in
+    /// every run of the pipeline and unique to it (an exactly-once Kafka
+    /// sink tags its messages with it). Sinks without positions open as
+    /// usual.
+    fn open_from(&self, split: Split, cancel: &Cancel, writer: &str, resume: Option<Resume<'_>>) -> Result<Box<dyn Sink>> {
+        let _ = writer;
+        match resume {
             None => self.open(split, cancel),
-            Some(p) => Err(ConnectorError::Resume(format!("this sink cannot continue from a checkpoint (asked for {})", p.text))),
+            Some(r) => Err(ConnectorError::Resume(format!("this sink cannot continue from a checkpoint (asked for {})", r.position.text))),
         }
     }
 }

@@ -51,7 +51,7 @@ pub fn read_model(pipeline: &Pipeline, model: &str) -> Result<(ModelSnapshot, St
     // A checkpoint is consistent with what the sources read; a snapshot
     // file saved after it (by a run that then crashed) is not.
     if let Some(dir) = &pipeline.settings.checkpoints.dir
-        && let Some((id, snapshot)) = crate::checkpoint::model(dir, plan)?
+        && let Some((id, snapshot)) = crate::checkpoint::model((dir, &pipeline.settings.checkpoints.store), plan)?
     {
         return Ok((snapshot, format!("checkpoint {id} in {dir}")));
     }

@@ -280,7 +280,7 @@ fn a_file_pipeline_killed_and_resumed_writes_each_row_once() {
     let path = root.path().join("killed.sql");
     std::fs::create_dir_all(&out).expect("dir");
     std::fs::write(&path, pipeline(&source, &out, &checkpoint_settings(&checkpoints, "5 ms", 1))).expect("write");
-    let kills = killed_after_each_checkpoint(&path, &checkpoints, 6);
+    let kills = killed_after_each_checkpoint(&path, &|| complete(&checkpoints).last().copied(), 6);
     assert!(kills >= 3, "killed {kills} times: the file is read too fast to test resuming");
     assert_same(&outputs(&out), &expected);
     // A finished pipeline left a last checkpoint: running it again reads
@@ -348,7 +348,7 @@ fn a_nexmark_pipeline_killed_after_each_checkpoint_writes_each_result_once() {
     std::fs::create_dir_all(&out).expect("dir");
     let path = root.path().join("killed.sql");
     std::fs::write(&path, pipeline(&out, &checkpoint_settings(&checkpoints, "5 ms", 1))).expect("write");
-    let kills = killed_after_each_checkpoint(&path, &checkpoints, 5);
+    let kills = killed_after_each_checkpoint(&path, &|| complete(&checkpoints).last().copied(), 5);
     assert!(kills >= 2, "killed {kills} times: the events are generated too fast to test resuming");
     let got = read(&out);
     for (name, (got, want)) in ["q8.json", "hot.json"].iter().zip(got.iter().zip(&expected)) {
@@ -357,20 +357,21 @@ fn a_nexmark_pipeline_killed_after_each_checkpoint_writes_each_result_once() {
 }
 
 /// Runs `weir run` on `path` and kills it (SIGKILL) as soon as it
-/// completes a checkpoint newer than the last, `kills` times (fewer if a
-/// run finishes first), then runs it to its end; returns the kills. A
-/// kill may land on a run that is writing its last checkpoint and
-/// exiting: the next run resumes from that one.
-fn killed_after_each_checkpoint(path: &Path, checkpoints: &Path, kills: usize) -> usize {
+/// completes a checkpoint newer than the last (`newest`: the newest
+/// complete one's id), `kills` times (fewer if a run finishes first),
+/// then runs it to its end; returns the kills. A kill may land on a run
+/// that is writing its last checkpoint and exiting: the next run resumes
+/// from that one.
+fn killed_after_each_checkpoint(path: &Path, newest: &dyn Fn() -> Option<u64>, kills: usize) -> usize {
     let mut killed = 0;
     while killed < kills {
-        let before = complete(checkpoints).last().copied().unwrap_or(0);
+        let before = newest().unwrap_or(0);
         let mut child = weir(path, &["--quiet"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("weir runs");
         let status = loop {
             if let Ok(Some(status)) = child.try_wait() {
                 break Some(status);
             }
-            if complete(checkpoints).last().is_some_and(|id| *id > before) {
+            if newest().is_some_and(|id| id > before) {
                 break None;
             }
             std::thread::sleep(Duration::from_millis(1));
@@ -392,7 +393,8 @@ fn killed_after_each_checkpoint(path: &Path, checkpoints: &Path, kills: usize) -
 }
 
 /// Kafka: each partition's offsets are in the checkpoint; after the last
-/// run the consumer group has committed everything.
+/// run the consumer group has committed everything; an exactly-once Kafka
+/// sink's topic holds each result once.
 #[test]
 fn a_kafka_pipeline_killed_after_each_checkpoint_writes_each_result_once() {
     use crate::kafka::{json, readings, Broker, DDL_COLUMNS};
@@ -418,6 +420,15 @@ fn a_kafka_pipeline_killed_after_each_checkpoint_writes_each_result_once() {
             out.join("features.json").display()
         )
     };
+    // The same windows, published exactly once to a topic.
+    let published = format!(
+        "CREATE TABLE published WITH ('connector' = 'kafka', 'topic' = 'published', 'properties.bootstrap.servers' = '{}',
+           'format' = 'json', 'key.fields' = 'sensor_id', 'sink.delivery-guarantee' = 'exactly-once');
+         INSERT INTO published SELECT sensor_id, window_start, COUNT(*) AS n, SUM(volume) AS volume, ROUND(AVG(speed), 6) AS speed
+           FROM TUMBLE(traffic, ts, INTERVAL '1' MINUTE) GROUP BY sensor_id, window_start, window_end;",
+        broker.bootstrap()
+    );
+    broker.create_topic("published", 3);
     let root = tempfile::tempdir().expect("tempdir");
     let read = |dir: &Path| -> Vec<Vec<String>> { ["windows.json", "features.json"].iter().map(|f| sorted_lines(&dir.join(f))).collect() };
     let once = root.path().join("once");
@@ -433,13 +444,33 @@ fn a_kafka_pipeline_killed_after_each_checkpoint_writes_each_result_once() {
     let checkpoints = root.path().join("checkpoints");
     std::fs::create_dir_all(&out).expect("dir");
     let path = root.path().join("killed.sql");
-    std::fs::write(&path, format!("{}\n{source}\n{}", checkpoint_settings(&checkpoints, "20 ms", 1), queries(&out))).expect("write");
-    let kills = killed_after_each_checkpoint(&path, &checkpoints, 6);
+    // Exactly once needs checkpoints: refused without them, before the run.
+    let unchecked = root.path().join("unchecked.sql");
+    std::fs::write(&unchecked, format!("{source}\n{published}")).expect("write");
+    let refused = weir(&unchecked, &["--quiet"]).output().expect("runs");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && stderr.contains("INSERT INTO published") && stderr.contains("must checkpoint"), "{stderr}");
+    std::fs::write(&path, format!("{}\n{source}\n{}\n{published}", checkpoint_settings(&checkpoints, "20 ms", 1), queries(&out))).expect("write");
+    let kills = killed_after_each_checkpoint(&path, &|| complete(&checkpoints).last().copied(), 6);
     assert!(kills >= 3, "killed {kills} times: the topic is read too fast to test resuming");
     let got = read(&out);
     for (name, (g, e)) in ["windows", "features"].iter().zip(got.iter().zip(&expected)) {
         assert!(g == e, "{name}: {} rows, expected {}", g.len(), e.len());
     }
+    // Read with a plain consumer, the topic holds each window once.
+    let messages = broker.consume_all("published");
+    let mut values: Vec<String> = messages.iter().map(|(_, _, _, v)| v.clone()).collect();
+    values.sort();
+    let (g, w): (std::collections::BTreeSet<&String>, std::collections::BTreeSet<&String>) = (values.iter().collect(), expected[0].iter().collect());
+    assert!(
+        values == expected[0],
+        "published: {} messages, expected {}; missing e.g. {:?}, extra e.g. {:?}",
+        values.len(),
+        expected[0].len(),
+        w.difference(&g).take(3).collect::<Vec<_>>(),
+        g.difference(&w).take(3).collect::<Vec<_>>()
+    );
+    assert!(messages.iter().all(|(_, _, headers, _)| headers.contains("weir.checkpoint") && headers.contains("weir.writer")));
     assert_eq!(broker.committed("checkpointed", "traffic").iter().sum::<i64>(), 20_000, "the group committed every offset");
 }
 
@@ -562,4 +593,75 @@ fn a_model_trained_by_two_inserts_is_refused_before_the_run() {
     );
     let e = run_in_process(&sql, false).expect_err("refused").to_string();
     assert!(e.contains("INSERT INTO m (line") && e.contains("trains model 'm', which the INSERT at line") && e.contains("UNION ALL"), "{e}");
+}
+
+/// Checkpoints in an S3-compatible store (moto's server): a pipeline
+/// killed after each checkpoint resumes from the bucket and writes what
+/// one run writes; `weir checkpoints s3://…` lists them; a bucket that is
+/// not there is an error naming it. The `OVER` frames are RANGE frames,
+/// which do not depend on the arrival order of rows with equal times (a
+/// `LAG` over two such rows does, in any two runs, checkpointed or not).
+#[test]
+fn a_pipeline_checkpointing_to_s3_is_killed_and_resumes_from_the_bucket() {
+    let moto = crate::moto::Moto::start();
+    moto.bucket("weir");
+    let root = tempfile::tempdir().expect("tempdir");
+    let queries = |out: &Path| {
+        format!(
+            "{}
+             CREATE TABLE windows WITH ('connector' = 'file', 'path' = '{}', 'format' = 'json');
+             CREATE TABLE features WITH ('connector' = 'file', 'path' = '{}', 'format' = 'json');
+             INSERT INTO windows SELECT sensor_id, window_start, COUNT(*) AS n, MAX(volume) AS volume, ROUND(AVG(speed), 6) AS speed
+               FROM TUMBLE(traffic, ts, INTERVAL '10' SECOND) GROUP BY sensor_id, window_start, window_end;
+             INSERT INTO features SELECT sensor_id, ts, COUNT(*) OVER (PARTITION BY sensor_id ORDER BY ts) AS seen,
+               MAX(speed) OVER (PARTITION BY sensor_id ORDER BY ts RANGE BETWEEN INTERVAL '20' SECOND PRECEDING AND CURRENT ROW) AS max20
+               FROM traffic;",
+            generator(9000, 3000),
+            out.join("windows.json").display(),
+            out.join("features.json").display()
+        )
+    };
+    let read = |dir: &Path| -> Vec<Vec<String>> { ["windows.json", "features.json"].iter().map(|f| sorted_lines(&dir.join(f))).collect() };
+    let once = root.path().join("once");
+    std::fs::create_dir_all(&once).expect("dir");
+    let path = root.path().join("once.sql");
+    std::fs::write(&path, queries(&once)).expect("write");
+    assert!(weir(&path, &["--quiet"]).status().expect("weir runs").success(), "the uninterrupted run failed");
+    let expected = read(&once);
+    assert!(expected.iter().all(|l| !l.is_empty()));
+
+    let url = "s3://weir/runs/traffic";
+    let listed = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_weir")).args(["checkpoints", url]).envs(moto.env()).output().expect("runs");
+        assert!(out.status.success(), "weir checkpoints {url}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let newest = || {
+        listed()
+            .lines()
+            .filter(|l| l.contains(": completed "))
+            .filter_map(|l| l.strip_prefix("checkpoint ").and_then(|r| r.split(':').next()).and_then(|n| n.parse().ok()))
+            .max()
+    };
+    assert!(listed().contains("no checkpoints"), "the bucket starts empty");
+    let out = root.path().join("killed");
+    std::fs::create_dir_all(&out).expect("dir");
+    let settings = format!(
+        "{} SET 'execution.checkpointing.interval' = '100 ms'; SET 'state.checkpoints.dir' = '{url}';",
+        moto.settings()
+    );
+    let path = root.path().join("killed.sql");
+    std::fs::write(&path, format!("{settings}\n{}", queries(&out))).expect("write");
+    let kills = killed_after_each_checkpoint(&path, &newest, 3);
+    assert!(kills >= 2, "killed {kills} times: the generator ends too soon to test resuming");
+    let named = |lines: Vec<Vec<String>>| -> Vec<(String, Vec<String>)> { ["windows", "features"].iter().map(|n| n.to_string()).zip(lines).collect() };
+    assert_same(&named(read(&out)), &named(expected));
+    let text = listed();
+    assert!(text.contains("CREATE TABLE traffic (its reader on worker 1): event ") && text.contains(": completed "), "{text}");
+
+    let missing = root.path().join("missing.sql");
+    std::fs::write(&missing, format!("{}\n{}", settings.replace("s3://weir/", "s3://no-such-bucket/"), queries(&out))).expect("write");
+    let failed = weir(&missing, &["--quiet"]).output().expect("weir runs");
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(!failed.status.success() && stderr.contains("s3://no-such-bucket/runs/traffic") && !stderr.contains("panicked"), "{stderr}");
 }

@@ -148,7 +148,16 @@ impl Broker {
 
     /// Reads `count` messages as (partition, key, headers as JSON, value).
     fn consume_with_headers(&self, topic: &str, count: usize) -> Vec<(u32, String, String, String)> {
-        let out = client(&["consume", &self.bootstrap(), topic, &count.to_string()]);
+        Self::messages(client(&["consume", &self.bootstrap(), topic, &count.to_string()]))
+    }
+
+    /// Reads every message of `topic` (until none came for 5 s) as
+    /// (partition, key, headers as JSON, value).
+    pub(crate) fn consume_all(&self, topic: &str) -> Vec<(u32, String, String, String)> {
+        Self::messages(client(&["consume-all", &self.bootstrap(), topic]))
+    }
+
+    fn messages(out: std::process::Output) -> Vec<(u32, String, String, String)> {
         assert!(out.status.success(), "consume: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout)
             .expect("utf8")

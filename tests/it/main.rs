@@ -12,7 +12,8 @@
 //! * `upsert`: the upsert-kafka source as a versioned table, against a
 //!   broker and DataFusion.
 //! * `checkpoints`: consistent checkpoints: pipelines killed at random
-//!   moments and restarted write what an uninterrupted run writes.
+//!   moments and restarted write what an uninterrupted run writes, with
+//!   checkpoints on disk and on an S3-compatible server (`moto`).
 //! * `cli`: the `weir` binary on the examples and on bad input.
 //! * `serve`: `weir serve`'s REST API, `/metrics` scraped by a real
 //!   Prometheus, and the Grafana dashboard's queries.
@@ -38,6 +39,7 @@ mod malformed;
 mod model_drift;
 mod models;
 mod monitors;
+mod moto;
 mod nexmark;
 mod oracle;
 mod readme;

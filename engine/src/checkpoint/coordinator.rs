@@ -71,6 +71,11 @@ pub(crate) struct Checkpoints {
     /// Raised when the run ends: the coordinator writes what is complete
     /// and stops.
     closing: AtomicBool,
+    /// What publishes a sink's staged output when a checkpoint completes
+    /// (exactly-once Kafka sinks), with the sink's table.
+    publishers: Mutex<Vec<(String, weir_connectors::Publisher)>>,
+    /// The first publisher's failure: the run fails with it.
+    publish_failed: Mutex<Option<String>>,
     pub(crate) stats: Stats,
 }
 
@@ -117,6 +122,8 @@ impl Checkpoints {
             sender: Mutex::new(Some(sender)),
             receiver: Mutex::new(Some(receiver)),
             closing: AtomicBool::new(false),
+            publishers: Mutex::new(Vec::new()),
+            publish_failed: Mutex::new(None),
             stats: Stats::default(),
         }
     }
@@ -126,7 +133,7 @@ impl Checkpoints {
     /// `config.fresh`. `notice` hears what a person should know.
     pub(crate) fn open(config: CheckpointConfig, (workers, pipeline): (usize, &str), notice: &dyn Fn(&str)) -> Result<Self> {
         let who = (workers, pipeline.to_string());
-        let store = Arc::new(Store::open(&config.dir)?);
+        let store = Arc::new(Store::open(&config.dir, &config.store)?);
         let ids = store.ids()?;
         let newest = ids.last().copied().unwrap_or(0);
         let restored = if config.fresh {
@@ -166,6 +173,35 @@ impl Checkpoints {
     /// Whether the run checkpoints.
     pub(crate) fn on(&self) -> bool {
         self.config.is_some()
+    }
+
+    /// The checkpoint directory, as configured.
+    pub(crate) fn dir(&self) -> Option<&str> {
+        self.config.as_ref().map(|c| c.dir.as_str())
+    }
+
+    /// Adds what publishes `table`'s staged output each time a checkpoint
+    /// completes, after the checkpoint is written (two-phase commit, as
+    /// Flink's exactly-once sinks do). Publishing runs on the coordinator's
+    /// thread, before it asks for the next checkpoint, so no staged output
+    /// is in flight at a cut.
+    pub(crate) fn on_complete(&self, table: &str, publisher: weir_connectors::Publisher) {
+        lock(&self.publishers).push((table.to_string(), publisher));
+    }
+
+    /// The error a publisher failed with, if one did.
+    pub(crate) fn publish_failure(&self) -> Option<EngineError> {
+        lock(&self.publish_failed).as_ref().map(error)
+    }
+
+    fn publish(&self, id: u64) {
+        let publishers: Vec<(String, weir_connectors::Publisher)> = lock(&self.publishers).clone();
+        for (table, publish) in publishers {
+            if let Err(source) = publish(id) {
+                tracing::warn!(checkpoint = id, %table, error = %source, "publishing a checkpoint's output failed");
+                lock(&self.publish_failed).get_or_insert(format!("publishing the output of {table} after checkpoint {id}: {source}"));
+            }
+        }
     }
 
     /// The epoch the run starts in.
@@ -374,6 +410,7 @@ impl Checkpoints {
         m.checkpoint_duration.with_label_values(&p).observe(duration_ms as f64 / 1000.0);
         self.completed.store(id, Ordering::Release);
         tracing::debug!(checkpoint = id, bytes, duration_ms, "checkpoint written");
+        self.publish(id);
         if let Err(e) = self.retain(store, id, config.retained) {
             tracing::warn!(error = %e, "old checkpoints not removed");
         }
@@ -415,6 +452,14 @@ impl Checkpoints {
         let id = self.requested().max(self.completed()) + 1;
         let parts = c.participants.iter().filter_map(|(p, who)| c.finals.get(p).map(|part| (p.clone(), (who.clone(), part.clone())))).collect();
         drop(c);
-        self.write(Complete { id, parts }, Instant::now(), config);
+        if !self.write(Complete { id, parts }, Instant::now(), config) && !lock(&self.publishers).is_empty() {
+            // The last output of an exactly-once sink stays unpublished: a
+            // rerun publishes it from the checkpoint before.
+            lock(&self.publish_failed).get_or_insert(format!(
+                "the last checkpoint was not written, so the output since checkpoint {} is not published yet; run the pipeline again to publish it",
+                self.completed()
+            ));
+        }
+        lock(&self.publishers).clear();
     }
 }

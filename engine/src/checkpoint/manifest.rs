@@ -185,7 +185,7 @@ mod tests {
     #[test]
     fn a_checkpoint_reads_back_and_damage_is_found() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path().to_str().unwrap()).unwrap();
+        let store = Store::open(dir.path().to_str().unwrap(), &Default::default()).unwrap();
         let mut parts = BTreeMap::new();
         parts.insert("a".to_string(), (who("a"), Part { meta: serde_json::json!({"w": 1}), version: 2, bytes: vec![1, 2, 3] }));
         parts.insert("b".to_string(), (who("b"), Part::meta(serde_json::json!(null))));

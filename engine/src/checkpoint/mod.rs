@@ -45,10 +45,13 @@ mod coordinator;
 mod manifest;
 mod store;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 pub(crate) use coordinator::Checkpoints;
 pub(crate) use manifest::{Part, Who};
+pub(crate) use store::check_s3_option;
+pub use store::{S3_KEYS, S3_RETRY};
 
 /// `SET` keys of checkpointing, as Flink names them.
 pub const INTERVAL_KEY: &str = "execution.checkpointing.interval";
@@ -69,13 +72,17 @@ pub struct CheckpointSettings {
     pub dir: Option<String>,
     /// `'state.checkpoints.num-retained'` (Flink's default: 1).
     pub retained: Option<usize>,
+    /// `'s3.*'`: how an `s3://` directory is reached ([`S3_KEYS`]).
+    pub store: BTreeMap<String, String>,
 }
 
 /// How a run checkpoints: the settings with `weir run`'s flags applied.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckpointConfig {
-    /// A local path or `file://` URL.
+    /// A local path, a `file://` URL or `s3://bucket/prefix`.
     pub dir: String,
+    /// The `'s3.*'` options of an `s3://` directory.
+    pub store: BTreeMap<String, String>,
     /// How often a checkpoint is taken.
     pub interval: Duration,
     /// Complete checkpoints kept.
@@ -92,7 +99,7 @@ impl CheckpointConfig {
     /// ```
     /// use std::time::Duration;
     /// use weir_engine::checkpoint::{CheckpointConfig, CheckpointSettings};
-    /// let set = CheckpointSettings { interval: Some(Duration::from_secs(1)), dir: Some("/tmp/c".into()), retained: None };
+    /// let set = CheckpointSettings { interval: Some(Duration::from_secs(1)), dir: Some("/tmp/c".into()), ..Default::default() };
     /// let c = CheckpointConfig::resolve(&set, None, None, false).unwrap().unwrap();
     /// assert_eq!((c.dir.as_str(), c.interval, c.retained), ("/tmp/c", Duration::from_secs(1), 1));
     /// assert!(CheckpointConfig::resolve(&CheckpointSettings::default(), None, None, false).unwrap().is_none());
@@ -107,7 +114,7 @@ impl CheckpointConfig {
             }
             return Ok(None);
         };
-        Ok(Some(Self { dir, interval: interval.unwrap_or(DEFAULT_INTERVAL), retained: settings.retained.unwrap_or(1).max(1), fresh }))
+        Ok(Some(Self { dir, store: settings.store.clone(), interval: interval.unwrap_or(DEFAULT_INTERVAL), retained: settings.retained.unwrap_or(1).max(1), fresh }))
     }
 }
 
@@ -116,8 +123,11 @@ impl CheckpointConfig {
 /// document `weir model export` writes; with that checkpoint's id. `None`
 /// when there is no checkpoint or none of it trains `model` (a model
 /// only scored, or one trained by a pipeline never checkpointed).
-pub(crate) fn model(dir: &str, model: &crate::plan::ModelPlan) -> crate::Result<Option<(u64, weir_operators::ModelSnapshot)>> {
-    let store = store::Store::open(dir)?;
+pub(crate) fn model(
+    (dir, options): (&str, &BTreeMap<String, String>),
+    model: &crate::plan::ModelPlan,
+) -> crate::Result<Option<(u64, weir_operators::ModelSnapshot)>> {
+    let store = store::Store::open(dir, options)?;
     let Some(restored) = manifest::newest(&store, &|id, why| tracing::warn!(checkpoint = id, %why, "damaged checkpoint skipped"))? else {
         return Ok(None);
     };
@@ -139,7 +149,10 @@ pub(crate) fn model(dir: &str, model: &crate::plan::ModelPlan) -> crate::Result<
 
 /// `weir checkpoints DIR`: every checkpoint in the directory, newest
 /// last, with when it completed, its size, and each source's position;
-/// incomplete and damaged ones say so.
+/// incomplete and damaged ones say so. An `s3://` directory is reached
+/// with the `AWS_*` environment variables (`AWS_ENDPOINT`,
+/// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
+/// `AWS_ALLOW_HTTP`).
 ///
 /// ```
 /// let dir = tempfile::tempdir()?;
@@ -148,7 +161,7 @@ pub(crate) fn model(dir: &str, model: &crate::plan::ModelPlan) -> crate::Result<
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn list(dir: &str) -> crate::Result<String> {
-    let store = store::Store::open(dir)?;
+    let store = store::Store::open(dir, &BTreeMap::new())?;
     let ids = store.ids()?;
     if ids.is_empty() {
         return Ok(format!("no checkpoints in {dir}\n"));

@@ -25,7 +25,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
     (
         "state.checkpoints.dir",
-        "where checkpoints are kept: a local path or file:// URL; a pipeline whose directory holds a checkpoint resumes from it",
+        "where checkpoints are kept: a local path, a file:// URL or s3://bucket/prefix (see the s3.* keys); a pipeline whose directory holds a checkpoint resumes from it",
     ),
     ("state.checkpoints.num-retained", "how many complete checkpoints are kept (default 1)"),
     (
@@ -84,12 +84,16 @@ impl Planner {
                 }
                 self.settings.checkpoints.dir = Some(value.trim().to_string());
             }
+            s3 if crate::checkpoint::S3_KEYS.iter().any(|(k, _)| *k == s3) => {
+                crate::checkpoint::check_s3_option(s3, value).map_err(|why| Diagnostic::at(why, *span))?;
+                self.settings.checkpoints.store.insert(s3.to_string(), value.trim().to_string());
+            }
             crate::checkpoint::RETAINED_KEY => match value.trim().parse::<usize>() {
                 Ok(n) if n >= 1 => self.settings.checkpoints.retained = Some(n),
                 _ => return Err(Diagnostic::at(format!("'{key}' is a whole number of at least 1, not '{value}'"), *span)),
             },
             other => {
-                let known: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
+                let known: Vec<&str> = KEYS.iter().chain(crate::checkpoint::S3_KEYS).map(|(k, _)| *k).collect();
                 let d = Diagnostic::at(format!("unknown setting '{other}'"), *span);
                 return Err(match weir_connectors::options::closest(other, &known) {
                     Some(k) => d.with_help(format!("did you mean '{k}'? settings: {}", known.join(", "))),

@@ -126,7 +126,19 @@ pub fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunReport> {
             models::check_resumable(&pipeline)?;
             crate::checkpoint::Checkpoints::open(config, (workers, &options.name), &notice)?
         }
-        None => crate::checkpoint::Checkpoints::off(),
+        None => {
+            for sink in &pipeline.sinks {
+                if let Some(why) = sink.spec.needs_checkpoints() {
+                    return Err(EngineError::Checkpoint(format!(
+                        "INSERT INTO {} (line {}): {why}: SET '{}' = '/path' or pass --checkpoint-dir",
+                        sink.table,
+                        sink.line,
+                        crate::checkpoint::DIR_KEY
+                    )));
+                }
+            }
+            crate::checkpoint::Checkpoints::off()
+        }
     });
     let shared = Arc::new(Shared::new(&pipeline, Arc::clone(&options.stop), workers, &options.name, Arc::clone(&checkpoints))?);
     let coordinator = checkpoints.spawn();
@@ -193,6 +205,9 @@ pub fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunReport> {
     // A bounded pipeline that ran to its end leaves a last checkpoint, so
     // that starting it again reads nothing twice.
     checkpoints.close(!shared.failed() && !shared.stopping(), coordinator);
+    if let Some(e) = checkpoints.publish_failure() {
+        shared.fail(e);
+    }
     saving.store(true, std::sync::atomic::Ordering::Relaxed);
     if let Some(saver) = saver {
         let _ = saver.join();

@@ -14,7 +14,7 @@ use timely::dataflow::channels::pact::{Exchange, ParallelizationContract, Pipeli
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::operators::generic::Operator as _;
 use timely::dataflow::operators::Concatenate;
-use weir_connectors::{Position, Sink, Split};
+use weir_connectors::{Position, Resume, Sink, Split};
 use weir_operators::{Batch, Project};
 
 use super::shared::Shared;
@@ -111,17 +111,38 @@ fn attach<P>(
         signature: plan.spec.describe(),
     };
     let participant = owner && checkpoints.on() && plan.spec.resumable();
-    let restored: Option<Position> = if participant {
-        checkpoints.register_meta(&who).unwrap_or_else(|e| {
-            shared.fail(e);
-            None
-        })
+    let restored: Option<(Position, Vec<u8>)> = if participant {
+        match checkpoints.register(who.clone()) {
+            Ok(Some(part)) => match serde_json::from_value::<Position>(part.meta) {
+                Ok(position) => Some((position, part.bytes)),
+                Err(e) => {
+                    shared.fail(EngineError::Checkpoint(format!("{}: its state does not read: {e}", who.what)));
+                    None
+                }
+            },
+            Ok(None) => None,
+            Err(e) => {
+                shared.fail(e);
+                None
+            }
+        }
     } else {
         None
     };
+    // The same in every run of this pipeline, and unique to it: its
+    // checkpoint directory, the table, the worker.
+    let writer_name = if checkpoints.on() { format!("{}#{table}#{}", checkpoints.dir().unwrap_or_default(), split.worker) } else { String::new() };
+    let mut publishes = false;
     if owner && !shared.failed() {
-        match plan.spec.open_from(split, &shared.cancel, restored.as_ref()) {
-            Ok(w) => writer = Some(w),
+        let resume = restored.as_ref().map(|(position, staged)| Resume { position, staged });
+        match plan.spec.open_from(split, &shared.cancel, &writer_name, resume) {
+            Ok(w) => {
+                if participant && let Some(publisher) = w.publisher() {
+                    checkpoints.on_complete(&table, publisher);
+                    publishes = true;
+                }
+                writer = Some(w);
+            }
             Err(source) => shared.fail(EngineError::Connector { table: table.clone(), source }),
         }
     }
@@ -137,6 +158,12 @@ fn attach<P>(
     stream.unary_frontier::<CapacityContainerBuilder<Vec<Batch>>, _, _, _>(pact, &name, move |_capability, info| {
         let activator = scope.activator_for(info.address);
         move |(input, frontier), _output| {
+            if publishes && let Some(e) = checkpoints.publish_failure() {
+                // Staged output could not be published: stop, so that a
+                // restart publishes it from the checkpoint.
+                publishes = false;
+                shared.fail(e);
+            }
             let mut write = |writer: &mut Option<Box<dyn Sink>>, batch: &RecordBatch| {
                 let Some(w) = writer.as_mut() else { return };
                 if let Err(source) = w.write(batch) {
@@ -165,14 +192,13 @@ fn attach<P>(
             while lowest.is_none_or(|(_, e)| e > epoch) && (lowest.is_some() || !held.is_empty()) {
                 if participant {
                     // Every result before the cut is written: its length
-                    // is this sink's part of the checkpoint (also when the
-                    // frontier jumped to empty with later rows held: its
-                    // final length would count them, and the replay after
-                    // the cut would write them again).
-                    match writer.as_mut().map(|w| w.position()) {
-                        Some(Ok(Some(position))) => {
-                            checkpoints.report(epoch + 1, &who.id, Part::meta(serde_json::to_value(&position).unwrap_or_default()))
-                        }
+                    // (or what it staged) is this sink's part of the
+                    // checkpoint (also when the frontier jumped to empty
+                    // with later rows held: its final length would count
+                    // them, and the replay after the cut would write them
+                    // again).
+                    match writer.as_mut().map(|w| cut(w.as_mut(), epoch + 1)) {
+                        Some(Ok(Some(part))) => checkpoints.report(epoch + 1, &who.id, part),
                         Some(Err(source)) => sink_failed(&shared, index, &table, source),
                         _ => {}
                     }
@@ -228,8 +254,8 @@ fn attach<P>(
                     }
                 }
                 if participant && !shared.stopping() {
-                    match writer.as_mut().map(|w| w.position()) {
-                        Some(Ok(Some(position))) => checkpoints.finished(&who.id, Part::meta(serde_json::to_value(&position).unwrap_or_default())),
+                    match writer.as_mut().map(|w| cut(w.as_mut(), epoch + 1)) {
+                        Some(Ok(Some(part))) => checkpoints.finished(&who.id, part),
                         Some(Err(source)) => sink_failed(&shared, index, &table, source),
                         _ => {}
                     }
@@ -237,6 +263,15 @@ fn attach<P>(
             }
         }
     });
+}
+
+/// A sink's part of checkpoint `checkpoint`: where its output stands
+/// and what it staged for the checkpoint; `None` for a sink without a
+/// position.
+fn cut(writer: &mut dyn Sink, checkpoint: u64) -> Result<Option<Part>, weir_connectors::ConnectorError> {
+    let Some(position) = writer.position()? else { return Ok(None) };
+    let bytes = writer.seal(checkpoint)?;
+    Ok(Some(Part { meta: serde_json::to_value(&position).unwrap_or_default(), version: 0, bytes }))
 }
 
 /// A write, flush or delivery failed: count it and stop the pipeline.
