@@ -10,7 +10,10 @@
 #    baseline that Weir's consume-and-decode rate is compared with;
 # 2. Weir: Kafka -> Arrow batches -> blackhole, bounded, 1 and 2 workers;
 # 3. the sink: Weir's generator -> Kafka (JSON, idempotent producer), next to
-#    the Python producer's rate on the same events.
+#    the Python producer's rate on the same events;
+# 4. the same sink with 'sink.delivery-guarantee' = 'exactly-once' (staged
+#    per checkpoint, published when it completes), checkpoints every 1 s
+#    and every 10 s (a bounded run: the last checkpoint publishes the rest).
 # Needs what scripts/test.sh installs (tansu, confluent-kafka).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,6 +59,18 @@ CREATE TABLE traffic WITH ('connector' = 'generator', 'events' = '$EVENTS', 'sen
 CREATE TABLE out WITH ('connector' = 'kafka', 'topic' = 'out', 'properties.bootstrap.servers' = '$BOOT', 'format' = 'json', 'key.fields' = 'sensor_id');
 INSERT INTO out SELECT * FROM traffic;
 SQL
+exactly_once() {
+  cat <<SQL
+SET 'execution.checkpointing.interval' = '$1';
+SET 'state.checkpoints.dir' = '$BROKER_DIR/checkpoints-$1';
+CREATE TABLE traffic WITH ('connector' = 'generator', 'events' = '$EVENTS', 'sensors' = '100');
+CREATE TABLE out WITH ('connector' = 'kafka', 'topic' = 'out', 'properties.bootstrap.servers' = '$BOOT', 'format' = 'json', 'key.fields' = 'sensor_id',
+  'sink.delivery-guarantee' = 'exactly-once');
+INSERT INTO out SELECT * FROM traffic;
+SQL
+}
+exactly_once '1 s' > "$DATA/kafka-write-eo-1s.sql"
+exactly_once '10 s' > "$DATA/kafka-write-eo-10s.sql"
 
 echo "| run | seconds | events/s | MB/s (JSON) |"
 echo "|---|---|---|---|"
@@ -64,3 +79,5 @@ rate "Weir: Kafka -> Arrow -> blackhole, 1 worker (incl. start-up)" "$(seconds "
 rate "Weir: Kafka -> Arrow -> blackhole, 2 workers (incl. start-up)" "$(seconds "$WEIR" run -q -w 2 "$DATA/kafka-read.sql")"
 rate "Python producer (confluent-kafka, idempotent, keyed) (baseline)" "$PRODUCE"
 rate "Weir: generator -> Kafka sink (JSON, idempotent, keyed), 2 workers" "$(seconds "$WEIR" run -q -w 2 "$DATA/kafka-write.sql")"
+rate "Weir: generator -> Kafka sink, exactly-once, checkpoint every 1 s, 2 workers" "$(seconds "$WEIR" run -q -w 2 "$DATA/kafka-write-eo-1s.sql")"
+rate "Weir: generator -> Kafka sink, exactly-once, checkpoint every 10 s, 2 workers" "$(seconds "$WEIR" run -q -w 2 "$DATA/kafka-write-eo-10s.sql")"
