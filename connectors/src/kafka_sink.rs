@@ -169,6 +169,16 @@ struct Deliveries {
     failed: Mutex<Option<String>>,
 }
 
+impl Deliveries {
+    /// The first failed delivery, as an error in `context`.
+    fn check(&self, context: &str) -> Result<()> {
+        match kafka_staged::lock(&self.failed).clone() {
+            Some(reason) => Err(ConnectorError::Kafka { context: context.to_string(), reason }),
+            None => Ok(()),
+        }
+    }
+}
+
 impl ClientContext for Deliveries {}
 
 impl ProducerContext for Deliveries {
@@ -176,10 +186,7 @@ impl ProducerContext for Deliveries {
 
     fn delivery(&self, result: &DeliveryResult<'_>, _opaque: ()) {
         if let Err((error, _)) = result {
-            let mut failed = match self.failed.lock() {
-                Ok(f) => f,
-                Err(poisoned) => poisoned.into_inner(),
-            };
+            let mut failed = kafka_staged::lock(&self.failed);
             if failed.is_none() {
                 *failed = Some(error.to_string());
             }
@@ -269,7 +276,7 @@ impl SinkSpec for KafkaSinkSpec {
                         let published = kafka_staged::published(&self.properties, &self.topic, writer, position, cancel)?;
                         let total: usize = sealed.iter().map(|s| s.messages.len()).sum();
                         tracing::info!(topic = %self.topic, writer, staged = total, already = published.len(), "kafka sink: publishing what the checkpoint staged");
-                        *stage.sealed.lock().map_err(|_| ConnectorError::Resume("a poisoned stage".into()))? = sealed;
+                        *kafka_staged::lock(&stage.sealed) = sealed;
                         stage.publish(&producer, u64::MAX, &published)?;
                     }
                 }
@@ -295,14 +302,7 @@ struct KafkaSink {
 
 impl KafkaSink {
     fn check(&self) -> Result<()> {
-        let failed = match self.producer.context().failed.lock() {
-            Ok(f) => f.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        };
-        match failed {
-            Some(reason) => Err(ConnectorError::Kafka { context: format!("delivering to '{}'", self.spec.topic), reason }),
-            None => Ok(()),
-        }
+        self.producer.context().check(&format!("delivering to '{}'", self.spec.topic))
     }
 
     /// One encoded value per row.
@@ -448,14 +448,7 @@ impl Sink for KafkaSink {
         let producer = Arc::clone(&self.producer);
         Some(Arc::new(move |checkpoint| {
             stage.publish(&producer, checkpoint, &HashSet::new())?;
-            let failed = match producer.context().failed.lock() {
-                Ok(f) => f.clone(),
-                Err(poisoned) => poisoned.into_inner().clone(),
-            };
-            match failed {
-                Some(reason) => Err(ConnectorError::Kafka { context: format!("publishing to '{}'", stage.topic), reason }),
-                None => Ok(()),
-            }
+            producer.context().check(&format!("publishing to '{}'", stage.topic))
         }))
     }
 }

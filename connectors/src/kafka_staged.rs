@@ -73,7 +73,9 @@ pub(crate) struct Stage {
     pub(crate) transactional: bool,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// A lock that a panic elsewhere did not poison for good: the data is
+/// plain values, valid after any panic.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     match m.lock() {
         Ok(g) => g,
         Err(poisoned) => poisoned.into_inner(),
@@ -157,12 +159,17 @@ impl Stage {
     }
 }
 
+/// How many partitions `topic` has now.
+fn partitions<C: rdkafka::ClientContext>(client: &rdkafka::client::Client<C>, topic: &str) -> Result<usize> {
+    let metadata = client.fetch_metadata(Some(topic), TIMEOUT).map_err(kafka_err(format!("the partitions of '{topic}'")))?;
+    Ok(metadata.topics().first().map(|t| t.partitions().len()).unwrap_or(0))
+}
+
 /// Every partition's end offset now: the position of a staging writer at
 /// a cut.
 pub(crate) fn end_offsets<C: ProducerContext>(producer: &BaseProducer<C>, topic: &str) -> Result<Position> {
     let client = producer.client();
-    let metadata = client.fetch_metadata(Some(topic), TIMEOUT).map_err(kafka_err(format!("the partitions of '{topic}'")))?;
-    let partitions = metadata.topics().first().map(|t| t.partitions().len()).unwrap_or(0);
+    let partitions = partitions(client, topic)?;
     let mut ends = Vec::with_capacity(partitions);
     for p in 0..partitions {
         let p = i32::try_from(p).unwrap_or(i32::MAX);
@@ -189,8 +196,7 @@ pub(crate) fn published(
     }
     config.set("group.id", format!("weir-recovery-{writer}")).set("enable.auto.commit", "false").set("enable.partition.eof", "false");
     let consumer: BaseConsumer = config.create().map_err(kafka_err(format!("creating a consumer to read back '{topic}'")))?;
-    let metadata = consumer.fetch_metadata(Some(topic), TIMEOUT).map_err(kafka_err(format!("the partitions of '{topic}'")))?;
-    let partitions = metadata.topics().first().map(|t| t.partitions().len()).unwrap_or(0);
+    let partitions = partitions(consumer.client(), topic)?;
     let mut assignment = TopicPartitionList::new();
     let mut ends: BTreeMap<i32, i64> = BTreeMap::new();
     for p in 0..partitions {

@@ -259,9 +259,17 @@ impl Checkpoints {
     /// [`Self::register`] for a participant whose part is its metadata
     /// only (a source's or sink's position): that metadata, decoded.
     pub(crate) fn register_meta<T: serde::de::DeserializeOwned>(&self, who: &Who) -> Result<Option<T>> {
+        Ok(self.register_parts(who)?.map(|(meta, _)| meta))
+    }
+
+    /// [`Self::register_meta`] for a participant whose part also has
+    /// bytes (an exactly-once sink's staged output): both.
+    pub(crate) fn register_parts<T: serde::de::DeserializeOwned>(&self, who: &Who) -> Result<Option<(T, Vec<u8>)>> {
         match self.register(who.clone())? {
             None => Ok(None),
-            Some(part) => serde_json::from_value(part.meta).map(Some).map_err(|e| error(format!("{}: its state does not read: {e}", who.what))),
+            Some(part) => serde_json::from_value(part.meta)
+                .map(|meta| Some((meta, part.bytes)))
+                .map_err(|e| error(format!("{}: its state does not read: {e}", who.what))),
         }
     }
 

@@ -112,20 +112,10 @@ fn attach<P>(
     };
     let participant = owner && checkpoints.on() && plan.spec.resumable();
     let restored: Option<(Position, Vec<u8>)> = if participant {
-        match checkpoints.register(who.clone()) {
-            Ok(Some(part)) => match serde_json::from_value::<Position>(part.meta) {
-                Ok(position) => Some((position, part.bytes)),
-                Err(e) => {
-                    shared.fail(EngineError::Checkpoint(format!("{}: its state does not read: {e}", who.what)));
-                    None
-                }
-            },
-            Ok(None) => None,
-            Err(e) => {
-                shared.fail(e);
-                None
-            }
-        }
+        checkpoints.register_parts(&who).unwrap_or_else(|e| {
+            shared.fail(e);
+            None
+        })
     } else {
         None
     };
