@@ -43,6 +43,7 @@ mod filter;
 mod operator;
 mod over;
 mod partition;
+mod pending;
 mod project;
 #[cfg(test)]
 mod replay;
@@ -57,7 +58,7 @@ pub mod window;
 pub use batch::Batch;
 pub use error::{OperatorError, Result};
 pub use filter::Filter;
-pub use model::{ModelState, Predict, Prequential, SharedModel, Train};
+pub use model::{EventTimePredict, ModelState, Predict, Prequential, SharedModel, Train};
 pub use model_drift::{ModelDriftSpec, OnDrift};
 pub use model_snapshot::{KeySnapshot, ModelSnapshot, SNAPSHOT_FORMAT};
 pub use operator::{Operator, StateSnapshot};

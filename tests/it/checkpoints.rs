@@ -14,13 +14,15 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Windows (tumbling and sliding), `OVER` frames of every kind, an
-/// interval join, a windowed drift monitor and a per-key model learning
+/// interval join, a windowed drift monitor, a per-key model learning
 /// in event-time order (saved to its `'snapshot.path'` file as it
-/// learns), from `source`, into files under `out`. The monitor's reference is an event-time range and its
-/// statistic does not depend on the order of a window's values, so its
-/// alerts are the same in any two runs (a point detector's are not with
-/// two workers: it follows the arrival order of a key's rows from the two
-/// readers); `alert_time` is the wall clock and is left out.
+/// learns), a per-key model scoring every row in event time (its
+/// predictions are compared number for number) and a point detector per
+/// key (in event-time order, since its table has a watermark), from
+/// `source`, into files under `out`. The windowed monitor's reference is an
+/// event-time range and its statistic does not depend on the order of a
+/// window's values, so its alerts are the same in any two runs;
+/// `alert_time` is the wall clock and is left out.
 fn pipeline(source: &str, out: &Path, settings: &str) -> String {
     let file = |name: &str| out.join(name).display().to_string();
     format!(
@@ -31,6 +33,16 @@ fn pipeline(source: &str, out: &Path, settings: &str) -> String {
         CREATE TABLE features WITH ('connector' = 'file', 'path' = '{f}', 'format' = 'json');
         CREATE TABLE pairs WITH ('connector' = 'file', 'path' = '{p}', 'format' = 'json');
         CREATE TABLE alerts WITH ('connector' = 'file', 'path' = '{a}', 'format' = 'json');
+        CREATE TABLE predictions WITH ('connector' = 'file', 'path' = '{q}', 'format' = 'json');
+        CREATE TABLE point_alerts WITH ('connector' = 'file', 'path' = '{d}', 'format' = 'json');
+        CREATE MONITOR speed_shift ON traffic (speed, occupancy)
+          WITH ('method' = 'page_hinkley', 'threshold' = '20', 'partition_by' = 'sensor_id');
+        INSERT INTO point_alerts SELECT key, feature, state, row_index, event_time, ROUND(statistic, 6) AS statistic FROM speed_shift;
+        CREATE MODEL jam INPUT (speed DOUBLE, occupancy DOUBLE) OUTPUT (congested BOOLEAN)
+          WITH ('task' = 'classification', 'scaler' = 'standard', 'device' = 'cpu', 'partition_by' = 'sensor_id', 'scoring' = 'event-time');
+        INSERT INTO jam SELECT sensor_id, ts, speed, occupancy, congested FROM traffic;
+        INSERT INTO predictions SELECT sensor_id, ts, speed, occupancy, prediction, probability
+          FROM ML_PREDICT(TABLE traffic, MODEL jam, DESCRIPTOR(speed, occupancy));
         CREATE MONITOR drift ON traffic (speed, occupancy)
           WITH ('method' = 'psi', 'window' = '1 minute', 'slide' = '30 s', 'threshold' = '0.1', 'partition_by' = 'sensor_id',
                 'reference.start' = '2026-01-01 00:00:00', 'reference.end' = '2026-01-01 00:02:00', 'device' = 'cpu');
@@ -63,6 +75,8 @@ fn pipeline(source: &str, out: &Path, settings: &str) -> String {
         f = file("features.json"),
         p = file("pairs.json"),
         a = file("alerts.json"),
+        q = file("predictions.json"),
+        d = file("point_alerts.json"),
     )
 }
 
@@ -76,7 +90,7 @@ fn generator(events: u64, rate: u64) -> String {
     )
 }
 
-const OUTPUTS: [&str; 5] = ["windows.json", "hops.csv", "features.json", "pairs.json", "alerts.json"];
+const OUTPUTS: [&str; 7] = ["windows.json", "hops.csv", "features.json", "pairs.json", "alerts.json", "predictions.json", "point_alerts.json"];
 
 /// A file's lines, sorted (none if it is missing).
 fn sorted_lines(path: &Path) -> Vec<String> {

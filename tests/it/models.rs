@@ -484,3 +484,139 @@ fn logistic_regression_matches_rivers_accuracy_on_the_generator() {
     let weir = m.accuracy().expect("accuracy");
     assert!((weir - river).abs() <= 0.01, "Weir {weir} against River {river}: not within a point");
 }
+
+/// A generator table with a 3 s watermark over events up to 2 s out of
+/// order, and a per-sensor model scored in event time, trained on the
+/// same events.
+fn event_time_sql(events: u64, out: &std::path::Path) -> String {
+    format!(
+        "CREATE TABLE traffic (sensor_id BIGINT NOT NULL, ts TIMESTAMP NOT NULL, speed DOUBLE NOT NULL, volume BIGINT NOT NULL,
+           occupancy DOUBLE NOT NULL, congested BOOLEAN NOT NULL, WATERMARK FOR ts AS ts - INTERVAL '3' SECOND)
+         WITH ('connector' = 'generator', 'events' = '{events}', 'rate' = '0', 'sensors' = '7', 'seed' = '11', 'disorder_ms' = '2000');
+         CREATE TABLE scored WITH ('connector' = 'file', 'path' = '{}', 'format' = 'json');
+         CREATE MODEL m INPUT (speed DOUBLE, volume DOUBLE, occupancy DOUBLE) OUTPUT (congested BOOLEAN)
+           WITH ('task' = 'classification', 'optimizer' = 'adam', 'learning_rate' = '0.05', 'scaler' = 'standard',
+                 'device' = 'cpu', 'partition_by' = 'sensor_id', 'scoring' = 'event-time');
+         CREATE VIEW features AS SELECT sensor_id, ts, speed, CAST(volume AS DOUBLE) AS volume, occupancy FROM traffic;
+         INSERT INTO m SELECT sensor_id, ts, speed, CAST(volume AS DOUBLE) AS volume, occupancy, congested FROM traffic;
+         INSERT INTO scored SELECT sensor_id, speed, volume, occupancy, probability
+           FROM ML_PREDICT(TABLE features, MODEL m, DESCRIPTOR(speed, volume, occupancy));",
+        out.display()
+    )
+}
+
+/// A scored row as `sensor|speed|volume|occupancy|probability`: the
+/// features to 9 decimals (the JSON writer's last digit can differ from
+/// Rust's shortest form), the probability as the kernels' f32 (exact).
+fn scored_line(v: &serde_json::Value) -> String {
+    let f = |name: &str| v[name].as_f64().map(|x| format!("{x:.9}")).unwrap_or_else(|| format!("missing {name}"));
+    let p = v["probability"].as_f64().map(|x| (x as f32).to_string()).unwrap_or_else(|| "missing probability".into());
+    format!("{}|{}|{}|{}|{p}", v["sensor_id"], f("speed"), f("volume"), f("occupancy"))
+}
+
+#[test]
+fn scoring_in_event_time_matches_the_kernels_on_the_time_sorted_rows_on_any_worker_count() {
+    const N: u64 = 6_000;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scored = |workers: usize| {
+        let out = dir.path().join(format!("scored-{workers}.json"));
+        let plan = plan_pipeline(&event_time_sql(N, &out)).expect("plan");
+        let text = plan.to_string();
+        assert!(text.contains("ml_predict m (in event time"), "{text}");
+        assert!(text.contains("train m in its ml_predict"), "{text}");
+        let report = run(plan, RunOptions::default().workers(workers)).expect("run");
+        assert_eq!(report.models["m"].rows_scored, N);
+        assert_eq!(report.models["m"].metrics.rows, N);
+        let mut lines: Vec<String> = std::fs::read_to_string(&out)
+            .expect("output")
+            .lines()
+            .map(|l| scored_line(&serde_json::from_str(l).expect("json")))
+            .collect();
+        lines.sort();
+        lines
+    };
+    let (one, three) = (scored(1), scored(3));
+    assert_eq!(one.len() as u64, N);
+    assert_eq!(one, three, "the same predictions, number for number, on 1 and 3 workers");
+
+    // The oracle: the kernels walking the rows in event-time order, at
+    // each time scoring its rows and then learning them (ties by key,
+    // label and features, as the engine orders them).
+    let opts = GeneratorOptions { events: N, rate: 0.0, sensors: 7, seed: 11, disorder_ms: 2000, ..GeneratorOptions::default() };
+    let batch = generate(&opts, 0..N).expect("generate");
+    let ts = cast(batch.column(1), &DataType::Int64).expect("ts");
+    let ts = ts.as_primitive::<Int64Type>();
+    let (keys, features, labels) = rows_of(&batch);
+    let mut by_time: std::collections::BTreeMap<i64, Vec<usize>> = std::collections::BTreeMap::new();
+    for r in 0..batch.num_rows() {
+        by_time.entry(ts.value(r)).or_default().push(r);
+    }
+    let spec = ModelSpec {
+        optimizer: Optimizer::Adam { lr: 0.05, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+        scale: true,
+        ..ModelSpec::river_defaults(Task::Binary, 3)
+    };
+    let mut bank = CpuBank::new(spec, 7).expect("bank");
+    let column = |name: &str| cast(batch.column(batch.schema().index_of(name).expect(name)), &DataType::Float64).expect("cast");
+    let (speed, volume, occupancy) = (column("speed"), column("volume"), column("occupancy"));
+    let f64_at = |a: &dyn Array, r: usize| a.as_primitive::<datafusion::arrow::datatypes::Float64Type>().value(r);
+    let (mut expected, mut p) = (Vec::new(), [0.0f32]);
+    for (_, mut rows) in by_time {
+        for &r in &rows {
+            bank.predict(&[keys[r] as u32], &features[r * 3..r * 3 + 3], &mut p).expect("predict");
+            let v = serde_json::json!({
+                "sensor_id": keys[r], "speed": f64_at(&speed, r), "volume": f64_at(&volume, r),
+                "occupancy": f64_at(&occupancy, r), "probability": f64::from(p[0]),
+            });
+            expected.push(scored_line(&v));
+        }
+        rows.sort_by(|&a, &b| {
+            (keys[a], labels[a] > 0.5)
+                .cmp(&(keys[b], labels[b] > 0.5))
+                .then(f64_at(&speed, a).total_cmp(&f64_at(&speed, b)))
+                .then(f64_at(&volume, a).total_cmp(&f64_at(&volume, b)))
+                .then(f64_at(&occupancy, a).total_cmp(&f64_at(&occupancy, b)))
+        });
+        for &r in &rows {
+            bank.learn(&[keys[r] as u32], &features[r * 3..r * 3 + 3], &labels[r..r + 1], &mut p).expect("learn");
+        }
+    }
+    expected.sort();
+    if one != expected {
+        let (got, want): (std::collections::BTreeSet<&String>, std::collections::BTreeSet<&String>) = (one.iter().collect(), expected.iter().collect());
+        let missing: Vec<&&String> = want.difference(&got).take(4).collect();
+        let extra: Vec<&&String> = got.difference(&want).take(4).collect();
+        let n = want.difference(&got).count();
+        panic!("{n} of {} rows scored otherwise than by the model of the rows before them; expected e.g. {missing:?}, got {extra:?}", expected.len());
+    }
+}
+
+#[test]
+fn scoring_in_event_time_is_refused_where_rows_cannot_be_ordered() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = event_time_sql(100, &dir.path().join("out.json"));
+    let refused = |sql: String, says: &str, line: u64| {
+        let e = plan_pipeline(&sql).expect_err("refused");
+        assert!(e.to_string().contains(says), "{e}");
+        assert_eq!(e.line(), line, "{e}");
+    };
+    // Scored twice.
+    refused(
+        format!("{base}\nINSERT INTO scored SELECT sensor_id, speed, volume, occupancy, probability\n FROM ML_PREDICT(TABLE features, MODEL m, DESCRIPTOR(speed, volume, occupancy));"),
+        "one ML_PREDICT may score it, but the pipeline scores it 2 times",
+        13,
+    );
+    // Trained twice.
+    refused(
+        format!("{base}\nINSERT INTO m SELECT sensor_id, ts, speed, CAST(volume AS DOUBLE) AS volume, occupancy, congested FROM traffic;"),
+        "one INSERT may train it",
+        12,
+    );
+    // Rows without an event time.
+    let untimed = base.replace("ts, speed, CAST(volume AS DOUBLE) AS volume, occupancy, congested", "speed, CAST(volume AS DOUBLE) AS volume, occupancy, congested");
+    refused(untimed, "the query that trains it needs an event-time column", 9);
+    refused(base.replace("'event-time'", "'eventually'"), "'scoring' must be 'latest' or 'event-time'", 7);
+    // Without 'scoring' the same pipeline scores each row at once.
+    let latest = plan_pipeline(&base.replace(", 'scoring' = 'event-time'", "")).expect("plan");
+    assert!(!latest.to_string().contains("in event time"), "{latest}");
+}

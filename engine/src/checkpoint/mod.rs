@@ -131,12 +131,13 @@ pub(crate) fn model(
     let Some(restored) = manifest::newest(&store, &|id, why| tracing::warn!(checkpoint = id, %why, "damaged checkpoint skipped"))? else {
         return Ok(None);
     };
-    // A training operator's plan line starts with `train <model> (`.
-    let prefix = format!("train {} (", model.name);
+    // A training operator's plan line starts with `train <model> (`, an
+    // event-time scorer's (which trains) with `ml_predict <model> (in event time`.
+    let prefixes = [format!("train {} (", model.name), format!("ml_predict {} (in event time", model.name)];
     let mut keys = Vec::new();
     let mut rows = 0;
     let mut found = false;
-    for (entry, part) in restored.parts.values().filter(|(e, _)| e.id.starts_with("operator ") && e.signature.starts_with(&prefix)) {
+    for (entry, part) in restored.parts.values().filter(|(e, _)| e.id.starts_with("operator ") && prefixes.iter().any(|p| e.signature.starts_with(p.as_str()))) {
         found = true;
         let snapshot = weir_operators::StateSnapshot { version: part.version, bytes: part.bytes.clone() };
         let (k, r) = weir_operators::Train::checkpointed_keys(&snapshot, &model.spec)

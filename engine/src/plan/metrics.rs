@@ -38,15 +38,22 @@ impl PlanOp for Metrics {
     fn build<'s>(&self, build: &Build<'_, 's>, _node: &Node, _inputs: Vec<BatchStream<'s>>) -> BatchStream<'s> {
         match build.trained(&self.model) {
             // The training query emits metrics and alert batches; keep one kind.
-            Some(stream) => build.apply(stream, "ml_metrics", Box::new(SchemaIs(Arc::clone(&self.schema)))),
+            Some(stream) => schema_filter(build, stream, &self.schema, true),
             None => build.fail(EngineError::Runtime(format!("nothing trains model '{}' for ML_METRICS", self.model))),
         }
     }
 }
 
-/// Passes on the batches of one schema: a training query's output holds
-/// metrics batches and (with a drift detector) alert batches.
-struct SchemaIs(SchemaRef);
+/// The batches of `stream` whose schema is `schema` (`keep`) or is not
+/// (`!keep`): a training query's output holds metrics batches and (with a
+/// drift detector) alert batches, and an event-time `ML_PREDICT`'s holds
+/// those and its scored rows.
+pub(super) fn schema_filter<'s>(build: &Build<'_, 's>, stream: BatchStream<'s>, schema: &SchemaRef, keep: bool) -> BatchStream<'s> {
+    build.apply(stream, "ml_metrics", Box::new(SchemaIs(Arc::clone(schema), keep)))
+}
+
+/// Passes on the batches of one schema (`.1`), or all the others (`!.1`).
+struct SchemaIs(SchemaRef, bool);
 
 impl Operator for SchemaIs {
     /// Stateless: nothing to checkpoint.
@@ -59,7 +66,7 @@ impl Operator for SchemaIs {
     }
 
     fn process(&mut self, batch: RecordBatch, out: &mut Vec<RecordBatch>) -> weir_operators::Result<()> {
-        if batch.schema() == self.0 {
+        if (batch.schema() == self.0) == self.1 {
             out.push(batch);
         }
         Ok(())

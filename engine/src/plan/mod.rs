@@ -34,7 +34,7 @@ pub(crate) use over::Over;
 pub(crate) use predict::Predict;
 pub(crate) use project::Project;
 pub(crate) use scan::Scan;
-pub(crate) use train::Train;
+pub(crate) use train::{Train, TrainedInScoring};
 pub(crate) use union::Union;
 pub(crate) use window_aggregate::WindowAggregate;
 pub(crate) use window_assign::WindowAssign;
@@ -211,6 +211,11 @@ pub struct ModelPlan {
     pub key_type: Option<datafusion::arrow::datatypes::DataType>,
     /// `'drift.detector'` and `'on_drift'`.
     pub drift: Option<weir_operators::ModelDriftSpec>,
+    /// `'scoring' = 'event-time'`: each row is scored by the model that
+    /// has learned exactly the training rows earlier than it (the same
+    /// predictions on every run); otherwise (`'latest'`) by the model as
+    /// it is when the row arrives.
+    pub event_time_scoring: bool,
 }
 
 impl Pipeline {
@@ -265,6 +270,12 @@ fn passes_through(index: usize, inputs: &[Node]) -> Vec<(usize, usize)> {
         Some(input) if index < input.schema().fields().len() => vec![(0, index)],
         _ => Vec::new(),
     }
+}
+
+/// Whether a node of `node`'s tree is an `ML_PREDICT` that scores in event
+/// time (and so trains its model: it is built before the training query).
+pub(crate) fn scores_in_event_time(node: &Node) -> bool {
+    node.count_where(&|n| n.op::<Predict>().is_some_and(|p| p.learns.is_some())) > 0
 }
 
 /// The exchange of an operator with one state (`unit`) per value of the

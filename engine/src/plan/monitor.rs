@@ -24,6 +24,9 @@ pub(crate) struct Monitor {
     pub columns: Vec<(usize, String)>,
     /// The event-time column, for the alerts' `event_time`.
     pub time: Option<usize>,
+    /// A point detector's rows wait for the watermark and go on in order
+    /// of `time` (it comes from tables with a watermark).
+    pub ordered: bool,
     /// The output schema (`weir_operators::drift::alerts_schema`).
     pub schema: SchemaRef,
 }
@@ -31,7 +34,12 @@ pub(crate) struct Monitor {
 impl Monitor {
     /// How the values are compared, for the plan text.
     fn how(&self) -> String {
-        let MonitorSpec::Windowed(w) = &self.spec else { return "in arrival order per key".to_string() };
+        let MonitorSpec::Windowed(w) = &self.spec else {
+            return match self.ordered {
+                true => "in event-time order per key, as the watermark passes each row".to_string(),
+                false => "in arrival order per key".to_string(),
+            };
+        };
         let reference = match &w.reference {
             ReferenceSpec::Rows(n) => format!("first {n} values per key"),
             ReferenceSpec::Range { start_ms, end_ms } => {
@@ -51,7 +59,10 @@ impl Monitor {
     fn operator(&self, build: &Build<'_, '_>) -> Result<Box<dyn Operator>, EngineError> {
         let (monitor, columns) = (self.monitor.clone(), self.columns.clone());
         match (&self.spec, self.time) {
-            (MonitorSpec::Point(p), time) => Ok(Box::new(DriftMonitor::new(monitor, p.clone(), self.key, columns, time))),
+            (MonitorSpec::Point(p), time) => {
+                let op = DriftMonitor::new(monitor, p.clone(), self.key, columns, time);
+                Ok(Box::new(if self.ordered { op.in_event_time_order() } else { op }))
+            }
             (MonitorSpec::Windowed(w), Some(t)) => {
                 let op = WindowedMonitor::new(monitor, w.clone(), self.key, columns, t);
                 let opened = weir_kernels::histograms::open_histogrammer(w.device)

@@ -89,6 +89,7 @@ impl Exchange {
     fn describe(&self) -> Option<String> {
         let (texts, unit) = match self {
             Exchange::Local => return None,
+            Exchange::PerInput { texts, .. } if texts.is_empty() => return Some("gather to worker 0 (no keys)".to_string()),
             Exchange::PerInput { texts, .. } => return Some(format!("hash of each input's keys ({})", texts.join(", "))),
             Exchange::Keys { texts, unit, .. } => (texts, unit),
         };
@@ -140,6 +141,20 @@ impl Node {
     /// How many nodes the tree has.
     pub fn count(&self) -> usize {
         1 + self.inputs.iter().map(Node::count).sum::<usize>()
+    }
+
+    /// How many nodes of the tree `f` holds for.
+    pub(crate) fn count_where(&self, f: &dyn Fn(&Node) -> bool) -> usize {
+        usize::from(f(self)) + self.inputs.iter().map(|i| i.count_where(f)).sum::<usize>()
+    }
+
+    /// The tree with each node `f` gives a replacement for replaced by it
+    /// (and not looked into further).
+    pub(crate) fn replace(&self, f: &dyn Fn(&Node) -> Option<Node>) -> Node {
+        match f(self) {
+            Some(node) => node,
+            None => self.with_inputs(self.inputs.iter().map(|i| i.replace(f)).collect()),
+        }
     }
 
     /// The tables this node reads, in plan order (with repeats).

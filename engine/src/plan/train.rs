@@ -59,3 +59,35 @@ impl PlanOp for Train {
         build.operator(node, inputs, Ok(Box::new(op)))
     }
 }
+
+/// The root of a query that trains a model scored in event time: the
+/// planner has moved the query under the model's `ML_PREDICT`, which
+/// learns from it; this passes on the metrics (and alerts) it emits there.
+#[derive(Debug, Clone)]
+pub(crate) struct TrainedInScoring {
+    /// The model.
+    pub model: String,
+    /// The output schema: `ML_METRICS` rows.
+    pub schema: SchemaRef,
+}
+
+impl PlanOp for TrainedInScoring {
+    fn schema(&self, _inputs: &[Node]) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn explain(&self, _inputs: &[Node]) -> String {
+        format!("train {} in its ml_predict (scoring in event time): the metrics of the rows it learns there", self.model)
+    }
+
+    fn trains(&self) -> Option<&str> {
+        Some(&self.model)
+    }
+
+    fn build<'s>(&self, build: &Build<'_, 's>, _node: &Node, _inputs: Vec<BatchStream<'s>>) -> BatchStream<'s> {
+        match build.trained(&self.model) {
+            Some(stream) => stream,
+            None => build.fail(crate::EngineError::Runtime(format!("the ML_PREDICT that trains '{}' was not built first", self.model))),
+        }
+    }
+}

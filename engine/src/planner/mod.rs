@@ -30,6 +30,7 @@ mod monitors;
 mod over;
 mod prepare;
 mod reference_file;
+mod scoring;
 mod settings;
 mod tables;
 mod temporal;
@@ -182,6 +183,7 @@ fn plan_checked(sql: &str, limits: &crate::sql::Limits) -> Result<Pipeline, Diag
         }
     }
     planner.check_metrics_reads()?;
+    planner.score_in_event_time()?;
     planner.resolve_dead_letter()?;
     if planner.sinks.is_empty() {
         let d = Diagnostic::new("the pipeline has no INSERT INTO, so it would do nothing")

@@ -58,6 +58,7 @@ const MODEL_OPTIONS: &[(&str, &str)] = &[
     ("drift.warm_start", "ddm: values before a detection (30)"),
     ("drift.warning_threshold", "ddm: deviations above the minimum that warn (2)"),
     ("drift.drift_threshold", "ddm: deviations above the minimum that signal drift (3)"),
+    ("scoring", "'latest' (default: a row is scored at once by the model as it is then; lowest latency) or 'event-time' (a row is scored, once the watermark passes it, by the model that has learned exactly the training rows earlier than it: the same predictions on every run, worker count and recovery)"),
     ("snapshot.path", "a JSON file: the model starts warm from it if it exists, and is saved to it"),
     ("snapshot.interval", "how often the snapshot is rewritten while running, such as '30 s' (default '1 min')"),
 ];
@@ -68,6 +69,9 @@ pub(super) struct Model {
     pub(super) plan: ModelPlan,
     /// Whether some query trains or scores it.
     pub(super) used: bool,
+    /// Where queries train it (`INSERT INTO m`) and score it (`ML_PREDICT`).
+    pub(super) trained_at: Vec<Span>,
+    pub(super) scored_at: Vec<Span>,
 }
 
 fn is_numeric(t: &DataType) -> bool {
@@ -271,8 +275,15 @@ impl Planner {
             return Err(bad("snapshot.interval", "'snapshot.interval' needs 'snapshot.path'".into()));
         }
         let drift = self.model_drift(&options, &bad, task)?;
+        let event_time_scoring = match options.get("scoring").map(|o| o.value.trim().to_ascii_lowercase()) {
+            None => false,
+            Some(v) if v == "latest" => false,
+            Some(v) if v == "event-time" => true,
+            Some(v) => return Err(bad("scoring", format!("'scoring' must be 'latest' or 'event-time', found '{v}'"))),
+        };
         let plan = ModelPlan {
             drift,
+            event_time_scoring,
             name,
             algorithm,
             spec,
@@ -286,7 +297,7 @@ impl Planner {
             snapshot_interval,
             key_type: None,
         };
-        self.models.push(Model { plan, used: false });
+        self.models.push(Model { plan, used: false, trained_at: Vec::new(), scored_at: Vec::new() });
         Ok(())
     }
 
@@ -379,6 +390,7 @@ impl Planner {
         let schema = input.schema();
         if let Some(m) = self.models.iter_mut().find(|m| m.plan.name == name) {
             m.used = true;
+            m.trained_at.push(insert.span);
         }
         self.sinks.push(SinkPlan { table: name, line: insert.span.start.line, spec, input, cast: None, schema });
         Ok(())
@@ -455,10 +467,13 @@ impl Planner {
             .map_err(from_datafusion)?;
         if let Some(m) = self.models.iter_mut().find(|m| m.plan.name == model.name) {
             m.used = true;
+            m.scored_at.push(call.span);
         }
+        let time = (0..schema.fields().len())
+            .find(|&i| matches!(schema.field(i).data_type(), DataType::Timestamp(..)) && self.is_event_time(&input, i));
         self.windows.insert(
             call.placeholder,
-            Node::new(plan::Predict { model: model.name, key, features, schema: scored }, vec![input]),
+            Node::new(plan::Predict { model: model.name, key, features, time, learns: None, schema: scored }, vec![input]),
         );
         Ok(())
     }

@@ -196,9 +196,13 @@ impl Planner {
             }
             self.apply_default_watermarks()?;
         }
+        // A point detector follows its rows' order: event-time order when
+        // the time comes from tables with a watermark, so its alerts are
+        // the same on every run.
+        let ordered = matches!(spec, MonitorSpec::Point(_)) && time.is_some_and(|t| self.is_event_time(&input, t));
         let alerts = alerts_schema();
         self.ctx.register_table(name.as_str(), Arc::new(EmptyTable::new(Arc::clone(&alerts)))).map_err(from_datafusion)?;
-        self.windows.insert(name.clone(), Node::new(plan::Monitor { monitor: name, spec, key, columns, time, schema: alerts }, vec![input]));
+        self.windows.insert(name.clone(), Node::new(plan::Monitor { monitor: name, spec, key, columns, time, ordered, schema: alerts }, vec![input]));
         Ok(())
     }
 }

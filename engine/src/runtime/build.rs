@@ -36,8 +36,9 @@ pub(crate) struct Build<'a, 's> {
     pub(super) scope: Scope<'s, super::Time>,
     pub(super) sources: &'a Sources<'s>,
     pub(super) models: &'a Models,
-    /// The output of each model's training query, by model.
-    pub(super) trained: &'a HashMap<String, BatchStream<'s>>,
+    /// The output of each model's training query, by model (an event-time
+    /// `ML_PREDICT` sets its model's, before the training `INSERT` is built).
+    pub(super) trained: &'a std::cell::RefCell<HashMap<String, BatchStream<'s>>>,
     /// The `INSERT`'s index.
     pub(super) sink: usize,
     pub(super) workers: usize,
@@ -67,7 +68,13 @@ impl<'s> Build<'_, 's> {
 
     /// The output of the query that trains `model`.
     pub(crate) fn trained(&self, model: &str) -> Option<BatchStream<'s>> {
-        self.trained.get(model).cloned()
+        self.trained.borrow().get(model).cloned()
+    }
+
+    /// Sets the output of the query that trains `model`: an event-time
+    /// `ML_PREDICT`'s metrics and alerts.
+    pub(crate) fn set_trained(&self, model: &str, stream: BatchStream<'s>) {
+        self.trained.borrow_mut().insert(model.to_string(), stream);
     }
 
     /// This worker's index.

@@ -160,11 +160,17 @@ pub fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunReport> {
                 let stream = sources::source(scope, source, split, Arc::clone(&s));
                 streams.insert(source.table.as_str(), (stream, source.watermark.is_some()));
             }
-            // Training first: `ML_METRICS` reads the output of the query that
-            // trains a model, wherever it is in the file.
-            let mut trained: HashMap<String, BatchStream<'_>> = HashMap::new();
-            let order = p.sinks.iter().enumerate().filter(|(_, s)| s.trains().is_some())
-                .chain(p.sinks.iter().enumerate().filter(|(_, s)| s.trains().is_none()));
+            // Event-time scoring first (it trains its model, see
+            // `planner::scoring`), then training: `ML_METRICS` reads the
+            // output of the query that trains a model, wherever it is.
+            let trained: std::cell::RefCell<HashMap<String, BatchStream<'_>>> = std::cell::RefCell::new(HashMap::new());
+            let rank = |s: &crate::plan::SinkPlan| match (crate::plan::scores_in_event_time(&s.input), s.trains().is_some()) {
+                (true, _) => 0,
+                (false, true) => 1,
+                (false, false) => 2,
+            };
+            let mut order: Vec<(usize, &crate::plan::SinkPlan)> = p.sinks.iter().enumerate().collect();
+            order.sort_by_key(|(i, s)| (rank(s), *i));
             // One writer per sink table, fed by every INSERT into it.
             let mut by_table: Vec<(&str, sinks::Inserts<'_, '_>)> = Vec::new();
             for (i, sink) in order {
@@ -180,7 +186,7 @@ pub fn run(pipeline: Pipeline, options: RunOptions) -> Result<RunReport> {
                 };
                 let stream = sink.input.build(&build);
                 if let Some(model) = sink.trains() {
-                    trained.insert(model.to_string(), stream.clone());
+                    trained.borrow_mut().insert(model.to_string(), stream.clone());
                 }
                 match by_table.iter_mut().find(|(t, _)| *t == sink.table) {
                     Some((_, inserts)) => inserts.push((i, stream, sink)),

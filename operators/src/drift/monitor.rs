@@ -115,9 +115,10 @@ struct Watch {
 
 
 /// The operator behind `CREATE MONITOR`: feeds each key's values of each
-/// column to its own detector, in arrival order, and emits an alert row at
-/// every detection (`drift`), and when a detector with a warning zone
-/// enters it (`warning`, once until it leaves).
+/// column to its own detector, in arrival order or (with
+/// [`DriftMonitor::in_event_time_order`]) in event-time order, and emits an
+/// alert row at every detection (`drift`), and when a detector with a
+/// warning zone enters it (`warning`, once until it leaves).
 pub struct DriftMonitor {
     name: String,
     spec: DetectorSpec,
@@ -125,6 +126,12 @@ pub struct DriftMonitor {
     columns: Vec<(usize, String)>,
     time: Option<usize>,
     keys: HashMap<Option<String>, Vec<Watch>>,
+    /// Whether rows wait for the watermark and go on in event-time order.
+    ordered: bool,
+    /// Rows waiting for the watermark.
+    pending: crate::pending::Pending,
+    /// The last watermark heard.
+    watermark: i64,
 }
 
 impl std::fmt::Debug for DriftMonitor {
@@ -138,7 +145,30 @@ impl DriftMonitor {
     /// name) of its input, per value of column `key`, taking event times
     /// from column `time`.
     pub fn new(name: impl Into<String>, spec: DetectorSpec, key: Option<usize>, columns: Vec<(usize, String)>, time: Option<usize>) -> Self {
-        Self { name: name.into(), spec, key, columns, time, keys: HashMap::new() }
+        Self { name: name.into(), spec, key, columns, time, keys: HashMap::new(), ordered: false, pending: Default::default(), watermark: i64::MIN }
+    }
+
+    /// Feeds the detectors in event-time order (of the time column given
+    /// to [`DriftMonitor::new`]): rows wait until the watermark passes
+    /// them, then go on sorted by time, ties by key and watched values, so
+    /// the alerts are the same for any number of workers and after a
+    /// restore (in arrival order, rows of one key from several readers
+    /// interleave differently on every run).
+    pub fn in_event_time_order(mut self) -> Self {
+        self.ordered = self.time.is_some();
+        self
+    }
+
+    /// Feeds the held rows at or before `watermark` (all with `None`).
+    fn release(&mut self, watermark: Option<i64>, out: &mut Vec<RecordBatch>) -> Result<()> {
+        let Some(time) = self.time.filter(|_| self.ordered) else { return Ok(()) };
+        let mut order = vec![time];
+        order.extend(self.key);
+        order.extend(self.columns.iter().map(|(c, _)| *c));
+        match self.pending.take_ready(&order, watermark, "monitor")? {
+            Some(rows) => self.observe(rows, out),
+            None => Ok(()),
+        }
     }
 
     fn arrow(source: datafusion::arrow::error::ArrowError) -> OperatorError {
@@ -146,8 +176,9 @@ impl DriftMonitor {
     }
 }
 
-/// The encoding of [`DriftMonitor`]'s snapshots.
-const SNAPSHOT_VERSION: u32 = 1;
+/// The encoding of [`DriftMonitor`]'s snapshots: the keys' detectors, the
+/// watermark and the rows waiting for it.
+const SNAPSHOT_VERSION: u32 = 2;
 
 /// One key's watches in a snapshot: each column's detector state, values
 /// seen and whether it is in its warning zone.
@@ -166,13 +197,18 @@ impl Operator for DriftMonitor {
             keys.push((key.clone(), saved));
         }
         keys.sort_by(|a, b| a.0.cmp(&b.0));
-        let bytes = crate::codec::encode("monitor", &keys)?;
+        let mut bytes = Vec::new();
+        crate::codec::write_bytes(&mut bytes, &crate::codec::encode("monitor", &keys)?);
+        crate::codec::write_i64(&mut bytes, self.watermark);
+        self.pending.write(&mut bytes, "monitor")?;
         Ok(Some(crate::StateSnapshot { version: SNAPSHOT_VERSION, bytes }))
     }
 
     fn restore(&mut self, snapshot: crate::StateSnapshot) -> Result<()> {
-        let reader = crate::codec::Reader::new("monitor", &snapshot, SNAPSHOT_VERSION)?;
-        let keys: Vec<SavedKey> = crate::codec::decode("monitor", &snapshot.bytes)?;
+        let mut reader = crate::codec::Reader::new("monitor", &snapshot, SNAPSHOT_VERSION)?;
+        let keys: Vec<SavedKey> = crate::codec::decode("monitor", reader.bytes()?)?;
+        self.watermark = reader.i64()?;
+        self.pending = crate::pending::Pending::read(&mut reader, self.time.filter(|_| self.ordered), "monitor")?;
         self.keys.clear();
         for (key, saved) in keys {
             if saved.len() != self.columns.len() {
@@ -190,6 +226,30 @@ impl Operator for DriftMonitor {
     }
 
     fn process(&mut self, batch: RecordBatch, out: &mut Vec<RecordBatch>) -> Result<()> {
+        match self.time.filter(|_| self.ordered) {
+            Some(time) => self.pending.push(batch, time, "monitor"),
+            None => self.observe(batch, out),
+        }
+    }
+
+    fn on_watermark(&mut self, watermark: i64, out: &mut Vec<RecordBatch>) -> Result<()> {
+        self.watermark = self.watermark.max(watermark);
+        self.release(Some(watermark), out)
+    }
+
+    fn finish(&mut self, out: &mut Vec<RecordBatch>) -> Result<()> {
+        self.release(None, out)
+    }
+
+    fn retained(&self) -> Option<i64> {
+        // Rows wait for the watermark to pass them (they arrived ahead of it).
+        (!self.pending.is_empty()).then(|| self.watermark.saturating_add(1))
+    }
+}
+
+impl DriftMonitor {
+    /// Feeds every row of `batch` to its key's detectors, in its order.
+    fn observe(&mut self, batch: RecordBatch, out: &mut Vec<RecordBatch>) -> Result<()> {
         let (keys, values) = watched(&batch, self.key, &self.columns)?;
         let keys = keys.as_ref().map(|k| k.as_string::<i32>());
         let times = match self.time {
@@ -272,6 +332,44 @@ mod tests {
             let make = || -> Box<dyn Operator> { Box::new(DriftMonitor::new("m", spec.clone(), Some(0), vec![(1, "x".into())], None)) };
             assert_restores(&make, &steps);
         }
+    }
+
+    /// Two keys' values with a shift halfway and event times with ties, in
+    /// an arrival order `skew` disorders by up to 4 s, as batches of
+    /// `size` rows each followed by a watermark 5 s behind.
+    fn timed_steps(size: usize, skew: usize) -> Vec<crate::replay::Step> {
+        use datafusion::arrow::array::TimestampMillisecondArray;
+        let n = 1200usize;
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by_key(|&i| (i / 2) * 1_000 + (i * skew % 5) * 1_000);
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, false),
+            Field::new("x", DataType::Float64, true),
+            Field::new("ts", DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Millisecond, None), false),
+        ]));
+        let mut steps = Vec::new();
+        for chunk in order.chunks(size) {
+            let key: Int64Array = chunk.iter().map(|&i| Some((i % 2) as i64)).collect();
+            let x: Float64Array = chunk.iter().map(|&i| Some(f64::from(u8::from((i * 7919) % 13 < if i >= 600 { 9 } else { 1 })))).collect();
+            let ts: TimestampMillisecondArray = chunk.iter().map(|&i| Some((i / 2) as i64 * 1_000)).collect();
+            let newest = chunk.iter().map(|&i| (i / 2) as i64 * 1_000).max().unwrap_or(0);
+            steps.push(crate::replay::Step::Rows(0, RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(key), Arc::new(x), Arc::new(ts)]).expect("batch")));
+            steps.push(crate::replay::Step::Watermark(newest - 5_000));
+        }
+        steps
+    }
+
+    #[test]
+    fn in_event_time_order_alerts_do_not_depend_on_arrival_and_restore() {
+        use crate::replay::{assert_restores, run};
+        let spec = DetectorSpec::Adwin { delta: 0.002, clock: 32, max_buckets: 5, min_window_length: 5, grace_period: 10 };
+        let make = || -> Box<dyn Operator> { Box::new(DriftMonitor::new("m", spec.clone(), Some(0), vec![(1, "x".into())], Some(2)).in_event_time_order()) };
+        let sorted = run(&make, &timed_steps(1200, 0), None);
+        assert!(sorted.iter().any(|r| r.contains("drift")), "the shift is detected: {sorted:?}");
+        for (size, skew) in [(1, 3), (37, 7), (100, 11)] {
+            assert_eq!(run(&make, &timed_steps(size, skew), None), sorted, "batches of {size}, skew {skew}");
+        }
+        assert_restores(&make, &timed_steps(100, 7));
     }
 
     #[test]

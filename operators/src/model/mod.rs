@@ -10,6 +10,9 @@
 //! kernels' bank the first time they are seen: per-key models are created
 //! on first sight, by training or by scoring.
 //!
+//! With `'scoring' = 'event-time'`, [`EventTimePredict`] does both in one
+//! operator, in event-time order, so predictions do not depend on timing.
+//!
 //! A row whose key, label or any feature is NULL cannot be learned: it is
 //! counted in [`Prequential::skipped`] and left out, never a failure. A row
 //! scored with a NULL feature gets a NULL prediction.
@@ -19,6 +22,7 @@ use std::sync::{Arc, Mutex};
 mod metrics;
 mod predict;
 mod saved;
+mod score;
 mod state;
 mod train;
 
@@ -26,6 +30,7 @@ pub use metrics::{metrics_schema, LastMinute, Prequential, RECENT_ROWS};
 pub(crate) use metrics::argmax;
 use metrics::KeyMetrics;
 pub use predict::Predict;
+pub use score::EventTimePredict;
 pub(crate) use saved::SavedBank;
 use saved::SavedModel;
 pub use state::ModelState;

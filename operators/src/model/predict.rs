@@ -17,8 +17,8 @@ use super::{argmax, complete, feature_columns, lock, push_row, SharedModel};
 #[derive(Debug)]
 pub struct Predict {
     model: SharedModel,
-    key: Option<usize>,
-    features: Vec<usize>,
+    pub(super) key: Option<usize>,
+    pub(super) features: Vec<usize>,
     schema: SchemaRef,
     keys: Vec<u32>,
     rows: Vec<f32>,

@@ -2,10 +2,8 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
-use datafusion::arrow::array::UInt32Array;
-use datafusion::arrow::compute::kernels::boolean::not;
-use datafusion::arrow::compute::{cast, concat_batches, filter_record_batch, lexsort_to_indices, take, SortColumn};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, TimeUnit, TimestampMillisecondType};
 use weir_kernels::Task;
 
@@ -13,6 +11,7 @@ use crate::error::{OperatorError, Result};
 use crate::operator::Operator;
 
 use super::{complete, feature_columns, KeyMetrics, lock, metrics_schema, ModelState, Prequential, push_row, SharedModel};
+use crate::pending::Pending;
 
 /// Rows learned between two looks of an adapting model's drift detector
 /// (see [`crate::model_drift`]).
@@ -30,7 +29,7 @@ pub struct Train {
     /// passes them and are learned in event-time order.
     time: Option<usize>,
     /// Rows waiting for the watermark.
-    pending: Vec<RecordBatch>,
+    pending: Pending,
     /// The last watermark heard.
     watermark: i64,
     keys: Vec<u32>,
@@ -40,6 +39,8 @@ pub struct Train {
     /// without a time column the watermark when they were learned.
     times: Vec<Option<i64>>,
     out: Vec<f32>,
+    /// Rows learned between two looks of an adapting drift detector.
+    drift_chunk: usize,
 }
 
 impl Train {
@@ -52,13 +53,14 @@ impl Train {
             features,
             label,
             time: None,
-            pending: Vec::new(),
+            pending: Pending::default(),
             watermark: i64::MIN,
             keys: Vec::new(),
             rows: Vec::new(),
             labels: Vec::new(),
             times: Vec::new(),
             out: Vec::new(),
+            drift_chunk: DRIFT_CHUNK,
         }
     }
 
@@ -73,42 +75,46 @@ impl Train {
     /// Learns the pending rows at or before `watermark` (all of them with
     /// `None`), in event-time order.
     fn release(&mut self, watermark: Option<i64>, out: &mut Vec<RecordBatch>) -> Result<()> {
-        let (Some(time), Some(first)) = (self.time, self.pending.first()) else { return Ok(()) };
-        let arrow = |source| OperatorError::Arrow { operator: "train".into(), source };
-        let all = concat_batches(&first.schema(), &self.pending).map_err(arrow)?;
-        self.pending.clear();
-        let ms = cast(all.column(time), &DataType::Timestamp(TimeUnit::Millisecond, None)).map_err(arrow)?;
-        let ms = ms.as_primitive::<TimestampMillisecondType>();
-        // NULL times are learned at once, first: they can never be ordered.
-        let ready: BooleanArray = ms.iter().map(|t| Some(match (t, watermark) {
-            (Some(t), Some(w)) => t <= w,
-            _ => true,
-        })).collect();
-        let (now, later) = (filter_record_batch(&all, &ready).map_err(arrow)?, filter_record_batch(&all, &not(&ready).map_err(arrow)?).map_err(arrow)?);
-        if later.num_rows() > 0 {
-            self.pending.push(later);
+        let Some(time) = self.time else { return Ok(()) };
+        let order = self.order(time);
+        match self.pending.take_ready(&order, watermark, "train")? {
+            Some(sorted) => self.learn(sorted, out),
+            None => Ok(()),
         }
-        if now.num_rows() == 0 {
-            return Ok(());
-        }
-        // Ties in time are broken by the key, the label and the features,
-        // so the order does not depend on arrival: two runs (or a run and
-        // its replay after a restore) learn the same sequence.
-        let order: UInt32Array = {
-            let mut columns = vec![time];
-            columns.extend(self.key);
-            columns.push(self.label);
-            columns.extend(&self.features);
-            let sort: Vec<SortColumn> = columns.iter().map(|&c| SortColumn { values: Arc::clone(now.column(c)), options: None }).collect();
-            lexsort_to_indices(&sort, None).map_err(arrow)?
-        };
-        let columns = now.columns().iter().map(|c| take(c, &order, None)).collect::<std::result::Result<Vec<_>, _>>().map_err(arrow)?;
-        let sorted = RecordBatch::try_new(now.schema(), columns).map_err(arrow)?;
-        self.learn(sorted, out)
+    }
+
+    /// The columns that order the rows learned: the time, then (for ties)
+    /// the key, the label and the features, so the order does not depend
+    /// on arrival: two runs (or a run and its replay after a restore) learn
+    /// the same sequence.
+    pub(super) fn order(&self, time: usize) -> Vec<usize> {
+        let mut columns = vec![time];
+        columns.extend(self.key);
+        columns.push(self.label);
+        columns.extend(&self.features);
+        columns
+    }
+
+    /// The key column.
+    pub(super) fn key(&self) -> Option<usize> {
+        self.key
+    }
+
+    /// The model it trains.
+    pub(super) fn model(&self) -> &SharedModel {
+        &self.model
+    }
+
+    /// Takes one kernel step per row with an adapting drift detector, so
+    /// that where a reset or swap lands does not depend on how rows were
+    /// batched (the event-time scorer's rows arrive in runs that do).
+    pub(super) fn row_by_row(mut self) -> Self {
+        self.drift_chunk = 1;
+        self
     }
 
     /// Test-then-train on every row of `batch`, in its order.
-    fn learn(&mut self, batch: RecordBatch, out: &mut Vec<RecordBatch>) -> Result<()> {
+    pub(super) fn learn(&mut self, batch: RecordBatch, out: &mut Vec<RecordBatch>) -> Result<()> {
         let model = Arc::clone(&self.model);
         let mut state = lock(&model);
         let n = batch.num_rows();
@@ -148,7 +154,7 @@ impl Train {
         // With adaptation, rows are learned in chunks so that a key's reset
         // or swap takes effect within DRIFT_CHUNK rows of its detection.
         let chunk = match &state.drift {
-            Some(d) if d.adapts() => DRIFT_CHUNK,
+            Some(d) if d.adapts() => self.drift_chunk,
             _ => n.max(1),
         };
         for start in (0..n).step_by(chunk) {
@@ -222,8 +228,9 @@ impl Train {
     }
 }
 
-/// The encoding of [`Train`]'s snapshots.
-const SNAPSHOT_VERSION: u32 = 1;
+/// The encoding of [`Train`]'s snapshots (and of the event-time scorer's,
+/// which start the same way, so `weir model export` reads both).
+pub(super) const SNAPSHOT_VERSION: u32 = 1;
 
 impl Train {
     /// The keys' models in one worker's [`Train`] snapshot, as a model
@@ -252,14 +259,7 @@ impl Operator for Train {
         let mut bytes = Vec::new();
         crate::codec::write_bytes(&mut bytes, &crate::codec::encode("train", &saved)?);
         crate::codec::write_i64(&mut bytes, self.watermark);
-        match self.pending.first() {
-            Some(first) => {
-                bytes.push(1);
-                let all = concat_batches(&first.schema(), &self.pending).map_err(|source| OperatorError::Arrow { operator: "train".into(), source })?;
-                crate::codec::write_batch(&mut bytes, all)?;
-            }
-            None => bytes.push(0),
-        }
+        self.pending.write(&mut bytes, "train")?;
         Ok(Some(crate::StateSnapshot { version: SNAPSHOT_VERSION, bytes }))
     }
 
@@ -267,14 +267,13 @@ impl Operator for Train {
         let mut reader = crate::codec::Reader::new("train", &snapshot, SNAPSHOT_VERSION)?;
         let saved = crate::codec::decode("train", reader.bytes()?)?;
         self.watermark = reader.i64()?;
-        self.pending = if reader.flag()? { vec![reader.batch()?] } else { Vec::new() };
+        self.pending = Pending::read(&mut reader, self.time, "train")?;
         lock(&self.model).load(saved)
     }
 
     fn process(&mut self, batch: RecordBatch, out: &mut Vec<RecordBatch>) -> Result<()> {
-        if self.time.is_some() {
-            self.pending.push(batch);
-            return Ok(());
+        if let Some(time) = self.time {
+            return self.pending.push(batch, time, "train");
         }
         self.learn(batch, out)
     }
