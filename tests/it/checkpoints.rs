@@ -429,9 +429,21 @@ fn a_kafka_pipeline_killed_after_each_checkpoint_writes_each_result_once() {
              INSERT INTO windows SELECT sensor_id, window_start, COUNT(*) AS n, SUM(volume) AS volume, ROUND(AVG(speed), 6) AS speed
                FROM TUMBLE(traffic, ts, INTERVAL '1' MINUTE) GROUP BY sensor_id, window_start, window_end;
              INSERT INTO features SELECT sensor_id, ts, LAG(speed) OVER (PARTITION BY sensor_id ORDER BY ts) AS prev,
-               SUM(volume) OVER (PARTITION BY sensor_id ORDER BY ts ROWS BETWEEN 3 PRECEDING AND CURRENT ROW) AS v4 FROM traffic;",
+               SUM(volume) OVER (PARTITION BY sensor_id ORDER BY ts ROWS BETWEEN 3 PRECEDING AND CURRENT ROW) AS v4 FROM traffic;
+             CREATE TABLE predictions WITH ('connector' = 'file', 'path' = '{}', 'format' = 'json');
+             CREATE TABLE point_alerts WITH ('connector' = 'file', 'path' = '{}', 'format' = 'json');
+             CREATE MODEL busy INPUT (speed DOUBLE, volume DOUBLE) OUTPUT (busy BOOLEAN)
+               WITH ('task' = 'classification', 'scaler' = 'standard', 'device' = 'cpu', 'partition_by' = 'sensor_id', 'scoring' = 'event-time');
+             INSERT INTO busy SELECT sensor_id, ts, speed, CAST(volume AS DOUBLE) AS volume, volume > 11 AS busy FROM traffic;
+             CREATE VIEW scored AS SELECT sensor_id, ts, speed, CAST(volume AS DOUBLE) AS volume FROM traffic;
+             INSERT INTO predictions SELECT sensor_id, ts, prediction, probability
+               FROM ML_PREDICT(TABLE scored, MODEL busy, DESCRIPTOR(speed, volume));
+             CREATE MONITOR speed_shift ON traffic (speed) WITH ('method' = 'page_hinkley', 'threshold' = '5', 'partition_by' = 'sensor_id');
+             INSERT INTO point_alerts SELECT key, feature, state, row_index, event_time, ROUND(statistic, 6) AS statistic FROM speed_shift;",
             out.join("windows.json").display(),
-            out.join("features.json").display()
+            out.join("features.json").display(),
+            out.join("predictions.json").display(),
+            out.join("point_alerts.json").display()
         )
     };
     // The same windows, published exactly once to a topic.
@@ -444,7 +456,10 @@ fn a_kafka_pipeline_killed_after_each_checkpoint_writes_each_result_once() {
     );
     broker.create_topic("published", 3);
     let root = tempfile::tempdir().expect("tempdir");
-    let read = |dir: &Path| -> Vec<Vec<String>> { ["windows.json", "features.json"].iter().map(|f| sorted_lines(&dir.join(f))).collect() };
+    // Windows, OVER rows, a per-key model's predictions in event time
+    // (number for number) and a point detector's alerts.
+    const FILES: [&str; 4] = ["windows.json", "features.json", "predictions.json", "point_alerts.json"];
+    let read = |dir: &Path| -> Vec<Vec<String>> { FILES.iter().map(|f| sorted_lines(&dir.join(f))).collect() };
     let once = root.path().join("once");
     std::fs::create_dir_all(&once).expect("dir");
     let sql = source.replace("'checkpointed'", "'once'") + &queries(&once);
@@ -468,7 +483,7 @@ fn a_kafka_pipeline_killed_after_each_checkpoint_writes_each_result_once() {
     let kills = killed_after_each_checkpoint(&path, &|| complete(&checkpoints).last().copied(), 6);
     assert!(kills >= 3, "killed {kills} times: the topic is read too fast to test resuming");
     let got = read(&out);
-    for (name, (g, e)) in ["windows", "features"].iter().zip(got.iter().zip(&expected)) {
+    for (name, (g, e)) in FILES.iter().zip(got.iter().zip(&expected)) {
         assert!(g == e, "{name}: {} rows, expected {}", g.len(), e.len());
     }
     // Read with a plain consumer, the topic holds each window once.
