@@ -76,7 +76,7 @@ import re, sys
 name = None
 print("| bench | rows/s (median) |\n|---|---:|")
 for line in open(sys.argv[1]):
-    if re.match(r"^((large )?(logistic|softmax|mlp) bank|feature drift)", line):
+    if re.match(r"^((large )?(logistic|softmax|mlp) bank|feature drift|key groups)", line):
         group, bench = line.split("/", 1)
         name = f"{group}: {bench.strip()}"
     m = re.search(r"thrpt:\s*\[\S+ \S+ (\S+) (\S+)", line)

@@ -9,7 +9,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use weir_kernels::{CpuBank, ModelBank, ModelSpec, Optimizer, Task};
+use weir_kernels::{CpuBank, KeyGroups, ModelBank, ModelSpec, Optimizer, Task};
 
 const ROWS: usize = 8192;
 /// A batch big enough to fill a GPU: a busy stream's second, or a backfill.
@@ -65,6 +65,28 @@ fn run(c: &mut Criterion, name: &str, spec: ModelSpec, n_rows: usize, sizes: &[(
     group.finish();
 }
 
+/// The host's share of a GPU learning batch: grouping the rows by key,
+/// against the stable comparison sort that did it before (the baseline).
+fn key_groups(c: &mut Criterion) {
+    let mut group = c.benchmark_group("key groups");
+    for (n_rows, n_keys) in [(ROWS, 10_000), (LARGE_ROWS, 100_000)] {
+        let (keys, _, _) = batch(n_rows, 1, n_keys);
+        group.throughput(Throughput::Elements(n_rows as u64));
+        group.bench_function(format!("counting sort {n_rows} rows {n_keys} keys"), |b| {
+            b.iter(|| KeyGroups::new(black_box(&keys)))
+        });
+        group.bench_function(format!("comparison sort {n_rows} rows {n_keys} keys"), |b| {
+            b.iter(|| {
+                let keys = black_box(&keys);
+                let mut order: Vec<u32> = (0..keys.len() as u32).collect();
+                order.sort_by_key(|&r| keys[r as usize]);
+                order
+            })
+        });
+    }
+    group.finish();
+}
+
 fn bench(c: &mut Criterion) {
     let logistic =
         ModelSpec { optimizer: Optimizer::Sgd { lr: 0.01 }, scale: true, ..ModelSpec::river_defaults(Task::Binary, 8) };
@@ -80,5 +102,5 @@ fn bench(c: &mut Criterion) {
     run(c, "large mlp bank (16 hidden)", mlp, LARGE_ROWS, &[(32, 100_000)]);
 }
 
-criterion_group!(benches, bench);
+criterion_group!(benches, key_groups, bench);
 criterion_main!(benches);

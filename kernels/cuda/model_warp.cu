@@ -21,6 +21,31 @@ __device__ __forceinline__ float weir_warp_sum(float x) {
     return x;
 }
 
+// One key's row indices (order[j0..j1]) for a warp that walks them in
+// order: they come 32 at a time, one per lane (a coalesced load, the next
+// 32 fetched while these are used), and reach every lane by shuffle.
+struct WeirKeyRows {
+    const unsigned int* order;
+    unsigned int end, base, chunk, chunk_next;
+    int lane;
+
+    __device__ WeirKeyRows(const unsigned int* order_, unsigned int j0, unsigned int j1, int lane_)
+        : order(order_), end(j1), base(j0), lane(lane_) {
+        chunk = j0 + lane < j1 ? order[j0 + lane] : 0u;
+        chunk_next = j0 + 32 + lane < j1 ? order[j0 + 32 + lane] : 0u;
+    }
+
+    // order[j], on every lane together; j goes up by one from j0 call by call.
+    __device__ size_t row(unsigned int j) {
+        if (j - base == 32) {  // warp-uniform: every lane moves on
+            base += 32;
+            chunk = chunk_next;
+            chunk_next = base + 32 + lane < end ? order[base + 32 + lane] : 0u;
+        }
+        return __shfl_sync(0xffffffffu, chunk, (int)(j - base));
+    }
+};
+
 // The outputs of one row through the link, on every lane.
 __device__ __forceinline__ void weir_warp_forward(int n_out, int task, int scale, const bool* has, const float* x,
                                                  const float* mu, const float* s2,
@@ -79,16 +104,33 @@ extern "C" __global__ void weir_learn_linear_warp(WEIR_LEARN_PARAMS) {
     float c = count[k];
     unsigned int t = steps[k];
 
-    for (unsigned int j = offsets[warp]; j < offsets[warp + 1]; ++j) {
-        size_t r = order[j];
-        float y = labels[r];
+    // The next row's features and label are loaded while this row learns,
+    // so the chain of dependent updates, which sets the busiest key's
+    // time, does not also wait on memory.
+    unsigned int j0 = offsets[warp], j1 = offsets[warp + 1];
+    WeirKeyRows key_rows(order, j0, j1, lane);
+    float x_next[WEIR_WARP_FEATURES];
+    float y_next = 0.0f;
+    size_t r_next = 0;
+    auto fetch = [&](unsigned int j) {
+        r_next = key_rows.row(j);
+        y_next = labels[r_next];
+        for (int f = 0; f < WEIR_WARP_FEATURES; ++f)
+            x_next[f] = has[f] ? rows[r_next * (size_t)n_features + lane + 32 * f] : 0.0f;
+    };
+    if (j0 < j1) fetch(j0);
+
+    for (unsigned int j = j0; j < j1; ++j) {
+        size_t r = r_next;
+        float y = y_next;
         float x[WEIR_WARP_FEATURES];
-        for (int f = 0; f < WEIR_WARP_FEATURES; ++f) x[f] = has[f] ? rows[r * (size_t)n_features + lane + 32 * f] : 0.0f;
+        for (int f = 0; f < WEIR_WARP_FEATURES; ++f) x[f] = x_next[f];
+        if (j + 1 < j1) fetch(j + 1);
         float p[WEIR_WARP_OUTPUTS];
         // Test: the outputs before this row is learned.
         weir_warp_forward(n_out, task, scale, has, x, mu, s2, wr, br, p);
-        if (lane == 0) {
-            for (int o = 0; o < n_out; ++o) out[r * (size_t)n_out + o] = p[o];
+        for (int o = 0; o < n_out; ++o) {
+            if (lane == o) out[r * (size_t)n_out + o] = p[o];
         }
         // Train: the scaler learns the row, the model runs again on it.
         if (scale) {

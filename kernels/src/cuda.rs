@@ -10,8 +10,10 @@
 //! as an ordinary answer, never a panic.
 //!
 //! The bank lives in device memory between batches; a batch uploads its
-//! keys, rows and labels, runs one kernel and downloads the predictions.
-//! Learning groups the batch's rows by key on the host ([`KeyGroups`]) and
+//! keys, rows and labels into buffers kept for the next batch, runs one
+//! kernel and downloads the predictions.
+//! Learning groups the batch's rows by key on the host ([`KeyGroups`], a
+//! counting sort) and
 //! runs one GPU thread per key over that key's rows in order, which is
 //! where the GPU wins: thousands of keys learn at once, each exactly as
 //! the CPU would learn it.
@@ -40,8 +42,12 @@ pub use histograms::CudaHistogrammer;
 pub const SOURCES: &[(&str, &str, &[&str])] = &[
     (
         "model.cu",
-        concat!(include_str!("../cuda/model.cu"), include_str!("../cuda/model_warp.cu")),
-        &["weir_predict", "weir_learn", "weir_learn_linear_warp"],
+        concat!(
+            include_str!("../cuda/model.cu"),
+            include_str!("../cuda/model_warp.cu"),
+            include_str!("../cuda/model_mlp_warp.cu")
+        ),
+        &["weir_predict", "weir_learn", "weir_learn_linear_warp", "weir_learn_mlp_warp"],
     ),
     ("stats.cu", include_str!("../cuda/stats.cu"), &["weir_histograms"]),
 ];
@@ -142,6 +148,9 @@ pub struct CudaBank {
     /// `weir_learn_linear_warp`: a warp per key, for the models
     /// [`ModelSpec::warp_learns`] accepts.
     learn_warp_fn: CudaFunction,
+    /// `weir_learn_mlp_warp`: a warp per key, for the networks
+    /// [`ModelSpec::warp_mlp_learns`] accepts.
+    learn_mlp_warp_fn: CudaFunction,
     n_keys: usize,
     capacity: usize,
     /// The `f32` arrays, indexed by the constants below; each holds
@@ -149,6 +158,50 @@ pub struct CudaBank {
     arrays: [CudaSlice<f32>; 9],
     steps: CudaSlice<u32>,
     pending: CudaSlice<u32>,
+    staging: Staging,
+}
+
+/// The device buffers a batch is copied into, kept from batch to batch
+/// (grown by doubling, never shrunk), so that a batch allocates nothing.
+#[derive(Debug)]
+struct Staging {
+    /// Keys (scoring), or the batch's active keys (learning).
+    keys: CudaSlice<u32>,
+    offsets: CudaSlice<u32>,
+    order: CudaSlice<u32>,
+    rows: CudaSlice<f32>,
+    labels: CudaSlice<f32>,
+    out: CudaSlice<f32>,
+}
+
+impl Staging {
+    fn new(stream: &Arc<CudaStream>) -> Result<Self> {
+        let u = || stream.alloc_zeros::<u32>(1).map_err(driver("alloc"));
+        let f = || stream.alloc_zeros::<f32>(1).map_err(driver("alloc"));
+        Ok(Self { keys: u()?, offsets: u()?, order: u()?, rows: f()?, labels: f()?, out: f()? })
+    }
+}
+
+/// Makes `buf` hold at least `n` values.
+fn reserve<T: cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits>(
+    stream: &Arc<CudaStream>,
+    buf: &mut CudaSlice<T>,
+    n: usize,
+) -> Result<()> {
+    if buf.len() < n {
+        *buf = stream.alloc_zeros(n.max(2 * buf.len())).map_err(driver("alloc"))?;
+    }
+    Ok(())
+}
+
+/// Copies `src` to the start of `buf`, growing it first if it is too short.
+fn stage<T: cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits>(
+    stream: &Arc<CudaStream>,
+    buf: &mut CudaSlice<T>,
+    src: &[T],
+) -> Result<()> {
+    reserve(stream, buf, src.len())?;
+    stream.memcpy_htod(src, &mut buf.slice_mut(0..src.len())).map_err(driver("upload"))
 }
 
 const W: usize = 0;
@@ -171,10 +224,25 @@ impl CudaBank {
     /// A bank on GPU `ordinal` that starts from saved numbers.
     pub fn from_state(spec: ModelSpec, state: BankState, ordinal: usize) -> Result<Self> {
         state.validate(&spec)?;
-        let (stream, [predict_fn, learn_fn, learn_warp_fn]) = load(ordinal, SOURCES[0])?;
+        let (stream, [predict_fn, learn_fn, learn_warp_fn, learn_mlp_warp_fn]) = load(ordinal, SOURCES[0])?;
         let (n_keys, capacity, arrays, steps, pending) = Self::upload(&stream, &spec, state)?;
         let layout = spec.layout();
-        Ok(Self { spec, layout, stream, predict_fn, learn_fn, learn_warp_fn, n_keys, capacity, arrays, steps, pending })
+        let staging = Staging::new(&stream)?;
+        Ok(Self {
+            spec,
+            layout,
+            stream,
+            predict_fn,
+            learn_fn,
+            learn_warp_fn,
+            learn_mlp_warp_fn,
+            n_keys,
+            capacity,
+            arrays,
+            steps,
+            pending,
+            staging,
+        })
     }
 
     /// Device copies of a (validated) `state`: its key count, the capacity
@@ -305,11 +373,12 @@ impl ModelBank for CudaBank {
         if n == 0 {
             return Ok(());
         }
-        let s = &self.stream;
-        let keys_d = s.clone_htod(keys).map_err(driver("upload"))?;
-        let rows_d = s.clone_htod(rows).map_err(driver("upload"))?;
-        let mut out_d = s.alloc_zeros::<f32>(out.len()).map_err(driver("alloc"))?;
         let (f, h1, h2, o, task, activation, scale, _) = self.task_code();
+        let s = &self.stream;
+        let st = &mut self.staging;
+        stage(s, &mut st.keys, keys)?;
+        stage(s, &mut st.rows, rows)?;
+        reserve(s, &mut st.out, out.len())?;
         let n_rows = n as i32;
         let mut launch = s.launch_builder(&self.predict_fn);
         launch
@@ -321,17 +390,18 @@ impl ModelBank for CudaBank {
             .arg(&task)
             .arg(&activation)
             .arg(&scale)
-            .arg(&keys_d)
-            .arg(&rows_d)
+            .arg(&st.keys)
+            .arg(&st.rows)
             .arg(&self.arrays[W])
             .arg(&self.arrays[B])
             .arg(&self.arrays[MEAN])
             .arg(&self.arrays[VAR])
-            .arg(&mut out_d);
+            .arg(&mut st.out);
         // SAFETY: the arguments match weir_predict's parameters in order
-        // and type; every buffer holds what check_batch verified.
+        // and type; every buffer holds what check_batch verified (the
+        // staging buffers may be longer: the kernel reads n rows).
         unsafe { launch.launch(launch_config(n)) }.map_err(driver("launch"))?;
-        s.memcpy_dtoh(&out_d, out).map_err(driver("download"))?;
+        s.memcpy_dtoh(&st.out.slice(0..out.len()), out).map_err(driver("download"))?;
         s.synchronize().map_err(driver("synchronize"))
     }
 
@@ -343,20 +413,28 @@ impl ModelBank for CudaBank {
         let groups = KeyGroups::new(keys);
         let (f, h1, h2, o, task, activation, scale, batch_size) = self.task_code();
         let s = &self.stream;
-        let up_u32 = |v: &[u32]| s.clone_htod(v).map_err(driver("upload"));
-        let (active_d, offsets_d, order_d) = (up_u32(&groups.active_keys)?, up_u32(&groups.offsets)?, up_u32(&groups.order)?);
-        let rows_d = s.clone_htod(rows).map_err(driver("upload"))?;
-        let labels_d = s.clone_htod(labels).map_err(driver("upload"))?;
-        let mut out_d = s.alloc_zeros::<f32>(out.len()).map_err(driver("alloc"))?;
+        let st = &mut self.staging;
+        stage(s, &mut st.keys, &groups.active_keys)?;
+        stage(s, &mut st.offsets, &groups.offsets)?;
+        stage(s, &mut st.order, &groups.order)?;
+        stage(s, &mut st.rows, rows)?;
+        stage(s, &mut st.labels, labels)?;
+        reserve(s, &mut st.out, out.len())?;
         let n_active = groups.active_keys.len() as i32;
         let (optimizer, lr, beta1, beta2, eps) = match self.spec.optimizer {
             Optimizer::Sgd { lr } => (0i32, lr, 0.0f32, 0.0f32, 0.0f32),
             Optimizer::Adam { lr, beta1, beta2, eps } => (1, lr, beta1, beta2, eps),
         };
         let (l2, intercept_lr) = (self.spec.l2, self.spec.intercept_lr);
-        // The warp kernel takes weir_learn's parameters (ignoring those of
-        // hidden layers and mini-batches) and runs 32 threads per key.
-        let (function, threads) = if self.spec.warp_learns() { (&self.learn_warp_fn, 32) } else { (&self.learn_fn, 1) };
+        // The warp kernels take weir_learn's parameters (ignoring those they
+        // do not need) and run 32 threads per key.
+        let (function, threads) = if self.spec.warp_learns() {
+            (&self.learn_warp_fn, 32)
+        } else if self.spec.warp_mlp_learns() {
+            (&self.learn_mlp_warp_fn, 32)
+        } else {
+            (&self.learn_fn, 1)
+        };
         let [w, m, v, b, mean, var, count, gw, gb] = &mut self.arrays;
         let mut launch = s.launch_builder(function);
         launch
@@ -376,11 +454,11 @@ impl ModelBank for CudaBank {
             .arg(&l2)
             .arg(&intercept_lr)
             .arg(&batch_size)
-            .arg(&active_d)
-            .arg(&offsets_d)
-            .arg(&order_d)
-            .arg(&rows_d)
-            .arg(&labels_d)
+            .arg(&st.keys)
+            .arg(&st.offsets)
+            .arg(&st.order)
+            .arg(&st.rows)
+            .arg(&st.labels)
             .arg(w)
             .arg(b)
             .arg(m)
@@ -392,13 +470,13 @@ impl ModelBank for CudaBank {
             .arg(gw)
             .arg(gb)
             .arg(&mut self.pending)
-            .arg(&mut out_d);
+            .arg(&mut st.out);
         // SAFETY: the arguments match the parameters of weir_learn and of
-        // weir_learn_linear_warp (the same list) in order and type; the CSR
+        // the warp kernels (the same list) in order and type; the CSR
         // arrays index only rows of this batch and keys below n_keys
         // (checked above).
         unsafe { launch.launch(launch_config(groups.active_keys.len() * threads)) }.map_err(driver("launch"))?;
-        s.memcpy_dtoh(&out_d, out).map_err(driver("download"))?;
+        s.memcpy_dtoh(&st.out.slice(0..out.len()), out).map_err(driver("download"))?;
         s.synchronize().map_err(driver("synchronize"))
     }
 

@@ -11,7 +11,11 @@
 //! - every other bank stays on the CPU: a single global model learns row
 //!   after row (0.66M rows/s on the card against 5M on a core), and
 //!   networks and mini-batches use the one-thread-per-key kernel, which
-//!   learns 1.1 to 3 times slower than a core.
+//!   learns 1.1 to 3 times slower than a core. Networks of one hidden
+//!   layer of up to 32 units now learn with a warp per key
+//!   (`cuda/model_mlp_warp.cu`), tested under the host emulation; `auto`
+//!   moves them to the GPU once a card has measured that kernel against a
+//!   core (docs/benchmarks.md says what is ready to measure).
 
 use std::fmt;
 use std::str::FromStr;

@@ -283,8 +283,10 @@ pub struct KeyGroups {
 }
 
 impl KeyGroups {
-    /// Groups the rows of a batch by key (a stable sort, O(n log n) in
-    /// the batch and independent of the bank's size).
+    /// Groups the rows of a batch by key: a counting sort over the key
+    /// space, O(rows + largest key), stable. The comparison sort it
+    /// replaces cost more than the GPU's learning at 131,072 rows
+    /// (docs/benchmarks.md).
     ///
     /// ```
     /// let g = weir_kernels::KeyGroups::new(&[7, 2, 7, 2, 5]);
@@ -293,17 +295,63 @@ impl KeyGroups {
     /// assert_eq!(g.order, [1, 3, 4, 0, 2]);
     /// ```
     pub fn new(keys: &[u32]) -> Self {
-        let mut order: Vec<u32> = (0..keys.len() as u32).collect();
-        order.sort_by_key(|&r| keys[r as usize]);
-        let mut groups = Self { active_keys: Vec::new(), offsets: Vec::new(), order };
-        for (j, &r) in groups.order.iter().enumerate() {
-            let k = keys[r as usize];
-            if groups.active_keys.last() != Some(&k) {
-                groups.active_keys.push(k);
-                groups.offsets.push(j as u32);
+        let Some(&largest) = keys.iter().max() else {
+            return Self { active_keys: Vec::new(), offsets: vec![0], order: Vec::new() };
+        };
+        // next[k]: first the count of key k, then where its next row goes.
+        let mut next = vec![0u32; largest as usize + 1];
+        for &k in keys {
+            next[k as usize] += 1;
+        }
+        let distinct = next.len().min(keys.len());
+        let mut groups = Self {
+            active_keys: Vec::with_capacity(distinct),
+            offsets: Vec::with_capacity(distinct + 1),
+            order: vec![0; keys.len()],
+        };
+        let mut at = 0u32;
+        for (k, slot) in next.iter_mut().enumerate() {
+            if *slot > 0 {
+                groups.active_keys.push(k as u32);
+                groups.offsets.push(at);
+                (at, *slot) = (at + *slot, at);
             }
         }
-        groups.offsets.push(keys.len() as u32);
+        groups.offsets.push(at);
+        for (r, &k) in keys.iter().enumerate() {
+            let slot = &mut next[k as usize];
+            groups.order[*slot as usize] = r as u32;
+            *slot += 1;
+        }
         groups
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    use super::KeyGroups;
+
+    proptest! {
+        /// The counting sort groups exactly as a stable sort by key does.
+        #[test]
+        fn key_groups_match_a_stable_sort(keys in vec(0u32..50, 0..300)) {
+            let g = KeyGroups::new(&keys);
+            let mut order: Vec<u32> = (0..keys.len() as u32).collect();
+            order.sort_by_key(|&r| keys[r as usize]);
+            prop_assert_eq!(&g.order, &order);
+            let mut active = keys.clone();
+            active.sort_unstable();
+            active.dedup();
+            prop_assert_eq!(&g.active_keys, &active);
+            prop_assert_eq!(g.offsets.len(), active.len() + 1);
+            for (i, &k) in active.iter().enumerate() {
+                let (a, b) = (g.offsets[i] as usize, g.offsets[i + 1] as usize);
+                prop_assert!(a < b);
+                prop_assert!(g.order[a..b].iter().all(|&r| keys[r as usize] == k));
+            }
+        }
     }
 }

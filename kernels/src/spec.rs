@@ -156,6 +156,25 @@ impl ModelSpec {
         self.hidden == [0, 0] && self.batch_size == 1 && self.n_features <= 64 && self.n_outputs() <= 4
     }
 
+    /// Whether the CUDA bank learns this network with a warp per key
+    /// (`cuda/model_mlp_warp.cu`): one hidden layer of at most 32 units, at
+    /// most 32 features and 4 outputs, learning online.
+    ///
+    /// ```
+    /// use weir_kernels::{ModelSpec, Task};
+    /// let mlp = ModelSpec { hidden: [16, 0], ..ModelSpec::river_defaults(Task::Binary, 8) };
+    /// assert!(mlp.warp_mlp_learns());
+    /// assert!(!ModelSpec { hidden: [16, 8], ..mlp }.warp_mlp_learns());
+    /// assert!(!ModelSpec { batch_size: 4, ..mlp }.warp_mlp_learns());
+    /// ```
+    pub fn warp_mlp_learns(&self) -> bool {
+        (1..=32).contains(&self.hidden[0])
+            && self.hidden[1] == 0
+            && self.batch_size == 1
+            && self.n_features <= 32
+            && self.n_outputs() <= 4
+    }
+
     /// River's defaults for a linear model of `task` with `n_features`
     /// inputs: SGD at 0.01, no L2, intercept step 0.01, no scaler.
     ///

@@ -102,6 +102,32 @@ fn harness() -> &'static PathBuf {
 struct EmulatedBank {
     spec: ModelSpec,
     state: BankState,
+    /// The learning kernel: the one the CUDA bank picks, or the thread
+    /// per key.
+    kernel: Learner,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Learner {
+    /// `weir_learn`: a thread per key.
+    Thread,
+    /// Whichever `CudaBank` picks for the spec.
+    AsTheBank,
+}
+
+impl EmulatedBank {
+    fn new(spec: ModelSpec, kernel: Learner) -> Self {
+        Self { spec, state: BankState::new(&spec, 0), kernel }
+    }
+
+    /// The harness's op for learning (see model_harness.cpp).
+    fn learn_op(&self) -> u8 {
+        match self.kernel {
+            Learner::AsTheBank if self.spec.warp_learns() => 2,
+            Learner::AsTheBank if self.spec.warp_mlp_learns() => 3,
+            _ => 1,
+        }
+    }
 }
 
 impl EmulatedBank {
@@ -197,7 +223,7 @@ impl ModelBank for EmulatedBank {
         Ok(())
     }
     fn learn(&mut self, keys: &[u32], rows: &[f32], labels: &[f32], out: &mut [f32]) -> weir_kernels::Result<()> {
-        self.run(1, keys, rows, labels, out);
+        self.run(self.learn_op(), keys, rows, labels, out);
         Ok(())
     }
     fn state(&mut self) -> weir_kernels::Result<BankState> {
@@ -257,7 +283,7 @@ fn a_bank_loads_a_whole_state_and_goes_on_as_the_bank_that_saved_it() {
     let mut rng = Rng::fresh("a_bank_loads_a_whole_state_and_goes_on_as_the_bank_that_saved_it");
     for spec in specs(4) {
         check_load_state(&mut CpuBank::new(spec, 50).unwrap(), spec, &mut rng);
-        check_load_state(&mut EmulatedBank { spec, state: BankState::new(&spec, 50) }, spec, &mut rng);
+        check_load_state(&mut EmulatedBank { state: BankState::new(&spec, 50), ..EmulatedBank::new(spec, Learner::AsTheBank) }, spec, &mut rng);
     }
 }
 
@@ -283,8 +309,16 @@ fn cuda_source_emulated_on_cpu_matches_float64_reference() {
     let mut coverage = Coverage::default();
     for (n_keys, n_features) in [(1, 3), (300, 8)] {
         for spec in specs(n_features) {
-            let mut bank = EmulatedBank { spec, state: BankState::new(&spec, 0) };
-            coverage.add(n_keys, check_against_reference("emulated cuda", &mut bank, spec, n_keys, 4, &mut rng));
+            // The warp kernels (shuffles run as coroutines), and the thread
+            // per key that serves every other spec, for every spec.
+            for kernel in [Learner::AsTheBank, Learner::Thread] {
+                if kernel == Learner::Thread && !(spec.warp_learns() || spec.warp_mlp_learns()) {
+                    continue; // the bank's kernel is the thread per key: done above
+                }
+                let mut bank = EmulatedBank::new(spec, kernel);
+                let what = format!("emulated cuda (op {})", bank.learn_op());
+                coverage.add(n_keys, check_against_reference(&what, &mut bank, spec, n_keys, 4, &mut rng));
+            }
         }
     }
     coverage.assert_mostly_decided("emulated cuda");

@@ -560,6 +560,10 @@ pub fn specs(n_features: usize) -> Vec<ModelSpec> {
         out.push(ModelSpec { hidden: [8, 0], activation: Activation::Relu, optimizer: adam, scale: true, ..net });
         out.push(ModelSpec { hidden: [6, 4], activation: Activation::Tanh, optimizer: sgd, batch_size: 4, ..net });
         out.push(ModelSpec { hidden: [5, 0], activation: Activation::Sigmoid, optimizer: adam, scale: true, batch_size: 3, ..net });
+        // Networks the CUDA bank learns with a warp per key: every
+        // activation, both optimizers, with and without the scaler.
+        out.push(ModelSpec { hidden: [16, 0], activation: Activation::Tanh, optimizer: sgd, scale: true, ..net });
+        out.push(ModelSpec { hidden: [32, 0], activation: Activation::Sigmoid, optimizer: adam, ..net });
     }
     out
 }

@@ -1,9 +1,13 @@
-// Runs cuda/model.cu's kernels on the CPU (through host_emulation.h) for
-// the tests in kernels/tests/banks.rs. Reads one batch and the bank's state
+// Runs cuda/model.cu's kernels (and the warp kernels appended to it) on the
+// CPU (through host_emulation.h) for the tests in kernels/tests/banks.rs.
+// op: 0 scores, 1 learns with weir_learn (a thread per key), 2 with
+// weir_learn_linear_warp, 3 with weir_learn_mlp_warp (a warp per key). Reads one batch and the bank's state
 // from stdin as whitespace-separated numbers, writes the predictions and the
 // new state to stdout. The Rust side owns the format; see `emulated` there.
 #include "../../cuda/host_emulation.h"
 #include "../../cuda/model.cu"
+#include "../../cuda/model_warp.cu"
+#include "../../cuda/model_mlp_warp.cu"
 
 #include "harness_io.h"
 
@@ -44,18 +48,23 @@ int main() {
     read_all(gb, batched * nb);
     read_all(pending, batched * n_keys);
     std::vector<float> out((size_t)n_rows * n_out, 0.0f);
+    // One warp a block, so that a warp kernel's grid is one block a key.
     const unsigned int block = 32;
+#define WEIR_LEARN_ARGS                                                                                          \
+    n_active, n_features, h1, h2, n_out, task, activation, scale, optimizer, lr, beta1, beta2, eps, l2,        \
+        intercept_lr, batch_size, active.data(), offsets.data(), order.data(), rows.data(), labels.data(),      \
+        w.data(), bias.data(), m.data(), v.data(), steps.data(), count.data(), mean.data(), var.data(),         \
+        gw.data(), gb.data(), pending.data(), out.data()
     if (op == 0) {
         WEIR_LAUNCH((n_rows + block - 1) / block, block,
                     weir_predict(n_rows, n_features, h1, h2, n_out, task, activation, scale, keys.data(), rows.data(),
                                  w.data(), bias.data(), mean.data(), var.data(), out.data()));
+    } else if (op == 1) {
+        WEIR_LAUNCH((n_active + block - 1) / block, block, weir_learn(WEIR_LEARN_ARGS));
+    } else if (op == 2) {
+        WEIR_LAUNCH_WARPS(n_active, block, weir_learn_linear_warp(WEIR_LEARN_ARGS));
     } else {
-        WEIR_LAUNCH((n_active + block - 1) / block, block,
-                    weir_learn(n_active, n_features, h1, h2, n_out, task, activation, scale, optimizer, lr, beta1,
-                               beta2, eps, l2, intercept_lr, batch_size, active.data(), offsets.data(), order.data(),
-                               rows.data(), labels.data(), w.data(), bias.data(), m.data(), v.data(), steps.data(),
-                               count.data(), mean.data(), var.data(), gw.data(), gb.data(), pending.data(),
-                               out.data()));
+        WEIR_LAUNCH_WARPS(n_active, block, weir_learn_mlp_warp(WEIR_LEARN_ARGS));
     }
     write_all(out);
     write_all(w);
