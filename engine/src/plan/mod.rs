@@ -89,6 +89,13 @@ pub struct WatermarkPlan {
     pub expr: Arc<dyn PhysicalExpr>,
     /// The expression as written.
     pub text: String,
+    /// Where the expression is `column - INTERVAL` of a fixed length (no
+    /// months, and no days in a time zone other than UTC: those are
+    /// calendar lengths): that length in the column's unit. Sources then subtract
+    /// an integer instead of running DataFusion's interval arithmetic,
+    /// which goes through the time zone for every row; the values are the
+    /// same.
+    pub delay: Option<i64>,
 }
 
 /// Which rows of a source a scan reads.

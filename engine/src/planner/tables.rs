@@ -205,8 +205,9 @@ impl Planner {
                     )
                     .with_help(format!("for example: WATERMARK FOR {0} AS {0} - INTERVAL '5' SECOND", w.column.value)));
                 }
+                let delay = fixed_delay(&expr, &w.column.value, field.data_type());
                 let physical_expr = state.create_physical_expr(expr, &df_full).map_err(|e| from_datafusion(e).or_at(w.expr.span()))?;
-                Some(WatermarkPlan { column: w.column.value.clone(), expr: physical_expr, text: w.expr.to_string() })
+                Some(WatermarkPlan { column: w.column.value.clone(), expr: physical_expr, text: w.expr.to_string(), delay })
             }
         };
         let mut primary_key = Vec::with_capacity(t.primary_key.len());
@@ -218,6 +219,39 @@ impl Planner {
         }
         Ok(SourcePlan { table: name.to_string(), spec, computed, watermark, primary_key, schema, default_watermark: false, idle_timeout: None })
     }
+}
+
+/// The fixed length `expr` subtracts from `column` (of type `time`), in
+/// `time`'s unit, where `expr` is `column - INTERVAL '...'` with no months
+/// (and no days where `time` has a time zone other than UTC: a day there
+/// is a calendar day, 23 or 25 hours across a change of clocks) and the
+/// length is a whole number of units. See [`WatermarkPlan::delay`].
+pub(super) fn fixed_delay(expr: &datafusion::logical_expr::Expr, column: &str, time: &DataType) -> Option<i64> {
+    use datafusion::arrow::datatypes::TimeUnit;
+    use datafusion::common::ScalarValue;
+    use datafusion::logical_expr::{BinaryExpr, Expr, Operator};
+    let DataType::Timestamp(unit, zone) = time else { return None };
+    let Expr::BinaryExpr(BinaryExpr { left, op: Operator::Minus, right }) = expr else { return None };
+    let Expr::Column(c) = left.as_ref() else { return None };
+    const DAY_NANOS: i64 = 86_400_000_000_000;
+    let utc = zone.as_deref().is_none_or(|z| z == "UTC" || z == "+00:00");
+    let fixed_days = |days: i32| (days == 0 || utc).then(|| i64::from(days).checked_mul(DAY_NANOS)).flatten();
+    let nanos = match right.as_ref() {
+        Expr::Literal(ScalarValue::IntervalMonthDayNano(Some(v)), _) if v.months == 0 => {
+            fixed_days(v.days)?.checked_add(v.nanoseconds)?
+        }
+        Expr::Literal(ScalarValue::IntervalDayTime(Some(v)), _) => {
+            fixed_days(v.days)?.checked_add(i64::from(v.milliseconds) * 1_000_000)?
+        }
+        _ => return None,
+    };
+    let per_unit = match unit {
+        TimeUnit::Second => 1_000_000_000,
+        TimeUnit::Millisecond => 1_000_000,
+        TimeUnit::Microsecond => 1_000,
+        TimeUnit::Nanosecond => 1,
+    };
+    (c.name == column && nanos % per_unit == 0).then_some(nanos / per_unit)
 }
 
 impl Table {
@@ -261,4 +295,34 @@ pub(super) fn metadata_field(field: Field, key: &str, span: Span, type_span: Spa
     }
     let metadata = std::collections::HashMap::from([(weir_connectors::METADATA_FIELD_KEY.to_string(), key.to_string())]);
     Ok(field.with_metadata(metadata))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::planner::plan_pipeline;
+
+    /// The delay each watermark expression gets, in its column's unit.
+    fn delay(column_type: &str, watermark: &str) -> Option<i64> {
+        let sql = format!(
+            "CREATE TABLE t (k BIGINT, ts {column_type}, WATERMARK FOR ts AS {watermark})
+               WITH ('connector' = 'file', 'path' = '/dev/null', 'format' = 'json');
+             CREATE TABLE o WITH ('connector' = 'blackhole');
+             INSERT INTO o SELECT k, ts FROM t;"
+        );
+        let pipeline = plan_pipeline(&sql).unwrap_or_else(|d| panic!("{sql}: {d:?}"));
+        pipeline.sources[0].watermark.as_ref().expect("a watermark").delay
+    }
+
+    #[test]
+    fn fixed_length_watermarks_subtract_an_integer() {
+        assert_eq!(delay("TIMESTAMP", "ts - INTERVAL '5' SECOND"), Some(5_000));
+        assert_eq!(delay("TIMESTAMP", "ts - INTERVAL '1' MINUTE"), Some(60_000));
+        assert_eq!(delay("TIMESTAMP", "ts - INTERVAL '0.25' SECOND"), Some(250));
+        // TIMESTAMP is UTC, whose days are all 24 hours.
+        assert_eq!(delay("TIMESTAMP", "ts - INTERVAL '1' DAY"), Some(86_400_000));
+        // Calendar lengths and other shapes keep DataFusion's arithmetic.
+        assert_eq!(delay("TIMESTAMP", "ts - INTERVAL '1' MONTH"), None);
+        assert_eq!(delay("TIMESTAMP", "ts"), None);
+        assert_eq!(delay("TIMESTAMP", "ts + INTERVAL '1' SECOND"), None);
+    }
 }

@@ -268,11 +268,13 @@ impl Planner {
                 let df = DFSchema::try_from_qualified_schema(table, &source.schema).map_err(from_datafusion)?;
                 let delay = Expr::Literal(ScalarValue::new_interval_mdn(0, 0, DEFAULT_DELAY_MS * 1_000_000), None);
                 let expr = datafusion::logical_expr::col(datafusion::common::Column::new(Some(table), column)) - delay;
+                let delay = source.schema.field_with_name(column).ok().and_then(|f| super::tables::fixed_delay(&expr, column, f.data_type()));
                 let physical = state.create_physical_expr(expr, &df).map_err(from_datafusion)?;
                 source.watermark = Some(WatermarkPlan {
                     column: column.to_string(),
                     expr: physical,
                     text: format!("{column} - {DEFAULT_WATERMARK_DELAY}"),
+                    delay,
                 });
                 source.default_watermark = true;
                 Ok(())

@@ -189,9 +189,12 @@ pub(super) fn source<'s>(scope: Scope<'s, Time>, plan: &SourcePlan, split: Split
     let table = plan.table.clone();
     let spec = Arc::clone(&plan.spec);
     let computed: Vec<_> = plan.computed.iter().map(|c| Arc::clone(&c.expr)).collect();
-    let watermark = plan.watermark.as_ref().map(|w| Arc::clone(&w.expr));
-    let schema = Arc::clone(&plan.schema);
     let time = plan.watermark.as_ref().and_then(|w| plan.schema.index_of(&w.column).ok());
+    let watermark = plan
+        .watermark
+        .as_ref()
+        .map(|w| Watermark { expr: Arc::clone(&w.expr), fixed: w.delay.and_then(|delay| time.map(|column| (column, delay))) });
+    let schema = Arc::clone(&plan.schema);
     let with_late = with_late_column(&plan.schema);
     let late_rows = shared.rows_late.contains_key(&plan.table);
     let idle_timeout = plan.idle_timeout;
@@ -491,7 +494,7 @@ fn evaluate(
     batch: &RecordBatch,
     computed: &[Arc<dyn PhysicalExpr>],
     schema: &SchemaRef,
-    watermark: Option<&Arc<dyn PhysicalExpr>>,
+    watermark: Option<&Watermark>,
     (table, place): (&str, &Place),
     shared: &Shared,
 ) -> crate::Result<(RecordBatch, Option<ArrayRef>)> {
@@ -502,7 +505,7 @@ fn evaluate(
     let parts = shared.failed.guard(place, batch, &mut |b| {
         let full = evaluate("computed columns", with_computed(b, computed, schema))?;
         let values = match watermark {
-            Some(w) => Some(evaluate("watermark", watermark_values(w.as_ref(), &full))?),
+            Some(w) => Some(evaluate("watermark", watermark_values(w, &full))?),
             None => None,
         };
         Ok((full, values))
@@ -551,9 +554,28 @@ fn with_computed(
     Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
 }
 
-/// The watermark expression's value for every row, as epoch milliseconds.
-fn watermark_values(expr: &dyn PhysicalExpr, batch: &RecordBatch) -> datafusion::error::Result<ArrayRef> {
-    Ok(cast(&expr.evaluate(batch)?.into_array(batch.num_rows())?, &ms())?)
+/// A source's watermark expression, and its fixed delay where it has one.
+struct Watermark {
+    expr: Arc<dyn PhysicalExpr>,
+    /// The event-time column's index and the delay in its unit
+    /// ([`WatermarkPlan::delay`](crate::plan::WatermarkPlan::delay)).
+    fixed: Option<(usize, i64)>,
+}
+
+/// The watermark expression's value for every row, as epoch milliseconds:
+/// an integer subtraction for a fixed delay (checked, as DataFusion's is;
+/// nulls stay null), the expression otherwise.
+fn watermark_values(w: &Watermark, batch: &RecordBatch) -> datafusion::error::Result<ArrayRef> {
+    let values = match w.fixed {
+        Some((column, delay)) => {
+            let time = batch.column(column);
+            let ticks = cast(time, &DataType::Int64)?;
+            let delay = datafusion::arrow::array::Int64Array::new_scalar(delay);
+            cast(&datafusion::arrow::compute::kernels::numeric::sub(&ticks, &delay)?, time.data_type())?
+        }
+        None => w.expr.evaluate(batch)?.into_array(batch.num_rows())?,
+    };
+    Ok(cast(&values, &ms())?)
 }
 
 /// The hidden column that marks rows behind the watermark.
