@@ -236,7 +236,35 @@ fn killed_and_restarted(source: &str, root: &Path, kills: usize, seed: u64) -> V
     outputs(&out)
 }
 
+/// Flink's end-to-end check of exactly-once, per key: the features'
+/// `seen` (`COUNT(*) OVER` each sensor's rows in time order, a RANGE
+/// frame, so rows of equal time share the count of all up to them) must
+/// step through each sensor's rows with nothing lost or repeated: sorted,
+/// each value `v` that appears `c` times is the previous value plus `c`.
+/// Done before the comparison with the uninterrupted run, which it
+/// implies, so that a failure names the key.
+fn assert_sequences(got: &[(String, Vec<String>)]) {
+    let lines = got.iter().find(|(name, _)| name.starts_with("features")).map(|(_, l)| l.as_slice()).unwrap_or_default();
+    assert!(!lines.is_empty(), "no features rows");
+    let mut seen: std::collections::BTreeMap<i64, Vec<i64>> = std::collections::BTreeMap::new();
+    for line in lines {
+        let row: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+        let (key, n) = (row["sensor_id"].as_i64(), row["seen"].as_i64());
+        seen.entry(key.expect("sensor_id")).or_default().push(n.expect("seen"));
+    }
+    for (key, mut ns) in seen {
+        ns.sort_unstable();
+        let mut previous = 0;
+        for group in ns.chunk_by(|a, b| a == b) {
+            let (v, c) = (group[0], group.len() as i64);
+            assert!(v == previous + c, "sensor {key}: {c} rows counted {v} after {previous}: rows lost or repeated");
+            previous = v;
+        }
+    }
+}
+
 fn assert_same(got: &[(String, Vec<String>)], expected: &[(String, Vec<String>)]) {
+    assert_sequences(got);
     for ((name, got), (_, want)) in got.iter().zip(expected) {
         if got == want {
             continue;
